@@ -1,0 +1,43 @@
+//! The `vox2pix` command line: argument parsing and dispatch only; every command calls into the library.
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vox2pix",
+    version,
+    about = "Reconstruct images and semantic classes from fMRI (Gaziv et al. 2022), on libtorch",
+    long_about = "vox2pix trains an image→fMRI encoder and a self-supervised fMRI→image decoder, and evaluates \
+reconstructions by n-way identification and large-scale semantic classification.\n\n\
+The built-in synthetic world (procedural images + simulated visual cortex) is the default dataset.",
+    after_help = "Examples:\n  vox2pix demo --out runs/demo\n  vox2pix synth --preset tiny --seed 1 --out data/tiny\n  vox2pix info data/tiny"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {}
+
+/// Runs the CLI and returns the process exit code (0 ok, 1 error, 2 usage error).
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {}
+}

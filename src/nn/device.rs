@@ -1,0 +1,55 @@
+//! Run-time device selection (`--device cpu|cuda[:N]|mps`) and libtorch process settings.
+use anyhow::{bail, Result};
+use tch::Device;
+
+extern "C" {
+    fn vox2pix_set_tf32(on: i32);
+    fn vox2pix_tf32_cudnn() -> i32;
+}
+
+/// Parses `cpu`, `cuda`, `cuda:N` or `mps` and checks that the device is usable in this build/machine.
+pub fn parse_device(s: &str) -> Result<Device> {
+    let s = s.trim().to_ascii_lowercase();
+    let dev = match s.as_str() {
+        "cpu" => Device::Cpu,
+        "mps" => Device::Mps,
+        "cuda" => Device::Cuda(0),
+        _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => Device::Cuda(n),
+            _ => bail!("unknown device '{s}': expected cpu, cuda, cuda:N or mps"),
+        },
+    };
+    match dev {
+        Device::Cuda(n) => {
+            let count = tch::Cuda::device_count() as usize;
+            if count == 0 {
+                bail!("device '{s}' requested but libtorch sees no CUDA GPU (no driver, or a CPU-only libtorch); use --device cpu");
+            }
+            if n >= count {
+                bail!("device '{s}' requested but only {count} CUDA GPU(s) are visible (cuda:0..cuda:{})", count - 1);
+            }
+        }
+        Device::Mps if !tch::utils::has_mps() => {
+            bail!("device 'mps' requested but this libtorch has no Apple MPS backend; use --device cpu")
+        }
+        _ => {}
+    }
+    Ok(dev)
+}
+
+/// Sets the number of CPU threads libtorch uses (0 = leave libtorch's default).
+pub fn set_cpu_threads(n: usize) {
+    if n > 0 {
+        tch::set_num_threads(n as i32);
+    }
+}
+
+/// Enables or disables TF32 for cuDNN convolutions and cuBLAS matmuls (no effect on CPU).
+pub fn set_tf32(on: bool) {
+    unsafe { vox2pix_set_tf32(i32::from(on)) }
+}
+
+/// Whether TF32 is currently allowed for cuDNN.
+pub fn tf32_enabled() -> bool {
+    unsafe { vox2pix_tf32_cudnn() != 0 }
+}

@@ -1,0 +1,2 @@
+//! The built-in synthetic world (`docs/synthetic-world.md`): procedural images in ≥ 1,030 classes and a
+//! simulated visual cortex with known ground truth.
