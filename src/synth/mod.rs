@@ -1,2 +1,5 @@
 //! The built-in synthetic world (`docs/synthetic-world.md`): procedural images in ≥ 1,030 classes and a
 //! simulated visual cortex with known ground truth.
+pub mod render;
+pub mod rng;
+pub mod taxonomy;
