@@ -1,6 +1,7 @@
 //! The in-memory dataset model: one subject's fMRI (train single trials, test trials with repeats, test
 //! averages), per-voxel reliability, ROI masks, and the paired train/test images with their class ids.
 //! It mirrors the SelfSuperReconst `sbj_N.npz` + `images_112.npz` derivative (`docs/data-formats.md`).
+use anyhow::{bail, Context, Result};
 use ndarray::{Array1, Array2, Array4};
 use std::collections::BTreeMap;
 
@@ -45,4 +46,215 @@ pub struct Dataset {
     pub subject: SubjectData,
     pub train_images: ImageSet,
     pub test_images: ImageSet,
+}
+
+impl SubjectData {
+    /// Number of voxels V.
+    pub fn n_voxels(&self) -> usize {
+        self.y_train.ncols()
+    }
+
+    /// Number of distinct test images (rows of `y_test_avg`).
+    pub fn n_test_images(&self) -> usize {
+        self.y_test_avg.nrows()
+    }
+
+    /// Checks that every array agrees on V, labels match their trials and lie in range, run ids (when present)
+    /// match their trials, ROI masks have V entries, and the fMRI holds no NaN/Inf. `n_train_images` bounds the
+    /// training labels when the images are known. Errors name the array (`arr_N` / mask name) and the fix.
+    pub fn validate(&self, n_train_images: Option<usize>) -> Result<()> {
+        let v = self.n_voxels();
+        for (key, n) in [
+            ("arr_1 (y_test)", self.y_test.ncols()),
+            ("arr_2 (y_test_avg)", self.y_test_avg.ncols()),
+            ("arr_5 (noise_ceiling)", self.noise_ceiling.len()),
+            ("arr_6 (snr)", self.snr.len()),
+        ] {
+            if n != v {
+                bail!("{key} has {n} voxels but arr_0 (y_train) has {v}; all arrays must cover the same voxels");
+            }
+        }
+        for (name, mask) in &self.rois {
+            if mask.len() != v {
+                bail!(
+                    "ROI mask '{name}' has {} entries but the data has {v} voxels",
+                    mask.len()
+                );
+            }
+        }
+        if self.train_labels.len() != self.y_train.nrows() {
+            bail!(
+                "arr_3 (train labels) has {} entries but arr_0 has {} trials; one label per trial is required",
+                self.train_labels.len(),
+                self.y_train.nrows()
+            );
+        }
+        if self.test_labels.len() != self.y_test.nrows() {
+            bail!(
+                "arr_4 (test labels) has {} entries but arr_1 has {} trials; one label per trial is required",
+                self.test_labels.len(),
+                self.y_test.nrows()
+            );
+        }
+        check_labels("arr_3 (train labels)", &self.train_labels.to_vec(), n_train_images)?;
+        check_labels(
+            "arr_4 (test labels)",
+            &self.test_labels.to_vec(),
+            Some(self.n_test_images()),
+        )?;
+        for (key, runs, n) in [
+            ("train_runs", &self.train_runs, self.y_train.nrows()),
+            ("test_runs", &self.test_runs, self.y_test.nrows()),
+        ] {
+            if let Some(r) = runs {
+                if r.len() != n {
+                    bail!("{key} has {} entries but there are {n} trials", r.len());
+                }
+            }
+        }
+        check_finite("arr_0 (y_train)", self.y_train.view())?;
+        check_finite("arr_1 (y_test)", self.y_test.view())?;
+        check_finite("arr_2 (y_test_avg)", self.y_test_avg.view())?;
+        check_finite(
+            "arr_5 (noise_ceiling)",
+            self.noise_ceiling.view().insert_axis(ndarray::Axis(0)),
+        )?;
+        check_finite("arr_6 (snr)", self.snr.view().insert_axis(ndarray::Axis(0)))?;
+        Ok(())
+    }
+
+    /// Voxel indices (ascending) in the union of the named ROI masks. Errors for an unknown name (listing the
+    /// known ones) and for a selection of zero voxels.
+    pub fn select_rois(&self, names: &[&str]) -> Result<Vec<usize>> {
+        if names.is_empty() {
+            bail!("no ROI named; choose from: {}", self.roi_names().join(", "));
+        }
+        let mut keep = vec![false; self.n_voxels()];
+        for name in names {
+            let mask = self.rois.get(*name).with_context(|| {
+                format!(
+                    "unknown ROI '{name}'; this dataset has: {}",
+                    self.roi_names().join(", ")
+                )
+            })?;
+            for (k, &m) in keep.iter_mut().zip(mask) {
+                *k |= m;
+            }
+        }
+        let idx: Vec<usize> = keep.iter().enumerate().filter(|(_, &k)| k).map(|(i, _)| i).collect();
+        if idx.is_empty() {
+            bail!(
+                "ROI selection {} contains no voxel; choose a non-empty ROI",
+                names.join("+")
+            );
+        }
+        Ok(idx)
+    }
+
+    /// ROI names, standard ones first in [`ROI_NAMES`] order, then any extra masks alphabetically.
+    pub fn roi_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = ROI_NAMES
+            .iter()
+            .filter(|n| self.rois.contains_key(**n))
+            .map(|n| n.to_string())
+            .collect();
+        names.extend(self.rois.keys().filter(|k| !ROI_NAMES.contains(&k.as_str())).cloned());
+        names
+    }
+
+    /// A copy keeping only the voxels `idx` (in that order), masks restricted likewise.
+    pub fn restrict_voxels(&self, idx: &[usize]) -> SubjectData {
+        let cols = |a: &Array2<f32>| a.select(ndarray::Axis(1), idx);
+        SubjectData {
+            y_train: cols(&self.y_train),
+            y_test: cols(&self.y_test),
+            y_test_avg: cols(&self.y_test_avg),
+            train_labels: self.train_labels.clone(),
+            test_labels: self.test_labels.clone(),
+            noise_ceiling: self.noise_ceiling.select(ndarray::Axis(0), idx),
+            snr: self.snr.select(ndarray::Axis(0), idx),
+            rois: self
+                .rois
+                .iter()
+                .map(|(k, m)| (k.clone(), idx.iter().map(|&i| m[i]).collect()))
+                .collect(),
+            train_runs: self.train_runs.clone(),
+            test_runs: self.test_runs.clone(),
+        }
+    }
+}
+
+impl Dataset {
+    /// [`SubjectData::validate`] plus image checks: counts match the labels' ranges, images share one size.
+    pub fn validate(&self) -> Result<()> {
+        for (what, set) in [("train_images", &self.train_images), ("test_images", &self.test_images)] {
+            if set.pixels.shape()[3] != 3 {
+                bail!(
+                    "{what} has {} channels; images must be [n, H, W, 3] RGB",
+                    set.pixels.shape()[3]
+                );
+            }
+            if let Some(c) = &set.class_ids {
+                if c.len() != set.pixels.shape()[0] {
+                    bail!("{what}: {} class ids for {} images", c.len(), set.pixels.shape()[0]);
+                }
+            }
+        }
+        if self.train_images.pixels.shape()[1..] != self.test_images.pixels.shape()[1..] {
+            bail!(
+                "train images are {:?} but test images are {:?}; both must have one size",
+                &self.train_images.pixels.shape()[1..],
+                &self.test_images.pixels.shape()[1..]
+            );
+        }
+        let n_test = self.test_images.pixels.shape()[0];
+        if n_test != self.subject.n_test_images() {
+            bail!(
+                "{n_test} test images but arr_2 (y_test_avg) has {} rows; they must match",
+                self.subject.n_test_images()
+            );
+        }
+        self.subject.validate(Some(self.train_images.pixels.shape()[0]))
+    }
+
+    /// The dataset restricted to the union of the named ROIs (see [`SubjectData::select_rois`]).
+    pub fn select_rois(&self, names: &[&str]) -> Result<Dataset> {
+        let idx = self.subject.select_rois(names)?;
+        Ok(Dataset {
+            subject: self.subject.restrict_voxels(&idx),
+            ..self.clone()
+        })
+    }
+}
+
+fn check_labels(key: &str, labels: &[i64], n: Option<usize>) -> Result<()> {
+    for (t, &l) in labels.iter().enumerate() {
+        let bad = l < 0 || n.is_some_and(|n| l as usize >= n);
+        if bad {
+            let range = n.map_or("non-negative".to_string(), |n| format!("in 0..{n}"));
+            bail!("{key}: label {l} at position {t} is out of range; labels must be {range}");
+        }
+    }
+    Ok(())
+}
+
+fn check_finite(key: &str, a: ndarray::ArrayView2<f32>) -> Result<()> {
+    let bad: Vec<(usize, usize)> = a
+        .indexed_iter()
+        .filter(|(_, v)| !v.is_finite())
+        .map(|(ij, _)| ij)
+        .collect();
+    if let Some(&(r, c)) = bad.first() {
+        let voxels: std::collections::BTreeSet<usize> = bad.iter().map(|&(_, c)| c).collect();
+        let shown: Vec<String> = voxels.iter().take(10).map(|v| v.to_string()).collect();
+        bail!(
+            "{key} holds {} NaN/Inf values in {} voxels (first at row {r}, voxel {c}; voxels {}{}); \
+             replace them (e.g. np.nan_to_num) or drop those voxels",
+            bad.len(),
+            voxels.len(),
+            shown.join(", "),
+            if voxels.len() > 10 { ", …" } else { "" }
+        );
+    }
+    Ok(())
 }
