@@ -26,7 +26,10 @@ pub fn parse_device(s: &str) -> Result<Device> {
                 bail!("device '{s}' requested but libtorch sees no CUDA GPU (no driver, or a CPU-only libtorch); use --device cpu");
             }
             if n >= count {
-                bail!("device '{s}' requested but only {count} CUDA GPU(s) are visible (cuda:0..cuda:{})", count - 1);
+                bail!(
+                    "device '{s}' requested but only {count} CUDA GPU(s) are visible (cuda:0..cuda:{})",
+                    count - 1
+                );
             }
         }
         Device::Mps if !tch::utils::has_mps() => {

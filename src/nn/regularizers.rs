@@ -1,0 +1,61 @@
+//! Weight penalties of the [NI22] models (method.md §2.1, §3.1): plain L1, the encoder's space-map group lasso and
+//! the decoder's voxel-weighted FC group lasso. Both group terms smooth each squared weight with the mean of its
+//! four spatial neighbours, using symmetric (edge-repeating) padding as TF's `pad(..., "SYMMETRIC")` does.
+use tch::Tensor;
+
+/// Added under every square root: keeps the gradient finite where a whole group is exactly zero
+/// (changes the penalty by far less than float precision at realistic weight sizes).
+pub const SQRT_EPS: f64 = 1e-12;
+
+/// Σ|w| over all elements of all tensors, times `weight`.
+pub fn l1_sum(tensors: &[&Tensor], weight: f64) -> Tensor {
+    let mut total: Option<Tensor> = None;
+    for t in tensors {
+        let s = t.abs().sum(t.kind());
+        total = Some(match total {
+            Some(acc) => acc + s,
+            None => s,
+        });
+    }
+    total.map(|t| t * weight).unwrap_or_else(|| Tensor::from(0.0f32))
+}
+
+/// Repeats the first and last slice along `dim` (padding 1 on both sides, symmetric = edge value).
+fn pad_edge(x: &Tensor, dim: i64) -> Tensor {
+    let n = x.size()[dim as usize];
+    Tensor::cat(&[x.narrow(dim, 0, 1), x.shallow_clone(), x.narrow(dim, n - 1, 1)], dim)
+}
+
+/// Mean of the up/down/left/right neighbours of every cell over the spatial dims `dy` and `dx`
+/// (the cell itself excluded), symmetric padding at the borders.
+pub fn neighbour_mean4(x: &Tensor, dy: i64, dx: i64) -> Tensor {
+    let (h, w) = (x.size()[dy as usize], x.size()[dx as usize]);
+    let p = pad_edge(&pad_edge(x, dy), dx);
+    let up = p.narrow(dy, 0, h).narrow(dx, 1, w);
+    let down = p.narrow(dy, 2, h).narrow(dx, 1, w);
+    let left = p.narrow(dy, 1, h).narrow(dx, 0, w);
+    let right = p.narrow(dy, 1, h).narrow(dx, 2, w);
+    (up + down + left + right) / 4.0
+}
+
+/// Encoder space map penalty (Keras `GroupLassoMap`): `l1·Σ|W| + group·Σ_{y,x,v} sqrt(avg4(W²))` for W [H, W, V].
+pub fn space_map_group_lasso(w: &Tensor, l1: f64, group: f64) -> Tensor {
+    let avg = neighbour_mean4(&w.square(), 0, 1);
+    w.abs().sum(w.kind()) * l1 + (avg + SQRT_EPS).sqrt().sum(w.kind()) * group
+}
+
+/// Decoder FC penalty (Keras `GroupLasso` with a voxel weight), W viewed as [C, H, W, V]:
+/// `l1·mean(|W|·voxel_weight[v]) + l2·mean_{y,x,v} sqrt(mean_c((W² + n·avg4(W²)) / (1 + n)))`.
+pub fn fc_group_lasso(w: &Tensor, voxel_weight: &Tensor, l1: f64, l2: f64, neighbour: f64) -> Tensor {
+    let sq = w.square();
+    let smoothed = if neighbour > 0.0 {
+        (&sq + neighbour_mean4(&sq, 1, 2) * neighbour) / (1.0 + neighbour)
+    } else {
+        sq
+    };
+    let group = (smoothed.mean_dim(&[0i64][..], false, w.kind()) + SQRT_EPS)
+        .sqrt()
+        .mean(w.kind());
+    let vw = voxel_weight.to_kind(w.kind()).view([1, 1, 1, -1]);
+    (w.abs() * vw).mean(w.kind()) * l1 + group * l2
+}
