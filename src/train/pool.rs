@@ -109,3 +109,21 @@ mod tests {
         assert!(GuardedPool::new(Fake(vec![]), &[]).is_err());
     }
 }
+
+impl ImagePool for Box<dyn ImagePool> {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn image_size(&self) -> usize {
+        (**self).image_size()
+    }
+    fn class_of(&self, i: usize) -> i64 {
+        (**self).class_of(i)
+    }
+    fn image(&self, i: usize) -> Result<Vec<f32>> {
+        (**self).image(i)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}

@@ -1,0 +1,330 @@
+//! Training configuration: one TOML file per experiment. Presets (`tiny`, `demo`, `paper`, `nips19`) are files
+//! under `configs/`, embedded in the binary; a path selects a user file. `--set key.sub=value` overrides any
+//! field. Unknown keys are errors (a typo must never silently fall back to a default).
+use crate::nn::decoder::DecoderConfig;
+use crate::nn::encoder::EncoderConfig;
+use crate::nn::losses::ImageLossConfig;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Presets shipped with vox2pix: (name, TOML text).
+pub const PRESETS: [(&str, &str); 4] = [
+    ("tiny", include_str!("../../configs/tiny.toml")),
+    ("demo", include_str!("../../configs/demo.toml")),
+    ("paper", include_str!("../../configs/paper.toml")),
+    ("nips19", include_str!("../../configs/nips19.toml")),
+];
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Seed of every random draw (initialisation, batch order, shifts, dropout).
+    #[serde(default)]
+    pub seed: u64,
+    /// ROI mask(s) whose union selects the voxels the models use (`VC` = all visual cortex).
+    #[serde(default = "default_roi")]
+    pub roi: Vec<String>,
+    #[serde(default)]
+    pub backbone: BackboneConfig,
+    #[serde(default)]
+    pub encoder: EncoderConfig,
+    #[serde(default)]
+    pub encoder_training: EncoderTraining,
+    #[serde(default)]
+    pub decoder: DecoderConfig,
+    #[serde(default)]
+    pub image_loss: ImageLossConfig,
+    #[serde(default)]
+    pub decoder_training: DecoderTraining,
+}
+
+fn default_roi() -> Vec<String> {
+    vec!["VC".into()]
+}
+
+/// The frozen pretrained CNN shared by E, the perceptual loss and the identification metric.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackboneConfig {
+    /// Channel width multiplier of VGG16 (1.0 = torchvision; the synthetic world's own backbone is narrower).
+    pub width: f64,
+    /// `world` = the synthetic world's backbone (trained by `train-backbone`, shipped for the demo world),
+    /// or a path to torchvision VGG16 weights (`.pth` or `.safetensors`).
+    pub weights: String,
+}
+
+impl Default for BackboneConfig {
+    fn default() -> Self {
+        Self {
+            width: 1.0,
+            weights: "world".into(),
+        }
+    }
+}
+
+/// Encoder training, [NI22] defaults (`method.md` §2.1).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncoderTraining {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Step schedule: `[first_epoch, lr]` pairs (1-based epochs), e.g. `[[1, 1e-3], [21, 1e-4]]`.
+    pub lr_steps: Vec<(usize, f64)>,
+    /// Random integer translation of the input image, ±`shift_px` in x and y, nearest-edge fill.
+    pub shift_px: i64,
+}
+
+impl Default for EncoderTraining {
+    fn default() -> Self {
+        Self {
+            epochs: 50,
+            batch_size: 64,
+            lr_steps: vec![(1, 1e-3), (21, 1e-4), (31, 1e-5), (36, 1e-6)],
+            shift_px: 5,
+        }
+    }
+}
+
+impl EncoderTraining {
+    /// Learning rate of (1-based) `epoch`.
+    pub fn lr_at(&self, epoch: usize) -> f64 {
+        self.lr_steps
+            .iter()
+            .filter(|(e, _)| *e <= epoch)
+            .last()
+            .map(|(_, lr)| *lr)
+            .unwrap_or(self.lr_steps[0].1)
+    }
+}
+
+/// Where the DE stream's unpaired fMRI comes from.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeSource {
+    /// Training fMRI without its images (no test data touched).
+    Train,
+    /// [NIPS19]: random ⅓-subset averages of the *test* fMRI repeats (transductive; never the test images).
+    /// Must be allowed explicitly with `allow_test_fmri = true`.
+    TestRepeats,
+}
+
+/// Decoder training, [NI22] defaults (`method.md` §5).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecoderTraining {
+    pub epochs: usize,
+    /// Steps per epoch; 0 = number of training trials / `paired_batch` (the paper's 75).
+    pub steps_per_epoch: usize,
+    /// Rows per step of each stream: paired (y → D → x̂), ED (x → E → D → x̂), DE (y → D → E → ŷ).
+    pub paired_batch: usize,
+    pub unpaired_batch: usize,
+    pub de_batch: usize,
+    /// Loss weights of the three streams.
+    pub weight_paired: f64,
+    pub weight_ed: f64,
+    pub weight_de: f64,
+    /// lr = lr · lr_decay^⌊(epoch+1)/lr_decay_every⌋ (epoch 0-based), the Keras schedule.
+    pub lr: f64,
+    pub lr_decay: f64,
+    pub lr_decay_every: usize,
+    /// ±px random shift of the ED stream's encoder input (its target stays unshifted).
+    pub ed_shift_px: i64,
+    /// Unpaired images drawn per non-test class (the pool is classes × this).
+    pub unpaired_per_class: usize,
+    /// Also remove the paired-training classes from the unpaired pool (stricter than [NI22]).
+    pub unpaired_exclude_paired_classes: bool,
+    /// Compute the perceptual features of the paired targets once and reuse them every step.
+    pub cache_paired_targets: bool,
+    pub de_source: DeSource,
+    /// Required for `de_source = "test-repeats"`.
+    pub allow_test_fmri: bool,
+    /// Weights of the fMRI loss of the DE stream: SNR-weighted MAE + w·(−cos).
+    pub fmri_cos_weight: f64,
+}
+
+impl Default for DecoderTraining {
+    fn default() -> Self {
+        Self {
+            epochs: 150,
+            steps_per_epoch: 0,
+            paired_batch: 16,
+            unpaired_batch: 16,
+            de_batch: 0,
+            weight_paired: 1.0,
+            weight_ed: 1.0,
+            weight_de: 0.0,
+            lr: 1e-3,
+            lr_decay: 0.2,
+            lr_decay_every: 30,
+            ed_shift_px: 5,
+            unpaired_per_class: 50,
+            unpaired_exclude_paired_classes: false,
+            cache_paired_targets: true,
+            de_source: DeSource::Train,
+            allow_test_fmri: false,
+            fmri_cos_weight: 0.1,
+        }
+    }
+}
+
+impl DecoderTraining {
+    /// Learning rate of 0-based `epoch` (Keras: 1e-3 · 0.2^⌊(epoch+1)/30⌋).
+    pub fn lr_at(&self, epoch: usize) -> f64 {
+        self.lr * self.lr_decay.powi(((epoch + 1) / self.lr_decay_every.max(1)) as i32)
+    }
+}
+
+impl TrainConfig {
+    /// Loads a preset by name or a TOML file by path, then applies `key.sub=value` overrides.
+    pub fn load(name_or_path: &str, overrides: &[String]) -> Result<Self> {
+        let (origin, text) = match PRESETS.iter().find(|(n, _)| *n == name_or_path) {
+            Some((n, t)) => (format!("preset '{n}'"), t.to_string()),
+            None => {
+                let p = Path::new(name_or_path);
+                if !p.exists() {
+                    let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+                    bail!(
+                        "config '{name_or_path}' is neither a preset ({}) nor an existing file",
+                        names.join(", ")
+                    );
+                }
+                (
+                    p.display().to_string(),
+                    std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+                )
+            }
+        };
+        Self::from_toml(&text, overrides).with_context(|| format!("invalid config {origin}"))
+    }
+
+    pub fn from_toml(text: &str, overrides: &[String]) -> Result<Self> {
+        let mut table: toml::Table = text.parse().context("not valid TOML")?;
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        let cfg: TrainConfig = table
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow::anyhow!("{}", e.message()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn to_toml(&self) -> Result<String> {
+        Ok(toml::to_string_pretty(self)?)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let e = &self.encoder_training;
+        let d = &self.decoder_training;
+        if e.batch_size == 0 || d.paired_batch == 0 {
+            bail!("encoder_training.batch_size and decoder_training.paired_batch must be ≥ 1");
+        }
+        if e.lr_steps.is_empty() || e.lr_steps.iter().any(|(_, lr)| !(*lr > 0.0) || !lr.is_finite()) {
+            bail!("encoder_training.lr_steps must be a non-empty list of [first_epoch, lr > 0]");
+        }
+        if !(d.lr > 0.0) || !d.lr.is_finite() {
+            bail!("decoder_training.lr must be a positive number (got {})", d.lr);
+        }
+        if e.shift_px < 0 || d.ed_shift_px < 0 {
+            bail!("shift sizes (encoder_training.shift_px, decoder_training.ed_shift_px) must be ≥ 0");
+        }
+        if d.de_source == DeSource::TestRepeats && d.de_batch > 0 && !d.allow_test_fmri {
+            bail!("decoder_training.de_source = \"test-repeats\" uses test fMRI (transductive, as in [NIPS19]); set decoder_training.allow_test_fmri = true to accept that");
+        }
+        if self.roi.is_empty() {
+            bail!("roi must name at least one ROI (e.g. [\"VC\"])");
+        }
+        if !(self.backbone.width > 0.0 && self.backbone.width <= 1.0) {
+            bail!("backbone.width must be in (0, 1] (got {})", self.backbone.width);
+        }
+        Ok(())
+    }
+}
+
+/// Applies `a.b.c=value`; the value is parsed as a TOML value (number, bool, array, quoted string) and falls
+/// back to a bare string.
+fn apply_override(table: &mut toml::Table, o: &str) -> Result<()> {
+    let (key, raw) = o
+        .split_once('=')
+        .with_context(|| format!("override '{o}' must look like key.sub=value"))?;
+    let value: toml::Value = format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    let mut cur = table;
+    for p in &parts[..parts.len() - 1] {
+        cur = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()))
+            .as_table_mut()
+            .with_context(|| format!("override '{o}': '{p}' is not a section"))?;
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_parse_and_differ() {
+        let cfgs: Vec<TrainConfig> = PRESETS
+            .iter()
+            .map(|(n, _)| TrainConfig::load(n, &[]).unwrap())
+            .collect();
+        assert_eq!(
+            cfgs[2].decoder_training.epochs, 150,
+            "paper preset must keep the paper's 150 epochs"
+        );
+        assert!(
+            cfgs[3].decoder_training.de_batch > 0,
+            "nips19 preset has the DE stream on"
+        );
+        assert_eq!(
+            cfgs[2].decoder_training.de_batch, 0,
+            "paper preset has the DE stream off"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let err = format!(
+            "{:#}",
+            TrainConfig::from_toml("[decoder_training]\nepochz = 3\n", &[]).unwrap_err()
+        );
+        assert!(err.contains("epochz"), "{err}");
+        let err = format!(
+            "{:#}",
+            TrainConfig::from_toml("", &["decoder_training.lr=-1".into()]).unwrap_err()
+        );
+        assert!(err.contains("decoder_training.lr"), "{err}");
+        let err = format!("{:#}", TrainConfig::from_toml("seed = \"x\"\n", &[]).unwrap_err());
+        assert!(err.contains("seed") || err.contains("integer"), "{err}");
+    }
+
+    #[test]
+    fn overrides_and_schedules() {
+        let c = TrainConfig::from_toml(
+            "",
+            &["decoder_training.epochs=3".into(), "roi=[\"LVC\",\"HVC\"]".into()],
+        )
+        .unwrap();
+        assert_eq!(c.decoder_training.epochs, 3);
+        assert_eq!(c.roi, vec!["LVC", "HVC"]);
+        let d = DecoderTraining::default();
+        assert!(
+            (d.lr_at(0) - 1e-3).abs() < 1e-12
+                && (d.lr_at(29) - 2e-4).abs() < 1e-12
+                && (d.lr_at(59) - 4e-5).abs() < 1e-12
+        );
+        let e = EncoderTraining::default();
+        assert_eq!(
+            (e.lr_at(20), e.lr_at(21), e.lr_at(35), e.lr_at(36)),
+            (1e-3, 1e-4, 1e-5, 1e-6)
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! Decoder trainer (`vox2pix train-decoder`): D learns fMRI → image from three streams per step (method.md §5):
+//! - paired: y_train → D → x̂ vs its image (L_img);
+//! - ED (self-supervised on unpaired images): x (shifted) → E → D → x̂ vs unshifted x (L_img);
+//! - DE (optional, unpaired fMRI): y* → D → E → ŷ vs y* (L_fMRI).
+//! E and the backbone are frozen (eval mode); only D's parameters train. What is frozen and repeated is
+//! computed once: the perceptual taps of the paired targets are cached for the whole run.
+use crate::nn::backbone::VggTaps;
+use crate::nn::decoder::Decoder;
+use crate::nn::losses::{fmri_loss, perceptual_loss, pixel_l1_normalized, total_variation};
+use crate::synth::rng::{mix_key, CounterRng};
+use crate::train::augment::shift_images;
+use crate::train::config::{DeSource, TrainConfig};
+use crate::train::data::TrainingData;
+use crate::train::encoder::{copy_into, EncoderModel};
+use crate::train::optim::AmsGrad;
+use crate::train::pool::{GuardedPool, ImagePool};
+use crate::train::progress::{ensure_finite, epoch_bar};
+use crate::train::run::{CheckpointState, RunDir};
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::path::Path;
+use tch::{nn, Device, Tensor};
+
+pub const DECODER_FILE: &str = "decoder.safetensors";
+
+pub struct DecoderModel {
+    pub vs: nn::VarStore,
+    pub decoder: Decoder,
+}
+
+impl DecoderModel {
+    pub fn build(cfg: &TrainConfig, data: &TrainingData, device: Device) -> Result<Self> {
+        let vs = nn::VarStore::new(device);
+        let decoder = Decoder::new(&vs.root(), &cfg.decoder, data.n_voxels, data.image_size)?;
+        Ok(Self { vs, decoder })
+    }
+
+    pub fn load_run(run_dir: &Path, cfg: &TrainConfig, data: &TrainingData, device: Device) -> Result<Self> {
+        RunDir::existing(run_dir, "decoder")?;
+        let mut m = Self::build(cfg, data, device)?;
+        let file = run_dir.join(DECODER_FILE);
+        if !file.exists() {
+            bail!(
+                "{}: the decoder run has no {DECODER_FILE} (did training finish?)",
+                run_dir.display()
+            );
+        }
+        crate::train::encoder::load_vars(&mut m.vs, &file, data.n_voxels)?;
+        m.vs.freeze();
+        Ok(m)
+    }
+
+    /// D(y) batched without gradients.
+    pub fn reconstruct(&self, y: &Tensor, batch: i64) -> Tensor {
+        tch::no_grad(|| {
+            let n = y.size()[0];
+            let outs: Vec<Tensor> = (0..n)
+                .step_by(batch as usize)
+                .map(|s| self.decoder.forward(&y.narrow(0, s, batch.min(n - s))))
+                .collect();
+            Tensor::cat(&outs, 0)
+        })
+    }
+}
+
+/// Losses of one step, for logging.
+#[derive(Default, Clone, Copy)]
+struct StepLosses {
+    total: f64,
+    paired: f64,
+    ed: f64,
+    de: f64,
+}
+
+pub struct DecoderOutcome {
+    pub epochs: usize,
+    pub last_loss: f64,
+}
+
+/// Image loss of `pred` against `target` whose taps are given; `pred_taps` computed by the caller so one
+/// backbone pass can serve several streams.
+fn image_loss_from_taps(
+    cfg: &TrainConfig,
+    pred: &Tensor,
+    pred_taps: &VggTaps,
+    target: &Tensor,
+    target_taps: &VggTaps,
+    norm: &Tensor,
+) -> Tensor {
+    let l = &cfg.image_loss;
+    perceptual_loss(pred_taps, target_taps, &l.layer_weights) * l.percept_weight
+        + pixel_l1_normalized(pred, target, norm) * l.mae_weight
+        + total_variation(pred, l.tv_exponent) * l.tv_weight
+}
+
+/// Unpaired fMRI rows for the DE stream.
+fn draw_de_rows(
+    cfg: &TrainConfig,
+    data: &TrainingData,
+    rng: &mut CounterRng,
+    n: usize,
+    device: Device,
+) -> Result<Tensor> {
+    let t = &cfg.decoder_training;
+    match t.de_source {
+        DeSource::Train => {
+            let rows: Vec<i64> = (0..n).map(|_| rng.below(data.n_trials() as u64) as i64).collect();
+            Ok(data
+                .y_train
+                .index_select(0, &Tensor::from_slice(&rows).to_device(device)))
+        }
+        DeSource::TestRepeats => {
+            if !t.allow_test_fmri {
+                bail!("de_source = \"test-repeats\" needs allow_test_fmri = true");
+            }
+            let s = &data.dataset.subject;
+            let n_img = s.n_test_images();
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                let img = rng.below(n_img as u64) as usize;
+                let seed = rng.next_u64();
+                let row = crate::data::preprocess::average_random_subset(
+                    &s.y_test,
+                    s.test_labels.as_slice().context("test labels")?,
+                    img,
+                    1.0 / 3.0,
+                    seed,
+                );
+                out.push(Tensor::from_slice(row.as_slice().context("row")?));
+            }
+            Ok(Tensor::stack(&out, 0).to_device(device))
+        }
+    }
+}
+
+/// Trains D into `run` (resuming from its last checkpoint if present). `pool` feeds the ED stream and must be
+/// given when `unpaired_batch > 0` and `weight_ed > 0`.
+pub fn train_decoder(
+    cfg: &TrainConfig,
+    data: &TrainingData,
+    enc: &EncoderModel,
+    pool: Option<&GuardedPool<Box<dyn ImagePool>>>,
+    run: &RunDir,
+    device: Device,
+) -> Result<DecoderOutcome> {
+    let t = &cfg.decoder_training;
+    let use_ed = t.unpaired_batch > 0 && t.weight_ed > 0.0;
+    let use_de = t.de_batch > 0 && t.weight_de > 0.0;
+    if use_ed && pool.is_none() {
+        bail!("the ED stream is on (unpaired_batch > 0) but no unpaired image pool is available");
+    }
+    if let Some(p) = pool {
+        if p.image_size() as i64 != data.image_size {
+            bail!(
+                "unpaired pool images are {} px but the dataset's are {} px",
+                p.image_size(),
+                data.image_size
+            );
+        }
+    }
+    tch::manual_seed(mix_key(cfg.seed, &[0xD0]) as i64);
+    let mut model = DecoderModel::build(cfg, data, device)?;
+    let mut opt = AmsGrad::new(&model.vs, t.lr_at(0));
+    let mut records = run.read_metrics()?;
+    let mut start_epoch = 0;
+    if let Some((state, saved)) = run.load_checkpoint(data.n_voxels as usize)? {
+        copy_into(&mut model.vs, &saved, "model.", &run.path, data.n_voxels)?;
+        opt.load_state(&saved, "opt.").context("checkpoint optimizer state")?;
+        start_epoch = state.epoch;
+        records.retain(|r| r["epoch"].as_u64().is_some_and(|e| (e as usize) <= start_epoch));
+        eprintln!("resuming decoder run {} after epoch {start_epoch}", run.path.display());
+    }
+    let vgg = &enc.backbone.net;
+    // Frozen and repeated: the paired targets' perceptual taps, computed once.
+    let cached_targets: Option<VggTaps> = if t.cache_paired_targets {
+        Some(tch::no_grad(|| {
+            let n = data.train_images.size()[0];
+            let parts: Vec<VggTaps> = (0..n)
+                .step_by(64)
+                .map(|s| vgg.taps(&data.train_images.narrow(0, s, 64.min(n - s))))
+                .collect();
+            let mut all = parts[0].detach();
+            for p in &parts[1..] {
+                all = all.cat(p);
+            }
+            all
+        }))
+    } else {
+        None
+    };
+    let n_trials = data.n_trials();
+    let pb = t.paired_batch as i64;
+    let steps = if t.steps_per_epoch > 0 {
+        t.steps_per_epoch as i64
+    } else {
+        (n_trials / pb).max(1)
+    };
+    let size = data.image_size;
+    let bar = epoch_bar("train D", t.epochs, start_epoch);
+    let mut last_loss = f64::NAN;
+    for epoch in start_epoch..t.epochs {
+        tch::manual_seed(mix_key(cfg.seed, &[0xD1, epoch as u64]) as i64);
+        let mut rng = CounterRng::new(mix_key(cfg.seed, &[0xD2, epoch as u64]));
+        opt.lr = t.lr_at(epoch);
+        let mut order: Vec<i64> = (0..n_trials).collect();
+        rng.shuffle(&mut order);
+        let mut acc = StepLosses::default();
+        for s in 0..steps {
+            // Paired stream.
+            let rows: Vec<i64> = (0..pb).map(|i| order[((s * pb + i) % n_trials) as usize]).collect();
+            let rows = Tensor::from_slice(&rows).to_device(device);
+            let y = data.y_train.index_select(0, &rows);
+            let img_idx = data.train_labels.index_select(0, &rows);
+            let target = data.train_images.index_select(0, &img_idx);
+            let target_taps = match &cached_targets {
+                Some(c) => c.index_select(&img_idx),
+                None => tch::no_grad(|| vgg.taps(&target)),
+            };
+            let mut preds = vec![model.decoder.forward(&y)];
+            let mut targets = vec![target];
+            let mut tgt_taps = vec![target_taps];
+            // ED stream: E is frozen, so its prediction is a constant input to D.
+            if use_ed {
+                let p = pool.context("pool")?;
+                let mut imgs = Vec::with_capacity(t.unpaired_batch);
+                for _ in 0..t.unpaired_batch {
+                    let i = rng.below(p.len() as u64) as usize;
+                    imgs.push(
+                        Tensor::from_slice(&p.training_image(i)?)
+                            .view([size, size, 3])
+                            .permute([2, 0, 1]),
+                    );
+                }
+                let x = Tensor::stack(&imgs, 0).to_device(device);
+                let r = t.ed_shift_px;
+                let shifts: Vec<(i64, i64)> = (0..t.unpaired_batch)
+                    .map(|_| {
+                        (
+                            rng.below((2 * r + 1) as u64) as i64 - r,
+                            rng.below((2 * r + 1) as u64) as i64 - r,
+                        )
+                    })
+                    .collect();
+                let y_hat = tch::no_grad(|| enc.forward_t(&shift_images(&x, &shifts), false));
+                preds.push(model.decoder.forward(&y_hat));
+                tgt_taps.push(tch::no_grad(|| vgg.taps(&x)));
+                targets.push(x);
+            }
+            // One backbone pass for all predicted images.
+            let pred_all = Tensor::cat(&preds, 0);
+            let taps_all = vgg.taps(&pred_all);
+            let mut losses = StepLosses::default();
+            let lp = image_loss_from_taps(
+                cfg,
+                &preds[0],
+                &taps_all.narrow(0, pb),
+                &targets[0],
+                &tgt_taps[0],
+                &data.channel_mean_abs,
+            );
+            losses.paired = lp.double_value(&[]);
+            let mut total = lp * t.weight_paired;
+            if use_ed {
+                let nb = t.unpaired_batch as i64;
+                let le = image_loss_from_taps(
+                    cfg,
+                    &preds[1],
+                    &taps_all.narrow(pb, nb),
+                    &targets[1],
+                    &tgt_taps[1],
+                    &data.channel_mean_abs,
+                );
+                losses.ed = le.double_value(&[]);
+                total = total + le * t.weight_ed;
+            }
+            if use_de {
+                let y_star = draw_de_rows(cfg, data, &mut rng, t.de_batch, device)?;
+                let y_hat = enc.forward_through_frozen(&model.decoder.forward(&y_star));
+                let ld = fmri_loss(&y_hat, &y_star, &data.snr_n, t.fmri_cos_weight);
+                losses.de = ld.double_value(&[]);
+                total = total + ld * t.weight_de;
+            }
+            let total = total + model.decoder.regularization(&data.snr_inv_n);
+            losses.total = total.double_value(&[]);
+            ensure_finite(losses.total, "decoder", epoch, s as usize, opt.lr, &run.path, epoch)?;
+            opt.backward_step(&total);
+            acc.total += losses.total;
+            acc.paired += losses.paired;
+            acc.ed += losses.ed;
+            acc.de += losses.de;
+            bar.set_message(format!("loss {:.4}", losses.total));
+        }
+        let k = steps as f64;
+        last_loss = acc.total / k;
+        records.push(json!({
+            "epoch": epoch + 1, "loss": last_loss, "lr": opt.lr,
+            "loss_paired": acc.paired / k, "loss_ed": acc.ed / k, "loss_de": acc.de / k,
+        }));
+        let mut tensors: Vec<(String, Tensor)> = model
+            .vs
+            .variables()
+            .into_iter()
+            .map(|(k, v)| (format!("model.{k}"), v))
+            .collect();
+        tensors.extend(opt.state_tensors("opt."));
+        run.save_checkpoint(
+            &tensors,
+            CheckpointState {
+                epoch: epoch + 1,
+                file: String::new(),
+                n_voxels: data.n_voxels as usize,
+                last_loss,
+            },
+        )?;
+        run.write_metrics(&records)?;
+        bar.inc(1);
+        bar.set_message(format!(
+            "loss {last_loss:.4} (paired {:.3}, ED {:.3})",
+            acc.paired / k,
+            acc.ed / k
+        ));
+    }
+    bar.finish();
+    let final_vars: Vec<(String, Tensor)> = model
+        .vs
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (k, v.to_device(Device::Cpu)))
+        .collect();
+    crate::util::write_atomic_path(&run.path.join(DECODER_FILE), |tmp| {
+        Tensor::write_safetensors(&final_vars, tmp).map_err(|e| anyhow::anyhow!("{e}"))
+    })?;
+    Ok(DecoderOutcome {
+        epochs: t.epochs,
+        last_loss,
+    })
+}
