@@ -203,9 +203,9 @@ impl TrainConfig {
         for o in overrides {
             apply_override(&mut table, o)?;
         }
-        let cfg: TrainConfig = table
-            .try_into()
-            .map_err(|e: toml::de::Error| anyhow::anyhow!("{}", e.message()))?;
+        // Re-serialise so that the deserialiser's error carries the offending line (it names the key).
+        let text = toml::to_string(&table)?;
+        let cfg: TrainConfig = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
         cfg.validate()?;
         Ok(cfg)
     }
