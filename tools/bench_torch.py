@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+"""PyTorch twin of vox2pix's neural core (src/nn/) and of `vox2pix bench step`.
+
+The module part (VGG16 taps, separable encoder, decoder, losses) is written independently of the Rust code from
+method.md §2-§4 and is used by tools/make_torch_fixtures.py to produce the equivalence fixtures. Parameter names
+match the Rust VarStore names so the same state dict loads on both sides.
+
+As a script it times the [NI22] decoder training step: 16 paired rows (y -> D -> x_hat) + 16 unpaired rows
+(x_ext shifted -> frozen E (eval) -> D -> x_hat), full image loss with a frozen VGG16 perceptual loss, decoder
+regularisers, Adam (amsgrad). Prints one RESULT line, the same fields as the Rust command.
+
+Run: PYTHONPATH=$VOX2PIX_TORCH_DIR python3 tools/bench_torch.py --device cpu [--cache-target-taps]
+"""
+import argparse
+import math
+import os
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+NORM_EPS = 1e-12
+SQRT_EPS = 1e-12
+VGG_BLOCKS = [[0, 2], [5, 7], [10, 12, 14], [17, 19, 21], [24, 26, 28]]
+VGG_BASE = [64, 128, 256, 512, 512]
+
+
+def scaled(c, width):
+    return max(1, int(round(c * width)))
+
+
+def vgg16_features(width):
+    """torchvision's VGG16 `features` Sequential (same indices) at a channel width multiplier."""
+    from torchvision.models.vgg import make_layers
+
+    cfg = []
+    for b, idx in enumerate(VGG_BLOCKS):
+        cfg += [scaled(VGG_BASE[b], width)] * len(idx) + ["M"]
+    return make_layers(cfg, batch_norm=False)
+
+
+class VggTaps(nn.Module):
+    """relu1_2 ... relu5_3 of a VGG16 `features` stack; ImageNet normalisation applied once, inside."""
+
+    def __init__(self, features):
+        super().__init__()
+        self.features = features
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        last_relu = [idx[-1] + 1 for idx in VGG_BLOCKS]  # ReLU after each block's last conv
+        self.ends = last_relu
+
+    def forward(self, x01, n=5):
+        x = (x01 - self.mean.to(x01.dtype)) / self.std.to(x01.dtype)
+        taps, start = [], 0
+        for end in self.ends[:n]:
+            for i in range(start, end + 1):
+                x = self.features[i](x)
+            taps.append(x)
+            start = end + 1
+        return taps
+
+
+def alexnet_features(width):
+    """torchvision's AlexNet `features` (all 13 modules, same indices) at a channel width multiplier."""
+    c = [scaled(v, width) for v in (64, 192, 384, 256, 256)]
+    return nn.Sequential(
+        nn.Conv2d(3, c[0], 11, stride=4, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+        nn.Conv2d(c[0], c[1], 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+        nn.Conv2d(c[1], c[2], 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(c[2], c[3], 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(c[3], c[4], 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+    )
+
+
+def alexnet_embedding(features, x):
+    return torch.flatten(features[:10](x), 1)
+
+
+# ---------------------------------------------------------------- encoder E (method.md §2.1)
+class Head(nn.Module):
+    def __init__(self, cin, c, k, stride, pad, pool, eps, momentum):
+        super().__init__()
+        self.bn_in = nn.BatchNorm2d(cin, eps=eps, momentum=momentum)
+        self.pool = pool
+        self.conv = nn.Conv2d(cin, c, k, stride=stride, padding=pad)
+        self.bn_out = nn.BatchNorm2d(c, eps=eps, momentum=momentum)
+        std = math.sqrt(2.0 / (cin * k * k + c * k * k))
+        nn.init.normal_(self.conv.weight, 0.0, std)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, x):
+        x = self.bn_in(x)
+        if self.pool:
+            x = F.max_pool2d(x, 2)
+        return self.bn_out(F.relu(self.conv(x)))
+
+
+class Encoder(nn.Module):
+    def __init__(self, tap_channels, image_size, n_voxels, head_channels=32, patch=3, dropout=0.5, bn_eps=1e-3,
+                 bn_momentum=0.01, conv_l1=1e-5, space_l1=5e-6, space_group=1e-5, feature_l1=5e-6, branch_l1=5e-2):
+        super().__init__()
+        self.patch, self.dropout = patch, dropout
+        self.w = dict(conv_l1=conv_l1, space_l1=space_l1, space_group=space_group, feature_l1=feature_l1,
+                      branch_l1=branch_l1)
+        specs = [(True, 3, 2, 1), (False, 3, 2, 1), (False, 3, 1, 1), (False, 1, 1, 0)]
+        self.heads = nn.ModuleList(
+            [Head(tap_channels[i], head_channels, k, s, p, pool, bn_eps, bn_momentum)
+             for i, (pool, k, s, p) in enumerate(specs)])
+        sides = [image_size // 4 - patch + 1] * 3 + [image_size // 8 - patch + 1]
+        self.map_of_branch = [0, 0, 0, 1]
+        self.space_maps = nn.ParameterList(
+            [nn.Parameter(torch.full((s, s, n_voxels), 2.0 / (s * s + n_voxels))) for s in (sides[0], sides[3])])
+        f = head_channels * patch * patch
+        self.feature_mix = nn.ModuleList()
+        for _ in range(4):
+            m = nn.Module()
+            m.weight = nn.Parameter(torch.randn(n_voxels, f) * math.sqrt(2.0 / (n_voxels + f)))
+            m.bias = nn.Parameter(torch.zeros(n_voxels))
+            self.feature_mix.append(m)
+        self.branch_mix = nn.Parameter(torch.ones(n_voxels, 4))
+
+    def forward(self, taps):
+        outs = []
+        for i in range(4):
+            h = self.heads[i](taps[i])
+            patches = F.unfold(h, self.patch)  # [B, C*k*k, P], same order as im2col
+            m = self.space_maps[self.map_of_branch[i]]
+            x = torch.einsum("bfp,pv->bvf", patches, m.reshape(-1, m.shape[-1]))
+            x = F.dropout(x, self.dropout, self.training)
+            fm = self.feature_mix[i]
+            outs.append((x * fm.weight).sum(-1) + fm.bias)
+        return (torch.stack(outs, -1) * self.branch_mix.clamp(min=0)).sum(-1)
+
+    def regularization(self):
+        w = self.w
+        r = w["conv_l1"] * sum(h.conv.weight.abs().sum() for h in self.heads)
+        for m in self.space_maps:
+            r = r + w["space_l1"] * m.abs().sum() + w["space_group"] * torch.sqrt(avg4(m.square(), 0, 1) + SQRT_EPS).sum()
+        r = r + w["feature_l1"] * sum(fm.weight.abs().sum() for fm in self.feature_mix)
+        return r + w["branch_l1"] * self.branch_mix.abs().sum()
+
+
+def avg4(x, dy, dx):
+    """Mean of the 4 edge neighbours over dims (dy, dx) with symmetric padding, written with F.pad(replicate)."""
+    perm = [d for d in range(x.dim()) if d not in (dy, dx)] + [dy, dx]
+    xp = x.permute(*perm)
+    shp = xp.shape
+    xp = xp.reshape(-1, 1, shp[-2], shp[-1])
+    p = F.pad(xp, (1, 1, 1, 1), mode="replicate")
+    a = (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) / 4
+    a = a.reshape(shp)
+    inv = [0] * len(perm)
+    for i, d in enumerate(perm):
+        inv[d] = i
+    return a.permute(*inv)
+
+
+# ---------------------------------------------------------------- decoder D (method.md §3.1)
+class Decoder(nn.Module):
+    def __init__(self, n_voxels, image_size, channels=64, kernel=5, groups=32, gn_eps=1e-5, fc_l1=20.0,
+                 fc_group=400.0, fc_neighbour=0.5, conv_l1=1e-5):
+        super().__init__()
+        self.c, self.g = channels, image_size // 8
+        self.w = dict(fc_l1=fc_l1, fc_group=fc_group, fc_neighbour=fc_neighbour, conv_l1=conv_l1)
+        units = channels * self.g * self.g
+        self.fc = nn.Linear(n_voxels, units)
+        b = math.sqrt(6.0 / (n_voxels + units))
+        nn.init.uniform_(self.fc.weight, -b, b)
+        nn.init.zeros_(self.fc.bias)
+        self.up = nn.ModuleList()
+        for _ in range(3):
+            m = nn.Module()
+            m.conv = nn.Conv2d(channels, channels, kernel, padding=kernel // 2)
+            m.norm = nn.GroupNorm(groups, channels, eps=gn_eps)
+            self.up.append(m)
+        self.out = nn.Conv2d(channels, 3, kernel, padding=kernel // 2)
+        for conv, cout in [(m.conv, channels) for m in self.up] + [(self.out, 3)]:
+            b = math.sqrt(6.0 / ((channels + cout) * kernel * kernel))
+            nn.init.uniform_(conv.weight, -b, b)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, y):
+        x = self.fc(y).view(y.shape[0], self.c, self.g, self.g)
+        for m in self.up:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = m.norm(F.relu(m.conv(x)))
+        return torch.sigmoid(self.out(x))
+
+    def regularization(self, snr_inv_n):
+        w = self.w
+        W = self.fc.weight.view(self.c, self.g, self.g, -1)  # [C, y, x, V]
+        sq = W.square()
+        n = w["fc_neighbour"]
+        sm = (sq + n * avg4(sq, 1, 2)) / (1 + n)
+        r = w["fc_l1"] * (W.abs() * snr_inv_n.view(1, 1, 1, -1)).mean()
+        r = r + w["fc_group"] * torch.sqrt(sm.mean(0) + SQRT_EPS).mean()
+        return r + w["conv_l1"] * sum(m.conv.weight.abs().sum() for m in self.up)
+
+
+# ---------------------------------------------------------------- losses (method.md §4)
+def l2n(x, dim):
+    return x / torch.sqrt(torch.clamp((x * x).sum(dim, keepdim=True), min=NORM_EPS))
+
+
+def perceptual(pred_taps, target_taps, layer_weights=(0.2,) * 5):
+    total = 0.0
+    for a, b, w in zip(pred_taps, target_taps, layer_weights):
+        total = total + w * (1.0 - (l2n(a, 1) * l2n(b, 1)).sum(1).mean())
+    return total
+
+
+def pixel_l1(pred, target, n_c):
+    return ((pred - target).abs() / n_c.view(1, -1, 1, 1)).mean()
+
+
+def tv(x, beta=2.5):
+    a = (x[:, :, :-1, :-1] - x[:, :, 1:, :-1]) ** 2
+    b = (x[:, :, :-1, :-1] - x[:, :, :-1, 1:]) ** 2
+    return torch.pow(a + b, beta / 2).mean()
+
+
+def cosine(p, t):
+    return (l2n(p, -1) * l2n(t, -1)).sum(-1).mean()
+
+
+def encoder_loss(p, t, cos_w=0.1):
+    return ((p - t) ** 2).mean() - cos_w * cosine(p, t)
+
+
+def fmri_loss(p, t, snr_n, cos_w=0.1):
+    return ((p - t).abs() * snr_n.view(1, -1)).mean() - cos_w * cosine(p, t)
+
+
+def image_loss(vgg, pred, target, target_taps, n_c, wp=10.0, wm=1.0, wt=0.3):
+    lp = perceptual(vgg(pred), target_taps)
+    lm = pixel_l1(pred, target, n_c)
+    lt = tv(pred)
+    return wp * lp + wm * lm + wt * lt, (lp, lm, lt)
+
+
+def shift_replicate(x, dy, dx):
+    """Translate by (dy, dx) pixels with nearest-edge fill (the ED stream's input jitter)."""
+    p = max(abs(dy), abs(dx))
+    h, w = x.shape[-2:]
+    xp = F.pad(x, (p, p, p, p), mode="replicate")
+    return xp[..., p - dy:p - dy + h, p - dx:p - dx + w]
+
+
+# ---------------------------------------------------------------- benchmark
+def peak_rss_mib():
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--voxels", type=int, default=5355)
+    ap.add_argument("--paired", type=int, default=16)
+    ap.add_argument("--unpaired", type=int, default=16)
+    ap.add_argument("--image-size", type=int, default=112)
+    ap.add_argument("--cache-target-taps", action="store_true")
+    ap.add_argument("--tf32", action="store_true")
+    ap.add_argument("--threads", type=int, default=0)
+    a = ap.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
+    torch.backends.cudnn.allow_tf32 = a.tf32
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    torch.manual_seed(0)
+    S, V = a.image_size, a.voxels
+    feats = vgg16_features(1.0)
+    for m in feats.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    vgg = VggTaps(feats).to(dev).eval()
+    enc = Encoder([64, 128, 256, 512], S, V).to(dev).eval()
+    dec = Decoder(V, S).to(dev)
+    for p in list(vgg.parameters()) + list(enc.parameters()):
+        p.requires_grad_(False)
+    opt = torch.optim.Adam(dec.parameters(), lr=1e-3, amsgrad=True)
+    x_pair = torch.rand(a.paired, 3, S, S, device=dev)
+    y_pair = torch.randn(a.paired, V, device=dev)
+    x_ext = torch.rand(a.unpaired, 3, S, S, device=dev)
+    n_c = torch.full((3,), 0.45, device=dev)
+    snr_inv_n = torch.ones(V, device=dev)
+    cached = None
+    if a.cache_target_taps:
+        with torch.no_grad():
+            cached = vgg(x_pair)
+    times, loss_v = [], float("nan")
+    for i in range(a.warmup + a.steps):
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            y_ed = enc(vgg(shift_replicate(x_ext, 3, -2), n=4))
+            if cached is not None:
+                tt = [torch.cat([c, e]) for c, e in zip(cached, vgg(x_ext))]
+            else:
+                tt = vgg(torch.cat([x_pair, x_ext]))
+        pred = dec(torch.cat([y_pair, y_ed]))
+        loss, _ = image_loss(vgg, pred, torch.cat([x_pair, x_ext]), tt, n_c)
+        loss = loss + dec.regularization(snr_inv_n)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_v = loss.item()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        dt = (time.perf_counter() - t0) * 1e3
+        if i >= a.warmup:
+            times.append(dt)
+        print(f"step {i}: {dt:.1f} ms loss {loss_v:.5f}", flush=True)
+    mean = sum(times) / max(1, len(times))
+    gpu_mib = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else 0.0
+    print(f"RESULT framework=pytorch-{torch.__version__}{'+tf32' if a.tf32 else ''} device={a.device} "
+          f"paired={a.paired} unpaired={a.unpaired} voxels={V} size={S} cache_target_taps={int(a.cache_target_taps)} "
+          f"threads={torch.get_num_threads()} steps={a.steps} ms_per_step={mean:.1f} peak_rss_mib={peak_rss_mib():.0f} "
+          f"peak_gpu_mib={gpu_mib:.0f} loss={loss_v:.5f}")
+
+
+if __name__ == "__main__":
+    main()
