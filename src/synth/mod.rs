@@ -1,5 +1,10 @@
 //! The built-in synthetic world (`docs/synthetic-world.md`): procedural images in ≥ 1,030 classes and a
 //! simulated visual cortex with known ground truth.
+pub mod cortex;
+pub mod features;
 pub mod render;
+pub mod raster;
 pub mod rng;
 pub mod taxonomy;
+pub mod texture;
+pub mod world;
