@@ -1,0 +1,125 @@
+//! `vox2pix info` through the real binary: a good dataset prints its summary; bad inputs exit non-zero with an
+//! `error:` line naming the file and the problem, never a panic.
+use ndarray::Array1;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use vox2pix::data::npz::{read_npz, write_npz, Compression, NpyArray};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/npz")
+        .join(name)
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vox2pix_test_{tag}_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn info(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vox2pix"))
+        .arg("info")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn expect_failure(path: &Path, needles: &[&str]) {
+    let (code, out, err) = info(&[path.to_str().unwrap()]);
+    assert_eq!(code, 1, "exit code for {}: stdout {out} stderr {err}", path.display());
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+    assert!(
+        err.contains(&path.file_name().unwrap().to_string_lossy().to_string()),
+        "file not named: {err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "missing '{n}' in: {err}");
+    }
+}
+
+#[test]
+fn info_summarises_a_dataset_folder() {
+    let (code, out, err) = info(&[fixture("sbj_dataset").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    for needle in [
+        "subject      3",
+        "voxels       12",
+        "train        8 single trials",
+        "test         12 trials = 3 images × 4 repeats",
+        "LVC      6",
+        "HVC      5",
+        "PPA      0",
+        "SNR (calc_snr)",
+        "NC(4 ) %",
+        "images       4 train + 3 test, 8×8×3",
+        "classes      unknown",
+    ] {
+        assert!(out.contains(needle), "missing '{needle}' in:\n{out}");
+    }
+    // A single sbj file without images beside it still summarises the fMRI.
+    let dir = temp_dir("info_single");
+    std::fs::copy(fixture("sbj_dataset/sbj_3.npz"), dir.join("sbj_3.npz")).unwrap();
+    let (code, out, err) = info(&[dir.join("sbj_3.npz").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("images       none found"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn info_help_has_an_example() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vox2pix"))
+        .args(["info", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("Examples:") && text.contains("vox2pix info data/tiny"),
+        "{text}"
+    );
+}
+
+#[test]
+fn info_rejects_bad_inputs_with_named_errors() {
+    let dir = temp_dir("info_bad");
+    expect_failure(&dir.join("sbj_9.npz"), &["no such file"]);
+
+    let bytes = std::fs::read(fixture("sbj_dataset/sbj_3.npz")).unwrap();
+    let truncated = dir.join("truncated").join("sbj_1.npz");
+    std::fs::create_dir_all(truncated.parent().unwrap()).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    expect_failure(&truncated, &["not a readable .npz", "truncated"]);
+
+    let write_variant = |name: &str, edit: &dyn Fn(&mut std::collections::BTreeMap<String, NpyArray>)| -> PathBuf {
+        let mut arrays = read_npz(&fixture("sbj_dataset/sbj_3.npz")).unwrap();
+        edit(&mut arrays);
+        let path = dir.join(name).join("sbj_1.npz");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let refs: Vec<(&str, &NpyArray)> = arrays.iter().map(|(k, a)| (k.as_str(), a)).collect();
+        write_npz(&path, &refs, Compression::Deflated).unwrap();
+        path
+    };
+    let no_arr2 = write_variant("no_arr2", &|a| {
+        a.remove("arr_2");
+    });
+    expect_failure(&no_arr2, &["missing key 'arr_2'"]);
+    let mismatch = write_variant("mismatch", &|a| {
+        a.insert("arr_5".into(), NpyArray::new(Array1::<f32>::zeros(10).view()));
+    });
+    expect_failure(&mismatch, &["arr_5", "10 voxels", "12"]);
+    // The folder form names the file too.
+    let (code, _, err) = info(&[dir.join("mismatch").to_str().unwrap()]);
+    assert!(code == 1 && err.contains("sbj_1.npz") && err.contains("arr_5"), "{err}");
+
+    let h5 = dir.join("Subject1.h5");
+    std::fs::write(&h5, b"").unwrap();
+    expect_failure(&h5, &["BData"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
