@@ -6,3 +6,9 @@ pub mod layout;
 pub mod manifest;
 pub mod npz;
 pub mod preprocess;
+// Real data (issue #6): BData HDF5, image folders, GOD → npz conversion, pretrained weight download.
+pub mod bdata;
+pub mod convert;
+pub mod hdf5;
+pub mod images;
+pub mod weights_fetch;

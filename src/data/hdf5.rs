@@ -1,0 +1,135 @@
+//! The few HDF5 operations BData needs, behind a small trait so that the backend can change without touching
+//! the BData logic. The default backend is `hdf5-pure` (pure Rust: no system libhdf5, no cmake); the reasons
+//! are in `docs/real-data.md`. A libhdf5 backend (hdf5-metno) would implement the same trait behind a feature.
+use anyhow::{anyhow, bail, Context, Result};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+/// Read access to one HDF5 file: existence checks, 1-D string datasets and numeric datasets as f64.
+pub trait Hdf5Source {
+    /// The file this source reads (for error messages).
+    fn path(&self) -> &Path;
+    /// Whether `name` (an absolute path such as `/metadata/key`) resolves to a dataset.
+    fn has_dataset(&self, name: &str) -> bool;
+    /// Whether `name` resolves to a group.
+    fn has_group(&self, name: &str) -> bool;
+    /// Dimensions of a dataset.
+    fn shape(&self, name: &str) -> Result<Vec<usize>>;
+    /// A string dataset (variable-length or fixed-length, ASCII or UTF-8) as Rust strings, NUL padding removed.
+    fn read_strings(&self, name: &str) -> Result<Vec<String>>;
+    /// A numeric dataset of any stored type, converted to f64, in C order.
+    fn read_f64(&self, name: &str) -> Result<Vec<f64>>;
+}
+
+/// Opens `path` with the default backend.
+pub fn open(path: &Path) -> Result<Box<dyn Hdf5Source>> {
+    Ok(Box::new(PureHdf5::open(path)?))
+}
+
+/// The `hdf5-pure` backend. The whole file is read into memory on open (GOD subjects are 100–300 MB).
+pub struct PureHdf5 {
+    path: PathBuf,
+    file: hdf5_pure::File,
+}
+
+impl PureHdf5 {
+    pub fn open(path: &Path) -> Result<Self> {
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("cannot open HDF5 file {}: check the path", path.display()))?;
+        if !meta.is_file() {
+            bail!(
+                "{} is not a file; expected a BData HDF5 file such as Subject1.h5",
+                path.display()
+            );
+        }
+        let file = guarded(path, "open", || hdf5_pure::File::open(path))?.map_err(|e| {
+            anyhow!(
+                "{} is not a readable HDF5 file ({e}); it may be truncated or not HDF5 at all — \
+                 re-download it and compare its size with the source",
+                path.display()
+            )
+        })?;
+        // A cut-off file can still parse when the objects read lie in the surviving part; the superblock's
+        // end-of-file address is how libhdf5 notices truncation, so check it the same way.
+        let sb = file.superblock();
+        let expected = sb.base_address.get().saturating_add(sb.eof_address);
+        if meta.len() < expected {
+            bail!(
+                "{} is truncated: it has {} bytes but its HDF5 header says {expected}; re-download it",
+                path.display(),
+                meta.len()
+            );
+        }
+        Ok(PureHdf5 {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    fn dataset(&self, name: &str) -> Result<hdf5_pure::Dataset> {
+        guarded(&self.path, name, || self.file.dataset(name.trim_start_matches('/')))?
+            .map_err(|e| anyhow!("{}: cannot open dataset {name}: {e}", self.path.display()))
+    }
+}
+
+impl Hdf5Source for PureHdf5 {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn has_dataset(&self, name: &str) -> bool {
+        matches!(
+            guarded(&self.path, name, || self.file.dataset(name.trim_start_matches('/'))),
+            Ok(Ok(_))
+        )
+    }
+
+    fn has_group(&self, name: &str) -> bool {
+        matches!(
+            guarded(&self.path, name, || self.file.group(name.trim_start_matches('/'))),
+            Ok(Ok(_))
+        )
+    }
+
+    fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        let ds = self.dataset(name)?;
+        let shape = guarded(&self.path, name, || ds.shape())?
+            .map_err(|e| anyhow!("{}: cannot read the shape of {name}: {e}", self.path.display()))?;
+        Ok(shape.into_iter().map(|d| d as usize).collect())
+    }
+
+    fn read_strings(&self, name: &str) -> Result<Vec<String>> {
+        let ds = self.dataset(name)?;
+        let strings = guarded(&self.path, name, || ds.read_string())?.map_err(|e| {
+            anyhow!(
+                "{}: cannot read {name} as strings ({e}); BData stores metadata keys as strings",
+                self.path.display()
+            )
+        })?;
+        // Fixed-length strings arrive NUL- or space-padded depending on the writer's padding mode.
+        Ok(strings
+            .into_iter()
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+            .collect())
+    }
+
+    fn read_f64(&self, name: &str) -> Result<Vec<f64>> {
+        let ds = self.dataset(name)?;
+        guarded(&self.path, name, || ds.read_f64())?.map_err(|e| {
+            anyhow!(
+                "{}: cannot read {name} as numbers ({e}); the file may be truncated or use an unsupported filter",
+                self.path.display()
+            )
+        })
+    }
+}
+
+/// Runs a backend call, turning a panic inside the parser (malformed or truncated input) into an error.
+fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|_| {
+        anyhow!(
+            "{}: the HDF5 parser failed on {what}; the file is damaged or truncated — re-download it",
+            path.display()
+        )
+    })
+}

@@ -1,0 +1,168 @@
+//! `convert god` on the fixture against the NumPy implementation of the documented steps
+//! (`tools/make_bdata_fixtures.py` → `expected_god.npz`), plus the missing-image error.
+use ndarray::ArrayD;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use vox2pix::data::convert::{convert_god, GodConvertOptions};
+use vox2pix::data::npz::{read_npz, NpyArray};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/bdata")
+        .join(name)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vox2pix-bdata-convert-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn options(bdata: &str, out: &Path) -> GodConvertOptions {
+    GodConvertOptions {
+        bdata: fixture(bdata),
+        stimuli: fixture("stimuli"),
+        out: out.to_path_buf(),
+        subject: Some(1),
+        roi: "VC".into(),
+        train_table: Some(fixture("stimulus_train.tsv")),
+        test_table: Some(fixture("stimulus_test.tsv")),
+        pool: None,
+    }
+}
+
+fn f64s(a: &NpyArray) -> ArrayD<f64> {
+    a.to_f32()
+        .map(|x| x.mapv(|v| v as f64))
+        .unwrap_or_else(|| a.to_array::<f64>().expect("float array"))
+}
+
+fn assert_close(key: &str, got: &NpyArray, want: &NpyArray, abs: f64, rel: f64) {
+    let (g, w) = (f64s(got), f64s(want));
+    assert_eq!(g.shape(), w.shape(), "{key}: shape");
+    let worst = g
+        .iter()
+        .zip(w.iter())
+        .map(|(a, b)| (a - b).abs() - rel * b.abs())
+        .fold(f64::MIN, f64::max);
+    assert!(
+        worst <= abs,
+        "{key}: differs from the NumPy reference by {worst} beyond tolerance"
+    );
+}
+
+fn load(dir: &Path) -> (BTreeMap<String, NpyArray>, BTreeMap<String, NpyArray>) {
+    (
+        read_npz(&dir.join("sbj_1.npz")).unwrap(),
+        read_npz(&dir.join("images_112.npz")).unwrap(),
+    )
+}
+
+#[test]
+fn convert_god_matches_the_numpy_reference() {
+    let out = scratch("ref");
+    convert_god(&options("god_bdpy.h5", &out)).unwrap();
+    let (sbj, imgs) = load(&out);
+    let want = read_npz(&fixture("expected_god.npz")).unwrap();
+    // z-scores are O(1): f32 rounding only. SNR and noise ceiling are ratios: relative tolerance.
+    for key in ["arr_0", "arr_1", "arr_2"] {
+        assert_close(key, &sbj[key], &want[key], 1e-5, 0.0);
+    }
+    assert_close("arr_6 (SNR)", &sbj["arr_6"], &want["arr_6"], 1e-6, 1e-4);
+    assert_close("arr_5 (noise ceiling)", &sbj["arr_5"], &want["arr_5"], 1e-4, 1e-4);
+    for key in ["arr_3", "arr_4", "train_runs", "test_runs"] {
+        assert_eq!(sbj[key].to_i64(), want[key].to_i64(), "{key}");
+    }
+    for key in ["V1", "V2", "V3", "V4", "LOC", "FFA", "PPA", "LVC", "HVC", "VC"] {
+        assert_eq!(sbj[key].to_array::<bool>(), want[key].to_array::<bool>(), "mask {key}");
+    }
+    assert_eq!(imgs["train_class_ids"].to_i64(), want["train_class_ids"].to_i64());
+    assert_eq!(imgs["test_class_ids"].to_i64(), want["test_class_ids"].to_i64());
+    // Images: same crop, bicubic kernels differ slightly between image-rs (Catmull-Rom) and PIL, and JPEG
+    // decoders differ by a level or two; the mean error must stay under one grey level.
+    for key in ["train_images", "test_images"] {
+        let got = f64s(&imgs[key]);
+        let want = want[&format!("{key}_u8")]
+            .to_array::<u8>()
+            .unwrap()
+            .mapv(|v| v as f64 / 255.0);
+        assert_eq!(got.shape(), want.shape(), "{key}");
+        let diffs: Vec<f64> = got.iter().zip(want.iter()).map(|(a, b)| (a - b).abs()).collect();
+        let mean = diffs.iter().sum::<f64>() / diffs.len() as f64;
+        let max = diffs.iter().cloned().fold(0.0, f64::max);
+        assert!(
+            mean < 1.0 / 255.0 && max < 0.1,
+            "{key}: mean |Δ| {mean}, max |Δ| {max} vs PIL"
+        );
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["source"], "god");
+    assert_eq!(manifest["n_voxels"], 38);
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn old_layout_converts_to_the_same_arrays() {
+    let (a, b) = (scratch("new"), scratch("old"));
+    convert_god(&options("god_bdpy.h5", &a)).unwrap();
+    convert_god(&options("god_old_fixed.h5", &b)).unwrap();
+    assert_eq!(load(&a), load(&b));
+    let _ = (std::fs::remove_dir_all(a), std::fs::remove_dir_all(b));
+}
+
+#[test]
+fn without_tables_images_are_ordered_by_stimulus_id() {
+    let out = scratch("noorder");
+    let mut o = options("god_bdpy.h5", &out);
+    o.train_table = None;
+    o.test_table = None;
+    let ds = convert_god(&o).unwrap();
+    let ids = ds.test_images.class_ids.clone().unwrap();
+    assert_eq!(ids, vec![1443537, 1677366, 1943899]);
+    let train = ds.train_images.class_ids.clone().unwrap();
+    assert!(train.windows(2).all(|w| w[0] <= w[1]), "{train:?}");
+    // Labels follow the new order and trials stay sorted by image.
+    assert!(ds
+        .subject
+        .test_labels
+        .iter()
+        .zip(ds.subject.test_labels.iter().skip(1))
+        .all(|(a, b)| a <= b));
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn missing_stimulus_images_are_listed_and_nothing_is_written() {
+    let out = scratch("missing");
+    let stim = out.join("stimuli");
+    std::fs::create_dir_all(&stim).unwrap();
+    for f in ["n01518878_14910.png", "n01443537_22563.png"] {
+        std::fs::copy(fixture("stimuli").join(f), stim.join(f)).unwrap();
+    }
+    let mut o = options("god_bdpy.h5", &out.join("ds"));
+    o.stimuli = stim;
+    let e = format!("{:#}", convert_god(&o).unwrap_err());
+    // The training set is loaded first: 7 of its 8 images are missing; the first in table order is named.
+    assert!(e.contains("7 of 8 stimulus images are missing"), "{e}");
+    assert!(e.contains("n01639765_48919.JPEG"), "{e}");
+    assert!(!out.join("ds").join("sbj_1.npz").exists(), "no output on failure");
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn unpaired_pool_is_written_beside_the_dataset_without_test_classes() {
+    let out = scratch("pool");
+    let mut o = options("god_bdpy.h5", &out);
+    o.pool = Some((fixture("pool"), 50, 0));
+    convert_god(&o).unwrap();
+    let pool = vox2pix::data::images::read_pool_cache(&out.join("pool_112.npz")).unwrap();
+    // The test class n01443537 is excluded because it is a test image's class in the BData file.
+    assert_eq!(
+        pool.class_ids,
+        vec![1518878; 5].into_iter().chain(vec![9999999; 2]).collect::<Vec<_>>()
+    );
+    assert_eq!(pool.pixels.shape(), &[7, 112, 112, 3]);
+    let _ = std::fs::remove_dir_all(out);
+}

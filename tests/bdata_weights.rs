@@ -1,0 +1,191 @@
+//! `weights fetch` against a local HTTP server on 127.0.0.1 (no network): a good checksum is accepted and
+//! the state dict converted to safetensors; a bad checksum or a failed download leaves nothing in the cache.
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use vox2pix::data::weights_fetch::{fetch, Checksum, WeightsSource};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/bdata")
+        .join(name)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vox2pix-bdata-weights-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// Serves `body` at `/tiny.pth` (plain, or chunked at `/chunked.pth`), 404 elsewhere, for `n` connections.
+fn serve(body: Vec<u8>, n: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(n) {
+            let mut s = stream.unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut request = String::new();
+            r.read_line(&mut request).unwrap();
+            loop {
+                let mut l = String::new();
+                if r.read_line(&mut l).unwrap() == 0 || l == "\r\n" {
+                    break;
+                }
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+            match path.as_str() {
+                "/tiny.pth" => {
+                    write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
+                    s.write_all(&body).unwrap();
+                }
+                "/chunked.pth" => {
+                    write!(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+                    for c in body.chunks(700) {
+                        write!(s, "{:x}\r\n", c.len()).unwrap();
+                        s.write_all(c).unwrap();
+                        write!(s, "\r\n").unwrap();
+                    }
+                    write!(s, "0\r\n\r\n").unwrap();
+                }
+                "/moved" => write!(
+                    s,
+                    "HTTP/1.1 302 Found\r\nLocation: /tiny.pth\r\nContent-Length: 0\r\n\r\n"
+                )
+                .unwrap(),
+                "/short.pth" => {
+                    write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len() + 10).unwrap();
+                    s.write_all(&body).unwrap();
+                }
+                _ => write!(s, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").unwrap(),
+            }
+        }
+    });
+    port
+}
+
+fn expected_sha256() -> String {
+    // Written by the fixture script with Python's hashlib: an independent reference.
+    std::fs::read_to_string(fixture("tiny_weights.pth.sha256"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn source(port: u16, path: &str, checksum: Checksum) -> WeightsSource {
+    WeightsSource {
+        name: "tiny".into(),
+        url: format!("http://127.0.0.1:{port}{path}"),
+        checksum,
+    }
+}
+
+fn check_converted(file: &Path) {
+    let tensors = tch::Tensor::read_safetensors(file).unwrap();
+    let mut names: Vec<&str> = tensors.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["features.0.bias", "features.0.weight"]);
+    let w = &tensors.iter().find(|(n, _)| n == "features.0.weight").unwrap().1;
+    assert_eq!(w.size(), [2, 3, 2, 2]);
+    let v: Vec<f32> = Vec::try_from(w.flatten(0, -1)).unwrap();
+    assert_eq!(v, (0..24).map(|i| i as f32 * 0.5).collect::<Vec<_>>());
+    let b = &tensors.iter().find(|(n, _)| n == "features.0.bias").unwrap().1;
+    assert_eq!(Vec::<f32>::try_from(b).unwrap(), vec![1.0, -2.0]);
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn good_checksum_is_accepted_and_converted() {
+    let body = std::fs::read(fixture("tiny_weights.pth")).unwrap();
+    let port = serve(body, 3);
+    let sha = expected_sha256();
+    let dir = scratch("good");
+    let f = fetch(&source(port, "/tiny.pth", Checksum::Full(sha.clone())), None, &dir).unwrap();
+    assert_eq!(f.sha256, sha);
+    assert_eq!(f.n_tensors, 2);
+    check_converted(&f.safetensors);
+    assert_eq!(files_in(&dir), ["tiny.safetensors", "tiny.sha256"]);
+    // A redirect and a chunked body, checked by the 8-hex prefix as torch.hub does.
+    for path in ["/moved", "/chunked.pth"] {
+        let f = fetch(
+            &source(port, path, Checksum::Prefix(sha[..8].to_uppercase())),
+            None,
+            &dir,
+        )
+        .unwrap();
+        check_converted(&f.safetensors);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_checksum_is_rejected_and_nothing_is_left() {
+    let body = std::fs::read(fixture("tiny_weights.pth")).unwrap();
+    let port = serve(body, 4);
+    let sha = expected_sha256();
+    let bad = format!("{}{}", if sha.starts_with('0') { "1" } else { "0" }, &sha[1..]);
+    let dir = scratch("bad");
+    for checksum in [Checksum::Full(bad.clone()), Checksum::Prefix(bad[..8].to_string())] {
+        let e = format!(
+            "{:#}",
+            fetch(&source(port, "/tiny.pth", checksum), None, &dir).unwrap_err()
+        );
+        assert!(e.contains("checksum mismatch") && e.contains(&sha), "{e}");
+        assert!(
+            files_in(&dir).is_empty(),
+            "cache must be empty, has {:?}",
+            files_in(&dir)
+        );
+    }
+    let e = format!(
+        "{:#}",
+        fetch(&source(port, "/missing.pth", Checksum::Full(sha.clone())), None, &dir).unwrap_err()
+    );
+    assert!(e.contains("404"), "{e}");
+    let e = format!(
+        "{:#}",
+        fetch(&source(port, "/short.pth", Checksum::Full(sha.clone())), None, &dir).unwrap_err()
+    );
+    assert!(e.contains("connection closed after"), "{e}");
+    assert!(
+        files_in(&dir).is_empty(),
+        "cache must be empty, has {:?}",
+        files_in(&dir)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn local_file_is_verified_and_converted() {
+    let dir = scratch("local");
+    let sha = expected_sha256();
+    let src = WeightsSource {
+        name: "tiny".into(),
+        url: "http://127.0.0.1:9/unused".into(),
+        checksum: Checksum::Full(sha),
+    };
+    let f = fetch(&src, Some(&fixture("tiny_weights.pth")), &dir).unwrap();
+    check_converted(&f.safetensors);
+    // A file that is not a state dict fails after the checksum step and leaves nothing.
+    let bogus = fixture("stimulus_test.tsv");
+    let src = WeightsSource {
+        checksum: Checksum::Full(vox2pix::data::weights_fetch::sha256_file(&bogus).unwrap()),
+        ..src
+    };
+    let dir2 = scratch("bogus");
+    let e = format!("{:#}", fetch(&src, Some(&bogus), &dir2).unwrap_err());
+    assert!(e.contains("not a loadable PyTorch state dict"), "{e}");
+    assert!(files_in(&dir2).is_empty(), "{:?}", files_in(&dir2));
+    let _ = (std::fs::remove_dir_all(dir), std::fs::remove_dir_all(dir2));
+}
