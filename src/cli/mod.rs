@@ -1,6 +1,8 @@
 //! The `vox2pix` command line: argument parsing and dispatch only; every command calls into the library.
 use clap::{Parser, Subcommand};
 
+pub mod info;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "vox2pix",
@@ -17,7 +19,9 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    Info(info::InfoArgs),
+}
 
 /// Runs the CLI and returns the process exit code (0 ok, 1 error, 2 usage error).
 pub fn main() -> i32 {
@@ -39,5 +43,7 @@ pub fn main() -> i32 {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Info(a) => info::run(&a),
+    }
 }
