@@ -58,7 +58,7 @@ fn info_summarises_a_dataset_folder() {
         "HVC      5",
         "PPA      0",
         "SNR (calc_snr)",
-        "NC(4 ) %",
+        "NC(4) %",
         "images       4 train + 3 test, 8×8×3",
         "classes      unknown",
     ] {
@@ -71,6 +71,14 @@ fn info_summarises_a_dataset_folder() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("images       none found"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn info_summarises_a_bdata_file() {
+    let h5 = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bdata/god_bdpy.h5");
+    let (code, out, err) = info(&[h5.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("BData file") && out.contains("voxels per ROI"), "{out}");
 }
 
 #[test]
@@ -119,7 +127,7 @@ fn info_rejects_bad_inputs_with_named_errors() {
     assert!(code == 1 && err.contains("sbj_1.npz") && err.contains("arr_5"), "{err}");
 
     let h5 = dir.join("Subject1.h5");
-    std::fs::write(&h5, b"").unwrap();
+    std::fs::write(&h5, b"not hdf5").unwrap();
     expect_failure(&h5, &["BData"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }

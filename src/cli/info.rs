@@ -14,11 +14,12 @@ use std::path::PathBuf;
     about = "Validate a dataset and print its summary (trials, repeats, ROIs, SNR, noise ceiling, images)",
     long_about = "Validate a dataset and print its summary.\n\n\
 PATH is a dataset folder in the SelfSuperReconst layout (sbj_N.npz + images_<size>.npz, optionally \
-manifest.json as written by `vox2pix synth`) or a single sbj_N.npz. Every array is checked (keys, dtypes, \
+manifest.json as written by `vox2pix synth`), a single sbj_N.npz, or a bdpy BData file (SubjectN.h5, \
+summarised as stored; `vox2pix convert` turns it into the npz layout). Every array is checked (keys, dtypes, \
 shapes, voxel counts, label ranges, NaN/Inf, image value range); the first problem is reported with the file \
 and key. SNR is recomputed from the single test trials (Weizmann calc_snr) and the noise ceiling follows the \
 NSD/GLMsingle convention; the values stored in arr_5/arr_6 are shown alongside.",
-    after_help = "Examples:\n  vox2pix info data/tiny\n  vox2pix info GOD/sbj_3.npz\n  vox2pix info GOD --subject 3"
+    after_help = "Examples:\n  vox2pix info data/tiny\n  vox2pix info GOD/sbj_3.npz\n  vox2pix info GOD --subject 3\n  vox2pix info GOD/Subject3.h5"
 )]
 pub struct InfoArgs {
     /// Dataset folder or sbj_N.npz file.
@@ -29,6 +30,12 @@ pub struct InfoArgs {
 }
 
 pub fn run(args: &InfoArgs) -> Result<()> {
+    if args.path.extension().is_some_and(|e| e == "h5" || e == "hdf5") {
+        let text = crate::data::bdata::summarize(&args.path)
+            .with_context(|| format!("{}: cannot summarise as a BData HDF5 file", args.path.display()))?;
+        print!("{text}");
+        return Ok(());
+    }
     let summary = DatasetSummary::load(&args.path, args.subject)?;
     print!("{summary}");
     Ok(())
@@ -214,7 +221,7 @@ impl fmt::Display for DatasetSummary {
         )?;
         writeln!(f, "  SNR (calc_snr)       {}", fmt_q(&self.snr_q))?;
         writeln!(f, "  SNR stored (arr_6)   {}", fmt_q(&self.stored_snr_q))?;
-        writeln!(f, "  NC({n:<2}) %            {}", fmt_q(&self.nc_avg_q))?;
+        writeln!(f, "  {:<21}{}", format!("NC({n}) %"), fmt_q(&self.nc_avg_q))?;
         writeln!(f, "  NC(1) %              {}", fmt_q(&self.nc_single_q))?;
         writeln!(f, "  NC stored (arr_5) %  {}", fmt_q(&self.stored_nc_q))?;
         match (&self.images, &self.images_file) {
