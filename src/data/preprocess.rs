@@ -143,7 +143,7 @@ pub fn ncsnr(y_test: &Array2<f32>, labels: &[i64], n_images: usize) -> Array1<f3
         .collect();
     Array1::from_iter((0..v).map(|j| {
         let noise_var = stats.unbiased_within_var[j];
-        if !(noise_var > 0.0) {
+        if noise_var.is_nan() || noise_var <= 0.0 {
             return 0.0;
         }
         let total_var = population_var(used.iter().map(|&t| y_test[[t, j]] as f64));
