@@ -269,7 +269,13 @@ impl SeparableEncoder {
     /// Predicted fMRI [B, V] from the first four VGG taps. `train` switches dropout and BN batch statistics.
     pub fn forward_t(&self, taps: &VggTaps, train: bool) -> Tensor {
         let t = taps.as_array();
-        let outs: Vec<Tensor> = (0..4).map(|i| self.branch_t(i, t[i], train)).collect();
+        self.forward_taps_t(&[t[0], t[1], t[2], t[3]], train)
+    }
+
+    /// As [`SeparableEncoder::forward_t`] from the first four taps only (e.g. `Vgg16::taps_upto(x, 4)`, which skips
+    /// VGG block 5).
+    pub fn forward_taps_t(&self, taps: &[&Tensor; 4], train: bool) -> Tensor {
+        let outs: Vec<Tensor> = (0..4).map(|i| self.branch_t(i, taps[i], train)).collect();
         branch_readout(&Tensor::stack(&outs, 2), &self.branch_mix)
     }
 
