@@ -1,7 +1,11 @@
 //! The `vox2pix` command line: argument parsing and dispatch only; every command calls into the library.
 use clap::{Parser, Subcommand};
 
+mod convert;
 pub mod info;
+mod synth;
+mod train;
+mod weights;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -21,6 +25,18 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     Info(info::InfoArgs),
+    Convert(convert::ConvertArgs),
+    Weights(weights::WeightsArgs),
+    /// Generate a synthetic-world dataset (images + simulated fMRI).
+    Synth(synth::SynthArgs),
+    /// Train the synthetic world's own narrow VGG16 on its non-test classes.
+    TrainBackbone(train::TrainBackboneArgs),
+    /// Train the encoder E (image → fMRI) on paired data.
+    TrainEncoder(train::TrainEncoderArgs),
+    /// Train the decoder D (fMRI → image) on paired data plus self-supervision.
+    TrainDecoder(train::TrainDecoderArgs),
+    /// Reconstruct the test images from their averaged fMRI with a trained decoder.
+    Reconstruct(train::ReconstructArgs),
 }
 
 /// Runs the CLI and returns the process exit code (0 ok, 1 error, 2 usage error).
@@ -45,5 +61,12 @@ pub fn main() -> i32 {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info(a) => info::run(&a),
+        Command::Convert(a) => convert::run(&a),
+        Command::Weights(a) => weights::run(&a),
+        Command::Synth(a) => synth::run(&a),
+        Command::TrainBackbone(a) => train::train_backbone(&a),
+        Command::TrainEncoder(a) => train::train_encoder(&a),
+        Command::TrainDecoder(a) => train::train_decoder(&a),
+        Command::Reconstruct(a) => train::reconstruct(&a),
     }
 }

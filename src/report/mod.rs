@@ -1,1 +1,2 @@
-//! (filled in by the report issue)
+//! Reports: reconstruction grids, plots and the HTML page.
+pub mod grid;

@@ -127,3 +127,28 @@ impl ImagePool for Box<dyn ImagePool> {
         (**self).describe()
     }
 }
+
+/// A decoded class-folder pool (real data, `data::images`).
+impl ImagePool for crate::data::images::UnpairedPool {
+    fn len(&self) -> usize {
+        self.class_ids.len()
+    }
+    fn image_size(&self) -> usize {
+        self.pixels.shape()[1]
+    }
+    fn class_of(&self, i: usize) -> i64 {
+        self.class_ids[i]
+    }
+    fn image(&self, i: usize) -> Result<Vec<f32>> {
+        let img = self.pixels.index_axis(ndarray::Axis(0), i);
+        Ok(img.iter().map(|&v| v as f32 / 255.0).collect())
+    }
+    fn describe(&self) -> String {
+        format!(
+            "{} images of {} classes, {} per class",
+            self.class_ids.len(),
+            self.class_ids.iter().collect::<BTreeSet<_>>().len(),
+            self.spec.per_class
+        )
+    }
+}

@@ -1,0 +1,185 @@
+//! End-to-end training jobs as the CLI and the demo run them: load config and data, open the run directory,
+//! train, write the final model. Each returns a summary; the CLI only parses arguments and prints.
+use crate::data::npz::{write_npz, Compression, NpyArray};
+use crate::train::config::TrainConfig;
+use crate::train::data::TrainingData;
+use crate::train::decoder::{train_decoder, DecoderModel, DecoderOutcome};
+use crate::train::encoder::{train_encoder, EncoderModel, EncoderOutcome};
+use crate::train::pool::{GuardedPool, ImagePool};
+use crate::train::run::RunDir;
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+/// Opens the run, checks that a resumed run keeps its config, and records config and data provenance.
+fn open_run(out: &Path, kind: &str, resume: bool, cfg: &TrainConfig, data: &TrainingData) -> Result<RunDir> {
+    let run = RunDir::open(out, kind, resume)?;
+    let text = cfg.to_toml()?;
+    let cfg_path = run.path.join("config.toml");
+    if resume && cfg_path.exists() {
+        let old = std::fs::read_to_string(&cfg_path)?;
+        if old != text {
+            bail!(
+                "{}: the config differs from the one this run was started with; resume with the same config \
+                 (see {}) or start a new run",
+                out.display(),
+                cfg_path.display()
+            );
+        }
+    }
+    run.write_text("config.toml", &text)?;
+    let data_json = json!({
+        "data": data.dir.display().to_string(),
+        "roi": data.roi,
+        "n_voxels": data.n_voxels,
+        "image_size": data.image_size,
+        "n_train_trials": data.n_trials(),
+        "test_classes": data.test_classes,
+        "manifest": data.manifest,
+    });
+    run.write_text("data.json", &serde_json::to_string_pretty(&data_json)?)?;
+    Ok(run)
+}
+
+/// `vox2pix train-encoder`.
+pub fn encoder_job(
+    data_dir: &Path,
+    cfg: &TrainConfig,
+    out: &Path,
+    device: Device,
+    resume: bool,
+) -> Result<EncoderOutcome> {
+    let data = TrainingData::load(data_dir, &cfg.roi, device)?;
+    let run = open_run(out, "encoder", resume, cfg, &data)?;
+    train_encoder(cfg, &data, &run, device)
+}
+
+/// The config of a finished run (`config.toml`).
+pub fn run_config(run: &Path) -> Result<TrainConfig> {
+    let p = run.join("config.toml");
+    let text = std::fs::read_to_string(&p)
+        .with_context(|| format!("{}: not a trained run (no config.toml)", run.display()))?;
+    TrainConfig::from_toml(&text, &[]).with_context(|| format!("{}: invalid run config", p.display()))
+}
+
+/// The unpaired pool for the ED stream: the synthetic world's own (rendered on demand) when the dataset is a
+/// synthetic world, else a class-folder tree given by the user (decoded once into a cache).
+pub fn unpaired_pool(
+    cfg: &TrainConfig,
+    data: &TrainingData,
+    unpaired_dir: Option<&Path>,
+) -> Result<Option<GuardedPool<Box<dyn ImagePool>>>> {
+    let t = &cfg.decoder_training;
+    if t.unpaired_batch == 0 || t.weight_ed <= 0.0 {
+        return Ok(None);
+    }
+    let pool: Box<dyn ImagePool> = if let Some(dir) = unpaired_dir {
+        let spec = crate::data::images::PoolSpec {
+            per_class: t.unpaired_per_class,
+            seed: cfg.seed,
+            exclude: data.test_classes.iter().copied().collect(),
+            image_size: data.image_size as usize,
+        };
+        let cache = dir.join(format!(
+            ".vox2pix-pool-{}px-{}pc-seed{}.npz",
+            data.image_size, t.unpaired_per_class, cfg.seed
+        ));
+        Box::new(crate::data::images::cached_unpaired_pool(dir, &cache, &spec)?)
+    } else if let Some(m) = data.manifest.as_ref().filter(|m| m.source == "synthetic") {
+        Box::new(crate::train::world_pool::WorldPool::new(
+            m,
+            t.unpaired_per_class,
+            t.unpaired_exclude_paired_classes,
+        )?)
+    } else {
+        bail!(
+            "the ED stream needs unpaired natural images: pass --unpaired DIR (an ImageNet-style class-folder tree), \
+             or set decoder_training.unpaired_batch = 0 to train on paired data only"
+        );
+    };
+    Ok(Some(GuardedPool::new(pool, &data.test_classes)?))
+}
+
+/// `vox2pix train-decoder`. The backbone, encoder and ROI come from the encoder run, so E is rebuilt exactly.
+pub fn decoder_job(
+    data_dir: &Path,
+    encoder_run: &Path,
+    cfg: &TrainConfig,
+    out: &Path,
+    device: Device,
+    resume: bool,
+    unpaired_dir: Option<&Path>,
+) -> Result<DecoderOutcome> {
+    let enc_cfg = run_config(encoder_run)?;
+    let mut cfg = cfg.clone();
+    if cfg.roi != enc_cfg.roi {
+        bail!(
+            "the encoder run {} was trained on ROI {:?} but this config asks for {:?}; use the same roi",
+            encoder_run.display(),
+            enc_cfg.roi,
+            cfg.roi
+        );
+    }
+    cfg.backbone = enc_cfg.backbone.clone();
+    cfg.encoder = enc_cfg.encoder.clone();
+    let data = TrainingData::load(data_dir, &cfg.roi, device)?;
+    let enc = EncoderModel::load_run(encoder_run, &cfg, &data, device)?;
+    let pool = unpaired_pool(&cfg, &data, unpaired_dir)?;
+    let run = open_run(out, "decoder", resume, &cfg, &data)?;
+    let abs = std::fs::canonicalize(encoder_run).unwrap_or_else(|_| encoder_run.to_path_buf());
+    run.write_text(
+        "encoder.json",
+        &serde_json::to_string_pretty(&json!({"encoder_run": abs, "pool": pool.as_ref().map(|p| p.describe())}))?,
+    )?;
+    train_decoder(&cfg, &data, &enc, pool.as_ref(), &run, device)
+}
+
+/// The encoder run a decoder run was trained with.
+pub fn encoder_of(decoder_run: &Path) -> Result<PathBuf> {
+    let p = decoder_run.join("encoder.json");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&p).with_context(|| format!("{}: missing", p.display()))?)
+            .with_context(|| format!("{}: corrupt", p.display()))?;
+    Ok(PathBuf::from(
+        v["encoder_run"]
+            .as_str()
+            .with_context(|| format!("{}: no encoder_run", p.display()))?,
+    ))
+}
+
+/// `vox2pix reconstruct`: D(y_test_avg) → `RUN/reconstructions.npz` (`recon`, `gt`: [N, S, S, 3] f32 in [0,1])
+/// and `RUN/reconstructions.png` (ground truth above reconstruction, test-image order).
+pub fn reconstruct_job(run_dir: &Path, data_dir: &Path, device: Device) -> Result<PathBuf> {
+    let cfg = run_config(run_dir)?;
+    let data = TrainingData::load(data_dir, &cfg.roi, device)?;
+    let dec = DecoderModel::load_run(run_dir, &cfg, &data, device)?;
+    let recon = dec.reconstruct(&data.y_test_avg, 64);
+    let to_hwc = |t: &Tensor| {
+        t.permute([0, 2, 3, 1])
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous()
+    };
+    let path = run_dir.join("reconstructions.npz");
+    let (r, g) = (
+        tensor_to_npy(&to_hwc(&recon))?,
+        tensor_to_npy(&to_hwc(&data.test_images))?,
+    );
+    write_npz(&path, &[("recon", &r), ("gt", &g)], Compression::Deflated)?;
+    crate::report::grid::write_pair_grid(&run_dir.join("reconstructions.png"), &data.test_images, &recon, 10)?;
+    Ok(path)
+}
+
+/// A CPU f32 tensor as an npy array of the same shape.
+pub fn tensor_to_npy(t: &Tensor) -> Result<NpyArray> {
+    let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+    let data: Vec<f32> = Vec::try_from(
+        t.to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous()
+            .flatten(0, -1),
+    )?;
+    let a = ndarray::ArrayD::from_shape_vec(shape, data)?;
+    Ok(NpyArray::new(a.view()))
+}
