@@ -5,7 +5,7 @@
 //! `sbj_N.npz` and `train_class_ids` / `test_class_ids` into the images file, so that its own exports reload
 //! exactly; upstream loaders access keys by name and ignore them.
 use super::dataset::{Dataset, ImageSet, SubjectData, ROI_NAMES};
-use super::npz::{write_npz, Compression, NpyArray, NpzReader};
+use super::npz::{write_npz, Compression, NpyArray, NpyData, NpzReader};
 use anyhow::{bail, Context, Result};
 use ndarray::{Array1, Array2, Array4, Ix1, Ix2, Ix4};
 use std::collections::BTreeMap;
@@ -276,24 +276,29 @@ fn image_array(r: &mut NpzReader, key: &str) -> Result<Array4<u8>> {
     if let Some(u) = a.to_array::<u8>() {
         return Ok(u.into_dimensionality::<Ix4>().expect("rank checked"));
     }
-    let f = a.to_f32().with_context(|| {
-        format!(
+    // Converted straight from the stored float type: an f64 copy of 1,200 images is already ~360 MB.
+    let px = match &a.data {
+        NpyData::F32(v) => unit_to_u8(v.iter().map(|&x| x as f64), &file, key)?,
+        NpyData::F64(v) => unit_to_u8(v.iter().copied(), &file, key)?,
+        _ => bail!(
             "{file}: key '{key}' has dtype {}; images must be float in [0, 1] (or uint8)",
             a.dtype.descr()
-        )
-    })?;
-    let bad = f.iter().filter(|v| !(0.0..=1.0).contains(*v)).count();
+        ),
+    };
+    Ok(Array4::from_shape_vec(shape, px).expect("length equals shape"))
+}
+
+/// Maps [0, 1] floats to the nearest uint8; errors (with the count and range) on values outside [0, 1] or NaN.
+fn unit_to_u8(values: impl Iterator<Item = f64> + Clone, file: &str, key: &str) -> Result<Vec<u8>> {
+    let bad = values.clone().filter(|v| !(0.0..=1.0).contains(v)).count();
     if bad > 0 {
-        let (lo, hi) = f
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
         bail!(
-            "{file}: key '{key}' has {bad} values outside [0, 1] (min {lo}, max {hi}); images must be float in \
-             [0, 1] — divide 0..255 data by 255"
+            "{file}: key '{key}' has {bad} values outside [0, 1] or NaN (min {lo}, max {hi}); images must be \
+             float in [0, 1] — divide 0..255 data by 255"
         );
     }
-    let px: Vec<u8> = f.iter().map(|&v| (v * 255.0).round() as u8).collect();
-    Ok(Array4::from_shape_vec(shape, px).expect("length equals shape"))
+    Ok(values.map(|v| (v * 255.0).round() as u8).collect())
 }
 
 fn read_typed(r: &mut NpzReader, key: &str, rank: usize, what: &str) -> Result<NpyArray> {

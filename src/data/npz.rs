@@ -152,45 +152,88 @@ impl NpyArray {
 
 /// Parses a whole `.npy` file image.
 pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray> {
-    const MAGIC: &[u8] = b"\x93NUMPY";
-    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+    read_npy(&mut &bytes[..])
+}
+
+/// Reads one `.npy` stream, decoding the data in chunks so that peak memory is the array itself (not the
+/// array plus its encoded bytes). Stops after the array's last byte.
+pub fn read_npy(r: &mut impl Read) -> Result<NpyArray> {
+    let mut pre = [0u8; 8];
+    r.read_exact(&mut pre)
+        .map_err(|_| anyhow::anyhow!("not a .npy array (shorter than its 8-byte preamble)"))?;
+    if &pre[..6] != b"\x93NUMPY" {
         bail!("not a .npy array (missing the \\x93NUMPY magic)");
     }
-    let major = bytes[6];
-    let (header_len, start) = match major {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+    let header_len = match pre[6] {
+        1 => {
+            let mut l = [0u8; 2];
+            r.read_exact(&mut l).context("truncated .npy header")?;
+            u16::from_le_bytes(l) as usize
+        }
         2 | 3 => {
-            if bytes.len() < 12 {
-                bail!("truncated .npy header");
-            }
-            (
-                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-                12,
-            )
+            let mut l = [0u8; 4];
+            r.read_exact(&mut l).context("truncated .npy header")?;
+            u32::from_le_bytes(l) as usize
         }
         v => bail!(".npy format version {v} is not supported (1, 2 and 3 are)"),
     };
-    let header_bytes = bytes.get(start..start + header_len).context("truncated .npy header")?;
-    let header = std::str::from_utf8(header_bytes).context(".npy header is not text")?;
+    if header_len > 1 << 20 {
+        bail!(".npy header claims {header_len} bytes; the file is corrupt");
+    }
+    let mut header = vec![0u8; header_len];
+    r.read_exact(&mut header).context("truncated .npy header")?;
+    let header = std::str::from_utf8(&header).context(".npy header is not text")?;
     let (descr, fortran, shape) = parse_header(header)?;
     let (dtype, big_endian) = parse_descr(&descr)?;
-    let n: usize = shape.iter().product();
-    let body = &bytes[start + header_len..];
-    let need = n * dtype.size();
-    if body.len() < need {
-        bail!(
-            "truncated .npy data: shape {shape:?} of {descr} needs {need} bytes, found {}",
-            body.len()
-        );
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .context(".npy shape overflows")?;
+    let need = n.checked_mul(dtype.size()).context(".npy shape overflows")?;
+    // Capacity is capped so a corrupt header cannot trigger a huge allocation before the data is seen.
+    let cap = n.min(1 << 24);
+    let mut data = match dtype {
+        Dtype::Bool => NpyData::Bool(Vec::with_capacity(cap)),
+        Dtype::U8 => NpyData::U8(Vec::with_capacity(cap)),
+        Dtype::I32 => NpyData::I32(Vec::with_capacity(cap)),
+        Dtype::I64 => NpyData::I64(Vec::with_capacity(cap)),
+        Dtype::F16 | Dtype::F32 => NpyData::F32(Vec::with_capacity(cap)),
+        Dtype::F64 => NpyData::F64(Vec::with_capacity(cap)),
+    };
+    let chunk = (1 << 20) / 8 * 8;
+    let mut buf = vec![0u8; chunk.min(need)];
+    let mut done = 0usize;
+    while done < need {
+        let len = chunk.min(need - done);
+        read_full(r, &mut buf[..len]).map_err(|got| {
+            anyhow::anyhow!(
+                "truncated .npy data: shape {shape:?} of {descr} needs {need} bytes, found {}",
+                done + got
+            )
+        })?;
+        decode_into(dtype, big_endian, &buf[..len], &mut data)?;
+        done += len;
     }
-    let body = &body[..need];
-    let data = decode(dtype, big_endian, body)?;
     let data = if fortran && shape.len() > 1 {
         fortran_to_c(data, &shape)
     } else {
         data
     };
     Ok(NpyArray { dtype, shape, data })
+}
+
+/// `read_exact` that reports how many bytes it got before the end of the stream.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::result::Result<(), usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => return Err(got),
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(got),
+        }
+    }
+    Ok(())
 }
 
 /// Serialises one array as a `.npy` file image (version 1.0, or 2.0 for huge headers).
@@ -334,38 +377,36 @@ fn parse_descr(descr: &str) -> Result<(Dtype, bool)> {
     Ok((dtype, order == '>'))
 }
 
-fn decode(dtype: Dtype, big: bool, b: &[u8]) -> Result<NpyData> {
+/// Decodes `b` (a whole number of elements) and appends to `out`, whose variant matches `dtype`.
+fn decode_into(dtype: Dtype, big: bool, b: &[u8], out: &mut NpyData) -> Result<()> {
     macro_rules! num {
         ($t:ty, $n:expr) => {
-            b.chunks_exact($n)
-                .map(|c| {
-                    let a: [u8; $n] = c.try_into().expect("chunks_exact yields $n bytes");
-                    if big {
-                        <$t>::from_be_bytes(a)
-                    } else {
-                        <$t>::from_le_bytes(a)
-                    }
-                })
-                .collect()
+            b.chunks_exact($n).map(|c| {
+                let a: [u8; $n] = c.try_into().expect("chunks_exact yields whole elements");
+                if big {
+                    <$t>::from_be_bytes(a)
+                } else {
+                    <$t>::from_le_bytes(a)
+                }
+            })
         };
     }
-    Ok(match dtype {
-        Dtype::Bool => {
+    match (dtype, out) {
+        (Dtype::Bool, NpyData::Bool(v)) => {
             if let Some(bad) = b.iter().find(|&&x| x > 1) {
                 bail!("bool array holds the byte {bad}, which is neither 0 nor 1");
             }
-            NpyData::Bool(b.iter().map(|&x| x == 1).collect())
+            v.extend(b.iter().map(|&x| x == 1));
         }
-        Dtype::U8 => NpyData::U8(b.to_vec()),
-        Dtype::I32 => NpyData::I32(num!(i32, 4)),
-        Dtype::I64 => NpyData::I64(num!(i64, 8)),
-        Dtype::F32 => NpyData::F32(num!(f32, 4)),
-        Dtype::F64 => NpyData::F64(num!(f64, 8)),
-        Dtype::F16 => {
-            let h: Vec<u16> = num!(u16, 2);
-            NpyData::F32(h.into_iter().map(f16_to_f32).collect())
-        }
-    })
+        (Dtype::U8, NpyData::U8(v)) => v.extend_from_slice(b),
+        (Dtype::I32, NpyData::I32(v)) => v.extend(num!(i32, 4)),
+        (Dtype::I64, NpyData::I64(v)) => v.extend(num!(i64, 8)),
+        (Dtype::F32, NpyData::F32(v)) => v.extend(num!(f32, 4)),
+        (Dtype::F64, NpyData::F64(v)) => v.extend(num!(f64, 8)),
+        (Dtype::F16, NpyData::F32(v)) => v.extend(num!(u16, 2).map(f16_to_f32)),
+        _ => unreachable!("the output buffer is created from the dtype"),
+    }
+    Ok(())
 }
 
 /// IEEE 754 binary16 → binary32 (exact).
@@ -452,10 +493,11 @@ impl NpzReader {
                 name.to_string()
             };
             let mut f = self.archive.by_name(&member)?;
-            let mut bytes = Vec::with_capacity(f.size() as usize);
-            f.read_to_end(&mut bytes)
-                .context("cannot decompress the member (truncated or corrupt archive)")?;
-            parse_npy(&bytes)
+            let a = read_npy(&mut f)?;
+            // Reading to the end makes the zip reader verify the member's CRC.
+            std::io::copy(&mut f, &mut std::io::sink())
+                .context("the member fails its checksum (truncated or corrupt archive)")?;
+            Ok(a)
         })();
         res.with_context(|| format!("{}: key '{name}'", self.path.display()))
     }
