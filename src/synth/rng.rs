@@ -1,9 +1,10 @@
 //! Counter-based random numbers: every draw is a pure function of (key, counter), so any image or response can
 //! be regenerated on its own, in any order and in parallel, without global state.
 
-/// SplitMix64 finaliser: a bijective avalanche mix (Steele, Lea & Flood 2014).
+/// SplitMix64 finaliser: a bijective avalanche mix (Steele, Lea & Flood 2014). Also used directly as a
+/// stateless hash of lattice coordinates (value noise).
 #[inline]
-fn splitmix64(mut z: u64) -> u64 {
+pub fn splitmix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)

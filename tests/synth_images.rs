@@ -1,0 +1,370 @@
+//! Image generator checks (`synthetic-world.md` §3 and §6 #1, #3, #4): determinism, value ranges, background
+//! spectrum, per-super-category statistics, class distinctness, contact sheets.
+use vox2pix::synth::render::{render, render_background, to_u8, write_contact_sheet, Rendered, Role};
+use vox2pix::synth::taxonomy::{SuperCategory, Taxonomy, N_SUPER};
+
+const SEED: u64 = 20_221_103;
+
+#[test]
+fn same_inputs_give_bit_identical_images_and_other_inputs_differ() {
+    let tax = Taxonomy::new(SEED, 40);
+    for class in 0..20u32 {
+        for size in [32, 112] {
+            let a = render(&tax, SEED, Role::Train, class, 3, size);
+            let b = render(&tax, SEED, Role::Train, class, 3, size);
+            assert_eq!(
+                a.rgb.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                b.rgb.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+            assert_eq!(
+                a.mask.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                b.mask.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+            assert_eq!(a.theta, b.theta);
+            // Rendering other images in between does not change the result (no hidden state).
+            let _ = render(&tax, SEED, Role::Test, class, 9, size);
+            assert_eq!(render(&tax, SEED, Role::Train, class, 3, size).rgb, a.rgb);
+            let others = [
+                render(&Taxonomy::new(SEED + 1, 40), SEED + 1, Role::Train, class, 3, size),
+                render(&tax, SEED, Role::Test, class, 3, size),
+                render(&tax, SEED, Role::Unpaired, class, 3, size),
+                render(&tax, SEED, Role::Exemplar, class, 3, size),
+                render(&tax, SEED, Role::Distractor, class, 3, size),
+                render(&tax, SEED, Role::Train, class, 4, size),
+            ];
+            for (i, o) in others.iter().enumerate() {
+                let mad = mean_abs_diff(&a.rgb, &o.rgb);
+                assert!(
+                    mad > 0.02,
+                    "class {class} size {size}: variant {i} differs by only {mad}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn values_in_range_at_every_size() {
+    let tax = Taxonomy::new(SEED, 30);
+    for size in [32, 64, 112, 224] {
+        for class in 0..10u32 {
+            let r = render(&tax, SEED, Role::Unpaired, class, 0, size);
+            assert_eq!(
+                (r.size, r.rgb.len(), r.mask.len()),
+                (size, size * size * 3, size * size)
+            );
+            assert!(
+                r.rgb.iter().all(|v| (0.0..=1.0).contains(v)),
+                "class {class} size {size}: rgb out of [0,1]"
+            );
+            assert!(
+                r.mask.iter().all(|v| (0.0..=1.0).contains(v)),
+                "class {class} size {size}: mask out of [0,1]"
+            );
+            assert_eq!(r.class, class);
+            assert_eq!(r.super_category, tax.super_of(class));
+            // Not a flat image.
+            let mean = r.rgb.iter().sum::<f32>() / r.rgb.len() as f32;
+            let var = r.rgb.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / r.rgb.len() as f32;
+            assert!(var > 1e-3, "class {class} size {size}: nearly flat image (var {var})");
+        }
+    }
+    let bytes = to_u8(&[0.0, 1.0, 0.5, -0.2, 1.7, 0.25]);
+    assert_eq!(bytes, vec![0, 255, 128, 0, 255, 64]);
+}
+
+fn mean_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
+}
+
+fn main_tiles(tax: &Taxonomy, classes_per_super: usize, size: usize) -> Vec<Rendered> {
+    let mut tiles = Vec::new();
+    for s in 0..N_SUPER {
+        for k in 0..classes_per_super {
+            let class = (k * N_SUPER + s) as u32;
+            tiles.push(render(tax, SEED, Role::Train, class, k as u32, size));
+        }
+    }
+    tiles
+}
+
+/// Writes the review contact sheet (10 super-categories × 8 classes, plus a row of instances per super-category)
+/// to $VOX2PIX_CONTACT_SHEET or /tmp/vox2pix_synth_contact.png.
+#[test]
+#[ignore = "writes a review image; run with --ignored"]
+fn write_review_contact_sheet() {
+    let path = std::env::var("VOX2PIX_CONTACT_SHEET").unwrap_or_else(|_| "/tmp/vox2pix_synth_contact.png".into());
+    let size: usize = std::env::var("VOX2PIX_CONTACT_SIZE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(112);
+    let tax = Taxonomy::new(SEED, 1030);
+    let tiles = main_tiles(&tax, 8, size);
+    write_contact_sheet(std::path::Path::new(&path), &tiles, 8).unwrap();
+    // Instances of one class per super-category.
+    let mut inst = Vec::new();
+    for s in 0..N_SUPER {
+        for i in 0..8 {
+            inst.push(render(&tax, SEED, Role::Unpaired, s as u32, i, size));
+        }
+    }
+    write_contact_sheet(std::path::Path::new(&path.replace(".png", "_instances.png")), &inst, 8).unwrap();
+}
+
+#[test]
+#[ignore = "timing; run with --ignored --nocapture in release"]
+fn render_cost() {
+    let tax = Taxonomy::new(SEED, 1030);
+    for size in [32, 64, 112, 224] {
+        let n = 400;
+        let t0 = std::time::Instant::now();
+        let mut acc = 0f32;
+        for i in 0..n {
+            acc += render(&tax, SEED, Role::Unpaired, (i * 7 % 1030) as u32, i as u32, size).rgb[0];
+        }
+        let ms = t0.elapsed().as_secs_f64() * 1e3 / n as f64;
+        let t1 = std::time::Instant::now();
+        for i in 0..n {
+            acc += render_background(i as u64, size)[0];
+        }
+        let bg = t1.elapsed().as_secs_f64() * 1e3 / n as f64;
+        println!("size {size}: {ms:.3} ms per image, background {bg:.3} ms ({acc})");
+    }
+    let mut per_super = [0f64; N_SUPER];
+    for s in 0..N_SUPER {
+        let t0 = std::time::Instant::now();
+        for i in 0..100u32 {
+            render(&tax, SEED, Role::Unpaired, s as u32 + 10 * (i % 50), i, 112);
+        }
+        per_super[s] = t0.elapsed().as_secs_f64() * 1e3 / 100.0;
+    }
+    for (s, ms) in per_super.iter().enumerate() {
+        println!(
+            "{:>9}: {ms:.3} ms per 112 px image",
+            SuperCategory::from_index(s).name()
+        );
+    }
+}
+
+/// Radially averaged power spectrum slope (log P vs log f) of a grey image, by a direct 2-D DFT with a Hann
+/// window, fitted over 2 … size/4 cycles per image.
+fn spectrum_slope(grey: &[f64], size: usize) -> f64 {
+    let n = size;
+    let mean = grey.iter().sum::<f64>() / (n * n) as f64;
+    let hann: Vec<f64> = (0..n)
+        .map(|i| 0.5 - 0.5 * (std::f64::consts::TAU * (i as f64 + 0.5) / n as f64).cos())
+        .collect();
+    let x: Vec<f64> = (0..n * n)
+        .map(|p| (grey[p] - mean) * hann[p / n] * hann[p % n])
+        .collect();
+    let (cos, sin): (Vec<f64>, Vec<f64>) = (0..n)
+        .map(|k| {
+            (
+                (std::f64::consts::TAU * k as f64 / n as f64).cos(),
+                (std::f64::consts::TAU * k as f64 / n as f64).sin(),
+            )
+        })
+        .unzip();
+    // Rows first, then columns.
+    let mut re = vec![0f64; n * n];
+    let mut im = vec![0f64; n * n];
+    for y in 0..n {
+        for k in 0..n {
+            let (mut a, mut b) = (0.0, 0.0);
+            for xx in 0..n {
+                let idx = (k * xx) % n;
+                a += x[y * n + xx] * cos[idx];
+                b -= x[y * n + xx] * sin[idx];
+            }
+            re[y * n + k] = a;
+            im[y * n + k] = b;
+        }
+    }
+    let mut power = vec![0f64; n * n];
+    for kx in 0..n {
+        for ky in 0..n {
+            let (mut a, mut b) = (0.0, 0.0);
+            for y in 0..n {
+                let idx = (ky * y) % n;
+                let (c, s) = (cos[idx], -sin[idx]);
+                a += re[y * n + kx] * c - im[y * n + kx] * s;
+                b += re[y * n + kx] * s + im[y * n + kx] * c;
+            }
+            power[ky * n + kx] = a * a + b * b;
+        }
+    }
+    let mut sum = vec![0f64; n];
+    let mut cnt = vec![0usize; n];
+    for ky in 0..n {
+        for kx in 0..n {
+            let fx = if kx <= n / 2 { kx as f64 } else { kx as f64 - n as f64 };
+            let fy = if ky <= n / 2 { ky as f64 } else { ky as f64 - n as f64 };
+            let f = (fx * fx + fy * fy).sqrt().round() as usize;
+            if f < n {
+                sum[f] += power[ky * n + kx];
+                cnt[f] += 1;
+            }
+        }
+    }
+    let pts: Vec<(f64, f64)> = (2..=n / 4)
+        .map(|f| ((f as f64).ln(), (sum[f] / cnt[f] as f64).ln()))
+        .collect();
+    let (mx, my) = (
+        pts.iter().map(|p| p.0).sum::<f64>() / pts.len() as f64,
+        pts.iter().map(|p| p.1).sum::<f64>() / pts.len() as f64,
+    );
+    pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>() / pts.iter().map(|p| (p.0 - mx).powi(2)).sum::<f64>()
+}
+
+fn grey(rgb: &[f32]) -> Vec<f64> {
+    rgb.chunks(3)
+        .map(|p| 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64)
+        .collect()
+}
+
+#[test]
+fn spectrum_slope_reference_images() {
+    // The estimator itself, on images with known spectra: white noise (slope 0) and a 1/f² field built in the
+    // frequency domain (slope −2).
+    let n = 64;
+    let mut rng = vox2pix::synth::rng::CounterRng::new(5);
+    let white: Vec<f64> = (0..n * n).map(|_| rng.normal()).collect();
+    let s0 = spectrum_slope(&white, n);
+    assert!(s0.abs() < 0.3, "white noise slope {s0}");
+    let mut field = vec![0f64; n * n];
+    for fy in -(n as i64) / 2..(n as i64) / 2 {
+        for fx in 0..(n as i64) / 2 {
+            if fx == 0 && fy <= 0 {
+                continue;
+            }
+            let f = ((fx * fx + fy * fy) as f64).sqrt();
+            let (amp, ph) = (rng.normal() / f, rng.uniform() * std::f64::consts::TAU);
+            for y in 0..n {
+                for x in 0..n {
+                    let a = std::f64::consts::TAU * (fx as f64 * x as f64 + fy as f64 * y as f64) / n as f64 + ph;
+                    field[y * n + x] += amp * a.cos();
+                }
+            }
+        }
+    }
+    let s2 = spectrum_slope(&field, n);
+    assert!((s2 + 2.0).abs() < 0.25, "1/f² field slope {s2}");
+}
+
+#[test]
+fn background_spectrum_slope_is_natural() {
+    // §6 check 3: radially averaged power-spectrum slope of backgrounds ≈ −2 ± 0.3, at 64 px, averaged over images.
+    let n = 64;
+    let slopes: Vec<f64> = (0..16u64)
+        .map(|k| spectrum_slope(&grey(&render_background(k * 7919 + 1, n)), n))
+        .collect();
+    let mean = slopes.iter().sum::<f64>() / slopes.len() as f64;
+    println!("background slopes {slopes:?} mean {mean}");
+    assert!((mean + 2.0).abs() <= 0.3, "mean background spectrum slope {mean}");
+}
+
+#[test]
+#[ignore = "timing; run with --ignored --nocapture in release"]
+fn background_parts_cost() {
+    use vox2pix::synth::rng::CounterRng;
+    use vox2pix::synth::texture::{dead_leaves, pink_noise_field};
+    let size = 112;
+    let n = 300;
+    let mut rgb = vec![0f32; size * size * 3];
+    let t0 = std::time::Instant::now();
+    for i in 0..n {
+        dead_leaves(&mut rgb, size, &mut CounterRng::new(i), 1.0, 0.35 * size as f32);
+    }
+    let dl = t0.elapsed().as_secs_f64() * 1e3 / n as f64;
+    let t1 = std::time::Instant::now();
+    let mut acc = 0.0;
+    for i in 0..n {
+        acc += pink_noise_field(size, i, 1.0)[5];
+    }
+    let pn = t1.elapsed().as_secs_f64() * 1e3 / n as f64;
+    println!("112 px: dead leaves {dl:.3} ms, pink noise {pn:.3} ms ({acc})");
+}
+
+/// Tiny features: 8×8 box-downsampled RGB plus a 4×4×4 colour histogram (weighted to comparable scale).
+fn tiny_features(r: &Rendered) -> Vec<f32> {
+    let (s, g) = (r.size, 8);
+    let cell = s / g;
+    let mut f = vec![0f32; g * g * 3 + 64];
+    for y in 0..g * cell {
+        for x in 0..g * cell {
+            let p = (y * s + x) * 3;
+            for c in 0..3 {
+                f[((y / cell) * g + x / cell) * 3 + c] += r.rgb[p + c] / (cell * cell) as f32;
+            }
+        }
+    }
+    let hist_weight = 8.0 / (s * s) as f32;
+    for p in r.rgb.chunks(3) {
+        let b = |v: f32| ((v * 4.0) as usize).min(3);
+        f[g * g * 3 + b(p[0]) * 16 + b(p[1]) * 4 + b(p[2])] += hist_weight;
+    }
+    f
+}
+
+fn sq_dist(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+#[test]
+fn classes_are_distinct_but_instances_vary() {
+    // Nearest-class-mean on tiny features: N classes spread over all super-categories, class means from
+    // exemplar images, tested on held-out test-role images. Chance is 1/N.
+    let n_classes = 50;
+    let (n_train, n_test, size) = (12u32, 4u32, 64);
+    let tax = Taxonomy::new(SEED, 1030);
+    let mut means = Vec::new();
+    let mut tests = Vec::new();
+    let mut within = Vec::new();
+    for class in 0..n_classes as u32 {
+        let feats: Vec<Vec<f32>> = (0..n_train)
+            .map(|i| tiny_features(&render(&tax, SEED, Role::Exemplar, class, i, size)))
+            .collect();
+        let mut m = vec![0f32; feats[0].len()];
+        for f in &feats {
+            for (a, b) in m.iter_mut().zip(f) {
+                *a += b / n_train as f32;
+            }
+        }
+        within.push(sq_dist(&feats[0], &feats[1]).sqrt());
+        means.push(m);
+        for i in 0..n_test {
+            tests.push((
+                class as usize,
+                tiny_features(&render(&tax, SEED, Role::Test, class, i, size)),
+            ));
+        }
+    }
+    let mut correct = 0;
+    let mut super_correct = 0;
+    for (label, f) in &tests {
+        let pred = (0..n_classes)
+            .min_by(|&a, &b| sq_dist(&means[a], f).total_cmp(&sq_dist(&means[b], f)))
+            .unwrap();
+        correct += (pred == *label) as usize;
+        super_correct += (pred % N_SUPER == label % N_SUPER) as usize;
+    }
+    let acc = correct as f64 / tests.len() as f64;
+    let super_acc = super_correct as f64 / tests.len() as f64;
+    println!(
+        "{n_classes}-way nearest-class-mean accuracy {acc:.3} (super-category {super_acc:.3}), chance {:.3}",
+        1.0 / n_classes as f64
+    );
+    assert!(
+        acc >= 10.0 / n_classes as f64,
+        "accuracy {acc} is not far above chance {}",
+        1.0 / n_classes as f64
+    );
+    // Not trivial: tiny features are far from perfect.
+    assert!(acc < 0.95, "accuracy {acc}: task looks trivial");
+    // Instances are not copies: two exemplars of a class differ clearly in feature space.
+    let min_within = within.iter().cloned().fold(f32::INFINITY, f32::min);
+    assert!(
+        min_within > 0.3,
+        "two instances of one class are nearly identical (distance {min_within})"
+    );
+}
