@@ -3,6 +3,8 @@
 pub mod cortex;
 pub mod features;
 pub mod render;
+pub mod raster;
 pub mod rng;
 pub mod taxonomy;
+pub mod texture;
 pub mod world;
