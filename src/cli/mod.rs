@@ -1,6 +1,7 @@
 //! The `vox2pix` command line: argument parsing and dispatch only; every command calls into the library.
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod convert;
 pub mod info;
 mod synth;
@@ -37,6 +38,8 @@ pub enum Command {
     TrainDecoder(train::TrainDecoderArgs),
     /// Reconstruct the test images from their averaged fMRI with a trained decoder.
     Reconstruct(train::ReconstructArgs),
+    /// Benchmarks: `bench step` times one decoder training step (ms/step, peak memory).
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the CLI and returns the process exit code (0 ok, 1 error, 2 usage error).
@@ -68,5 +71,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TrainEncoder(a) => train::train_encoder(&a),
         Command::TrainDecoder(a) => train::train_decoder(&a),
         Command::Reconstruct(a) => train::reconstruct(&a),
+        Command::Bench(a) => bench::run(&a),
     }
 }

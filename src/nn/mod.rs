@@ -7,3 +7,4 @@ pub mod losses;
 pub mod readout;
 pub mod regularizers;
 pub mod weights;
+pub mod bench;

@@ -1,0 +1,146 @@
+//! The decoder-training-step benchmark behind `vox2pix bench step` (twin: tools/bench_torch.py). One step of the
+//! [NI22] decoder stage: paired rows y → D → x̂ and unpaired rows x_ext (shifted) → frozen E (eval) → D → x̂, the
+//! full image loss with a frozen full-width VGG16 perceptual loss, D's regularisers, Adam (amsgrad) update.
+//! Weights are random with the same initialisation distributions as the twin (timing does not need trained ones).
+use super::backbone::Vgg16;
+use super::decoder::{Decoder, DecoderConfig};
+use super::encoder::{EncoderConfig, SeparableEncoder};
+use super::losses::{image_loss, ImageLossConfig};
+use anyhow::{bail, Result};
+use std::time::Instant;
+use tch::nn::{self, OptimizerConfig, VarStore};
+use tch::{Device, Kind, Tensor};
+
+#[derive(Clone, Debug)]
+pub struct StepBenchConfig {
+    pub device: Device,
+    pub paired: i64,
+    pub unpaired: i64,
+    pub voxels: i64,
+    pub image_size: i64,
+    pub steps: usize,
+    pub warmup: usize,
+    /// Compute the paired targets' VGG taps once before timing (the trainer's caching option).
+    pub cache_target_taps: bool,
+    pub tf32: bool,
+}
+
+impl Default for StepBenchConfig {
+    fn default() -> Self {
+        StepBenchConfig {
+            device: Device::Cpu,
+            paired: 16,
+            unpaired: 16,
+            voxels: 5355,
+            image_size: 112,
+            steps: 5,
+            warmup: 1,
+            cache_target_taps: false,
+            tf32: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StepBenchResult {
+    pub step_ms: Vec<f64>,
+    pub ms_per_step: f64,
+    pub peak_rss_mib: f64,
+    pub loss: f64,
+    pub threads: i32,
+}
+
+/// Translates [B, C, H, W] by (dy, dx) pixels with nearest-edge fill.
+pub fn shift_replicate(x: &Tensor, dy: i64, dx: i64) -> Tensor {
+    let p = dy.abs().max(dx.abs());
+    let (h, w) = (x.size()[2], x.size()[3]);
+    x.replication_pad2d([p, p, p, p])
+        .narrow(2, p - dy, h)
+        .narrow(3, p - dx, w)
+}
+
+/// Runs warm-up plus timed steps; `progress(step, ms, loss)` is called after every step.
+pub fn run_decoder_step_bench(
+    cfg: &StepBenchConfig,
+    mut progress: impl FnMut(usize, f64, f64),
+) -> Result<StepBenchResult> {
+    if cfg.steps == 0 || cfg.paired < 1 || cfg.unpaired < 0 || cfg.voxels < 1 {
+        bail!(
+            "bench: steps, paired rows and voxels must be ≥ 1 (got {}, {}, {})",
+            cfg.steps,
+            cfg.paired,
+            cfg.voxels
+        );
+    }
+    super::device::set_tf32(cfg.tf32);
+    if let Device::Cuda(_) = cfg.device {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
+    tch::manual_seed(0);
+    let (dev, s, v) = (cfg.device, cfg.image_size, cfg.voxels);
+    let mut frozen = VarStore::new(dev);
+    let vgg = Vgg16::new(&(frozen.root() / "vgg"), 1.0);
+    let c = vgg.channels();
+    let enc = SeparableEncoder::new(
+        &(frozen.root() / "enc"),
+        &EncoderConfig::default(),
+        [c[0], c[1], c[2], c[3]],
+        s,
+        v,
+    )?;
+    frozen.freeze();
+    let dec_vs = VarStore::new(dev);
+    let dec = Decoder::new(&dec_vs.root(), &DecoderConfig::default(), v, s)?;
+    let mut opt = nn::Adam {
+        amsgrad: true,
+        ..Default::default()
+    }
+    .build(&dec_vs, 1e-3)?;
+    let f = (Kind::Float, dev);
+    let x_pair = Tensor::rand([cfg.paired, 3, s, s], f);
+    let y_pair = Tensor::randn([cfg.paired, v], f);
+    let x_ext = Tensor::rand([cfg.unpaired, 3, s, s], f);
+    let x_all = Tensor::cat(&[&x_pair, &x_ext], 0);
+    let n_c = Tensor::full([3], 0.45, f);
+    let snr_inv_n = Tensor::ones([v], f);
+    let loss_cfg = ImageLossConfig::default();
+    let cached = cfg.cache_target_taps.then(|| tch::no_grad(|| vgg.taps(&x_pair)));
+    let mut times = Vec::new();
+    let mut loss_v = f64::NAN;
+    for i in 0..cfg.warmup + cfg.steps {
+        let t0 = Instant::now();
+        let (y_ed, target_taps) = tch::no_grad(|| {
+            let t = vgg.taps_upto(&shift_replicate(&x_ext, 3, -2), 4);
+            let y_ed = enc.forward_taps_t(&[&t[0], &t[1], &t[2], &t[3]], false);
+            let tt = match &cached {
+                Some(c) => c.cat(&vgg.taps(&x_ext)),
+                None => vgg.taps(&x_all),
+            };
+            (y_ed, tt)
+        });
+        let pred = dec.forward(&Tensor::cat(&[&y_pair, &y_ed], 0));
+        let (loss, _) = image_loss(&vgg, &pred, &x_all, &target_taps, &n_c, &loss_cfg);
+        let loss = loss + dec.regularization(&snr_inv_n);
+        opt.backward_step(&loss);
+        loss_v = loss.double_value(&[]);
+        if let Device::Cuda(n) = dev {
+            tch::Cuda::synchronize(n as i64);
+        }
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        if i >= cfg.warmup {
+            times.push(ms);
+        }
+        progress(i, ms, loss_v);
+    }
+    if !loss_v.is_finite() {
+        bail!("bench: the loss became {loss_v}");
+    }
+    let ms_per_step = times.iter().sum::<f64>() / times.len() as f64;
+    Ok(StepBenchResult {
+        step_ms: times,
+        ms_per_step,
+        peak_rss_mib: crate::util::peak_rss_mib(),
+        loss: loss_v,
+        threads: tch::get_num_threads(),
+    })
+}
