@@ -65,8 +65,12 @@ fn serve(body: Vec<u8>, n: usize) -> u16 {
 }
 
 fn expected_sha256() -> String {
-    // Written by the fixture script with Python's hashlib: an independent reference.
-    std::fs::read_to_string(fixture("tiny_weights.pth.sha256"))
+    sha256_of("tiny_weights.pth")
+}
+
+/// Written by the fixture script with Python's hashlib: an independent reference.
+fn sha256_of(name: &str) -> String {
+    std::fs::read_to_string(fixture(&format!("{name}.sha256")))
         .unwrap()
         .trim()
         .to_string()
@@ -80,17 +84,44 @@ fn source(port: u16, path: &str, checksum: Checksum) -> WeightsSource {
     }
 }
 
+/// The fixture state dict (tools/make_bdata_fixtures.py): a conv + batch-norm model plus a view sharing the
+/// conv weight's storage at offset 4.
 fn check_converted(file: &Path) {
     let tensors = tch::Tensor::read_safetensors(file).unwrap();
+    let get = |name: &str| {
+        &tensors
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .1
+    };
     let mut names: Vec<&str> = tensors.iter().map(|(n, _)| n.as_str()).collect();
     names.sort();
-    assert_eq!(names, ["features.0.bias", "features.0.weight"]);
-    let w = &tensors.iter().find(|(n, _)| n == "features.0.weight").unwrap().1;
-    assert_eq!(w.size(), [2, 3, 2, 2]);
-    let v: Vec<f32> = Vec::try_from(w.flatten(0, -1)).unwrap();
-    assert_eq!(v, (0..24).map(|i| i as f32 * 0.5).collect::<Vec<_>>());
-    let b = &tensors.iter().find(|(n, _)| n == "features.0.bias").unwrap().1;
-    assert_eq!(Vec::<f32>::try_from(b).unwrap(), vec![1.0, -2.0]);
+    assert_eq!(
+        names,
+        [
+            "extra.view",
+            "features.0.bias",
+            "features.0.weight",
+            "features.1.bias",
+            "features.1.num_batches_tracked",
+            "features.1.running_mean",
+            "features.1.running_var",
+            "features.1.weight"
+        ]
+    );
+    let f32s = |name: &str| Vec::<f32>::try_from(get(name).flatten(0, -1)).unwrap();
+    assert_eq!(get("features.0.weight").size(), [2, 3, 2, 2]);
+    assert_eq!(
+        f32s("features.0.weight"),
+        (0..24).map(|i| i as f32 * 0.5).collect::<Vec<_>>()
+    );
+    assert_eq!(f32s("features.0.bias"), [1.0, -2.0]);
+    assert_eq!(f32s("features.1.running_mean"), [0.25, -0.75]);
+    assert_eq!(f32s("features.1.running_var"), [1.0, 1.0]);
+    assert_eq!(f32s("extra.view"), (4..10).map(|i| i as f32 * 0.5).collect::<Vec<_>>());
+    let nbt = get("features.1.num_batches_tracked");
+    assert_eq!((nbt.kind(), nbt.dim(), nbt.int64_value(&[])), (tch::Kind::Int64, 0, 7));
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
@@ -108,12 +139,12 @@ fn files_in(dir: &Path) -> Vec<String> {
 #[test]
 fn good_checksum_is_accepted_and_converted() {
     let body = std::fs::read(fixture("tiny_weights.pth")).unwrap();
-    let port = serve(body, 3);
+    let port = serve(body, 4); // direct, redirect (2 connections), chunked
     let sha = expected_sha256();
     let dir = scratch("good");
     let f = fetch(&source(port, "/tiny.pth", Checksum::Full(sha.clone())), None, &dir).unwrap();
     assert_eq!(f.sha256, sha);
-    assert_eq!(f.n_tensors, 2);
+    assert_eq!(f.n_tensors, 8);
     check_converted(&f.safetensors);
     assert_eq!(files_in(&dir), ["tiny.safetensors", "tiny.sha256"]);
     // A redirect and a chunked body, checked by the 8-hex prefix as torch.hub does.
@@ -177,6 +208,19 @@ fn local_file_is_verified_and_converted() {
     };
     let f = fetch(&src, Some(&fixture("tiny_weights.pth")), &dir).unwrap();
     check_converted(&f.safetensors);
+    // The legacy (pre-zip) torch.save stream, as older torchvision files use.
+    let legacy = WeightsSource {
+        checksum: Checksum::Full(sha256_of("tiny_weights_legacy.pth")),
+        ..src.clone()
+    };
+    let f = fetch(&legacy, Some(&fixture("tiny_weights_legacy.pth")), &dir).unwrap();
+    check_converted(&f.safetensors);
+    // A truncated legacy file is an error, not a panic.
+    let cut = dir.join("cut.pth");
+    let bytes = std::fs::read(fixture("tiny_weights_legacy.pth")).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 40]).unwrap();
+    let e = format!("{:#}", vox2pix::data::pth::read_pth(&cut).unwrap_err());
+    assert!(e.contains("truncated"), "{e}");
     // A file that is not a state dict fails after the checksum step and leaves nothing.
     let bogus = fixture("stimulus_test.tsv");
     let src = WeightsSource {
@@ -185,7 +229,7 @@ fn local_file_is_verified_and_converted() {
     };
     let dir2 = scratch("bogus");
     let e = format!("{:#}", fetch(&src, Some(&bogus), &dir2).unwrap_err());
-    assert!(e.contains("not a loadable PyTorch state dict"), "{e}");
+    assert!(e.contains("not a readable torch.save state dict"), "{e}");
     assert!(files_in(&dir2).is_empty(), "{:?}", files_in(&dir2));
     let _ = (std::fs::remove_dir_all(dir), std::fs::remove_dir_all(dir2));
 }

@@ -16,7 +16,7 @@ Files:
   stimulus_train.tsv, stimulus_test.tsv   GOD-style tables (filename, stimulus_id, category, image index)
   expected_god.npz   what convert god must produce from god_bdpy.h5 + stimuli + the tables
   pool/<wnid>/       a 3-class unpaired pool tree; one class is a test class
-  tiny_weights.pth   a torch.save state dict for the weights-fetch test
+  tiny_weights.pth, tiny_weights_legacy.pth   a model state dict in both torch.save formats (+ .sha256)
 """
 import io
 import os
@@ -232,17 +232,28 @@ def write_pool(d):
             Image.fromarray(image_for(i + len(wnid), 20, 16)).save(os.path.join(d, wnid, f"{wnid}_{i}.png"))
 
 
-def write_weights(path):
-    import torch
-    sd = OrderedDict()
-    sd["features.0.weight"] = (torch.arange(24, dtype=torch.float32) * 0.5).reshape(2, 3, 2, 2)
-    sd["features.0.bias"] = torch.tensor([1.0, -2.0])
-    torch.save(sd, path)
+def write_weights(path, legacy_path):
+    """A model's state_dict (OrderedDict with _metadata, as torchvision saves) in both torch.save formats:
+    the zip archive (PyTorch >= 1.6) and the legacy stream older torchvision files such as vgg16-397923af.pth use.
+    `extra.view` shares the conv weight's storage at offset 4, so storage offsets are exercised."""
     import hashlib
-    with open(path, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    with open(path + ".sha256", "w") as f:
-        f.write(digest + "\n")
+    import torch
+    model = torch.nn.Module()
+    model.features = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 2), torch.nn.BatchNorm2d(2))
+    with torch.no_grad():
+        model.features[0].weight.copy_((torch.arange(24, dtype=torch.float32) * 0.5).reshape(2, 3, 2, 2))
+        model.features[0].bias.copy_(torch.tensor([1.0, -2.0]))
+        model.features[1].running_mean.copy_(torch.tensor([0.25, -0.75]))
+        model.features[1].num_batches_tracked.fill_(7)
+    sd = model.state_dict()
+    sd["extra.view"] = sd["features.0.weight"].view(-1)[4:10]
+    torch.save(sd, path)
+    torch.save(sd, legacy_path, _use_new_zipfile_serialization=False)
+    for p in [path, legacy_path]:
+        with open(p, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        with open(p + ".sha256", "w") as f:
+            f.write(digest + "\n")
 
 
 def main():
@@ -265,7 +276,7 @@ def main():
     ref = reference_convert(vox, labels, rows, stim, train_order, test_order)
     np.savez_compressed(os.path.join(OUT, "expected_god.npz"), **ref)
     write_pool(os.path.join(OUT, "pool"))
-    write_weights(os.path.join(OUT, "tiny_weights.pth"))
+    write_weights(os.path.join(OUT, "tiny_weights.pth"), os.path.join(OUT, "tiny_weights_legacy.pth"))
     # Cross-check the fixtures with bdpy's own reader where it is installed.
     try:
         from bdpy import BData

@@ -189,9 +189,9 @@ pub enum Split {
 impl Split {
     fn from_code(code: f64) -> Option<Split> {
         match code {
-            c if c == 1.0 => Some(Split::Train),
-            c if c == 2.0 => Some(Split::Test),
-            c if c == 3.0 => Some(Split::Imagery),
+            1.0 => Some(Split::Train),
+            2.0 => Some(Split::Test),
+            3.0 => Some(Split::Imagery),
             _ => None,
         }
     }
@@ -314,7 +314,7 @@ pub fn stimulus_file_name(id: f64) -> Result<String> {
 
 /// The WordNet offset and the image number of a stimulus id.
 pub fn stimulus_parts(id: f64) -> Result<(u64, u64)> {
-    if !(id.is_finite() && id >= 1.0 && id < 1e8) {
+    if !(1.0..1e8).contains(&id) {
         bail!("stimulus id {id} is not of the form <wordnet offset>.<image number × 1e-6>");
     }
     let wnid = id.trunc();

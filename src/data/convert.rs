@@ -1,9 +1,9 @@
 //! GOD BData + stimulus images → the SelfSuperReconst npz layout (`vox2pix convert god`). The steps, in order,
 //! are documented in `docs/real-data.md` §3 and reproduced independently by `tools/make_bdata_fixtures.py`:
-//! 1. select the ROI columns (VC) and cast to f32; 2. z-score every voxel within each (DataType, Run);
-//! 3. split rows by DataType (1 train, 2 test; imagery dropped); 4. order the images (stimulus table order, else
-//! ascending stimulus id) and sort trials stably by image index; 5. average the test repeats; 6. SNR and
-//! noise ceiling from the test repeats; 7. load and prepare the images; 8. write npz files + manifest.
+//! select the ROI columns (VC) as f32; z-score every voxel within each (DataType, Run); split rows by DataType
+//! (1 train, 2 test; imagery dropped); order the images (stimulus table order, else ascending stimulus id) and
+//! sort trials stably by image index; average the test repeats; SNR and noise ceiling from the test repeats;
+//! load and prepare the images; write the npz files and the manifest.
 use crate::data::bdata::{stimulus_file_name, stimulus_parts, BData, GodTrials, Split};
 use crate::data::dataset::{Dataset, ImageSet, SubjectData};
 use crate::data::images::{cached_unpaired_pool, load_stimuli, PoolSpec, IMAGE_SIZE};

@@ -11,4 +11,5 @@ pub mod bdata;
 pub mod convert;
 pub mod hdf5;
 pub mod images;
+pub mod pth;
 pub mod weights_fetch;

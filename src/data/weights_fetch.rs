@@ -137,18 +137,10 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Loads a PyTorch `torch.save` state dict (zip format) and writes its tensors as safetensors, atomically.
-/// Returns the number of tensors.
+/// Loads a PyTorch `torch.save` state dict (zip or legacy format, `data::pth`) and writes its tensors as
+/// safetensors, atomically. Returns the number of tensors.
 pub fn pth_to_safetensors(pth: &Path, out: &Path) -> Result<usize> {
-    let tensors = tch::Tensor::loadz_multi(pth).map_err(|e| {
-        anyhow!(
-            "{} is not a loadable PyTorch state dict ({e}); expected a torchvision .pth file",
-            pth.display()
-        )
-    })?;
-    if tensors.is_empty() {
-        bail!("{} holds no tensors", pth.display());
-    }
+    let tensors = crate::data::pth::read_pth(pth).context("expected a torchvision .pth file")?;
     let tmp = out.with_extension(format!("safetensors.tmp{}", std::process::id()));
     let res = tch::Tensor::write_safetensors(&tensors, &tmp)
         .map_err(|e| anyhow!("cannot write {}: {e}", tmp.display()))
