@@ -165,13 +165,10 @@ pub fn train_world_backbone(data_dir: &Path, opts: &BackboneTraining, device: De
     if manifest.source != "synthetic" {
         bail!("{}: train-backbone trains the synthetic world's backbone; for real data use torchvision weights (`vox2pix weights fetch vgg16`)", data_dir.display());
     }
-    let config: crate::synth::world::WorldConfig =
-        serde_json::from_value(manifest.world.clone().context("manifest has no world config")?)?;
-    let seed = manifest.seed.context("manifest.json: no seed")?;
-    let world = crate::synth::world::World::new(config, seed)?;
+    let world = crate::synth::export::world_from_dir(data_dir)?;
+    let seed = world.seed;
     let classes: Vec<u32> = world.splits.non_test_classes.clone();
-    let wnid_ids = manifest.test_classes.iter().all(|&c| c >= 90_000_000);
-    let id = |c: u32| if wnid_ids { 90_000_000 + c as i64 } else { c as i64 };
+    let id = |c: u32| c as i64;
     for c in &classes {
         if manifest.test_classes.contains(&id(*c)) {
             bail!("leakage: class {c} is a test class and cannot train the backbone");

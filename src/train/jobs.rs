@@ -86,9 +86,13 @@ pub fn unpaired_pool(
             data.image_size, t.unpaired_per_class, cfg.seed
         ));
         Box::new(crate::data::images::cached_unpaired_pool(dir, &cache, &spec)?)
-    } else if let Some(m) = data.manifest.as_ref().filter(|m| m.source == "synthetic") {
+    } else if data
+        .manifest
+        .as_ref()
+        .is_some_and(|m| m.source == crate::synth::export::SOURCE)
+    {
         Box::new(crate::train::world_pool::WorldPool::new(
-            m,
+            &data.dir,
             t.unpaired_per_class,
             t.unpaired_exclude_paired_classes,
         )?)
