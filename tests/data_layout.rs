@@ -365,3 +365,64 @@ fn preprocessing_matches_numpy_reference() {
         "NC(4)",
     );
 }
+
+#[test]
+fn written_images_survive_the_upstream_uint8_truncation() {
+    // The SelfSuperReconst loader does `(images * 255).astype(np.uint8)`, which truncates: every stored
+    // p / 255 must come back as p, not p - 1.
+    for p in 0u8..=255 {
+        let stored = p as f32 / 255.0;
+        assert_eq!((stored * 255.0) as u8, p, "pixel {p}");
+    }
+}
+
+#[test]
+fn numpy_reads_a_vox2pix_dataset_like_the_upstream_loader() {
+    let python = || {
+        let mut cmd = std::process::Command::new("python3");
+        if let Ok(torch) = std::env::var("VOX2PIX_TORCH_DIR") {
+            cmd.env("PYTHONPATH", torch);
+        }
+        cmd
+    };
+    if !python()
+        .args(["-c", "import numpy"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+    {
+        println!("skipped: no python3 with numpy (set VOX2PIX_TORCH_DIR or install numpy)");
+        return;
+    }
+    let dir = temp_dir("layout_py");
+    let ds = sample_dataset();
+    write_dataset(&dir, 4, &ds).unwrap();
+    // Expected values computed here and handed to Python as literals.
+    let px_sum: u64 = ds.train_images.pixels.iter().map(|&p| p as u64).sum();
+    let vc = ds.subject.rois["VC"].iter().filter(|&&m| m).count();
+    let y_sum: f64 = ds.subject.y_train.iter().map(|&v| v as f64).sum();
+    let script = format!(
+        r#"
+import sys, numpy as np
+d = np.load(sys.argv[1] + "/sbj_4.npz")
+assert [d[f"arr_{{i}}"].dtype.str for i in range(7)] == ["<f4", "<f4", "<f4", "<i8", "<i8", "<f4", "<f4"]
+vc = d["VC"]; assert vc.dtype == np.bool_ and vc.sum() == {vc}
+assert d["arr_0"][..., vc].shape == (6, {vc})
+assert abs(float(d["arr_0"].astype(np.float64).sum()) - {y_sum}) < 1e-3
+assert d["arr_2"].shape == (2, 9) and d["arr_4"].tolist() == [0, 1, 0, 1, 0, 1]
+im = np.load(sys.argv[1] + "/images_16.npz")
+tr = (im["train_images"] * 255).astype(np.uint8)
+assert tr.shape == (3, 16, 16, 3) and int(tr.astype(np.int64).sum()) == {px_sum}
+assert im["test_images"].min() >= 0 and im["test_images"].max() <= 1
+print("numpy ok")
+"#
+    );
+    let out = python().args(["-c", &script]).arg(&dir).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && text.contains("numpy ok"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
