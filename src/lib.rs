@@ -7,6 +7,7 @@ pub mod cli;
 pub mod data;
 pub mod eval;
 pub mod nn;
+pub mod pipeline;
 pub mod report;
 pub mod synth;
 pub mod train;

@@ -5,7 +5,8 @@ mod bench;
 mod convert;
 pub mod info;
 mod synth;
-mod train;
+mod demo;
+pub mod train;
 mod weights;
 
 #[derive(Parser, Debug)]
@@ -30,6 +31,7 @@ pub enum Command {
     Weights(weights::WeightsArgs),
     /// Generate a synthetic-world dataset (images + simulated fMRI).
     Synth(synth::SynthArgs),
+    Demo(demo::DemoArgs),
     /// Train the synthetic world's own narrow VGG16 on its non-test classes.
     TrainBackbone(train::TrainBackboneArgs),
     /// Train the encoder E (image → fMRI) on paired data.
@@ -67,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Convert(a) => convert::run(&a),
         Command::Weights(a) => weights::run(&a),
         Command::Synth(a) => synth::run(&a),
+        Command::Demo(a) => demo::run(&a),
         Command::TrainBackbone(a) => train::train_backbone(&a),
         Command::TrainEncoder(a) => train::train_encoder(&a),
         Command::TrainDecoder(a) => train::train_decoder(&a),

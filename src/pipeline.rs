@@ -1,0 +1,125 @@
+//! The demo pipeline (`vox2pix demo`): synthesize → backbone → train E → train D → reconstruct → evaluate →
+//! report, on a built-in synthetic world. Each stage that already finished in `out` is reused, so an
+//! interrupted demo continues where it stopped.
+use crate::synth::export::{export, prepare_output_dir};
+use crate::synth::world::{World, WorldConfig};
+use crate::train::backbone::{card_path, train_world_backbone, world_backbone_path, BackboneCard, BackboneTraining};
+use crate::train::config::TrainConfig;
+use crate::train::jobs;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::Device;
+
+/// Where the demo put things, and how long each stage took.
+#[derive(Debug, Default)]
+pub struct DemoOutcome {
+    pub data: PathBuf,
+    pub encoder: PathBuf,
+    pub decoder: PathBuf,
+    pub reconstructions: PathBuf,
+    pub report: Option<PathBuf>,
+    pub stage_seconds: Vec<(String, f64)>,
+}
+
+pub struct DemoOptions {
+    pub out: PathBuf,
+    pub world_preset: String,
+    pub config: String,
+    pub seed: u64,
+    pub overrides: Vec<String>,
+    pub device: Device,
+    /// Steps for the world backbone when no shipped one matches the world.
+    pub backbone_steps: usize,
+}
+
+/// Shipped backbones for the built-in worlds: `assets/backbones/<preset>-seed<seed>.safetensors` (+ card).
+pub fn shipped_backbone(preset: &str, seed: u64) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets")
+        .join("backbones")
+        .join(format!("{preset}-seed{seed}.safetensors"))
+}
+
+/// Puts a backbone for the world in `data/backbone/`: the shipped one when it was made for exactly this world
+/// (preset, seed, generator version), else trains one.
+fn ensure_backbone(data: &Path, world: &World, steps: usize, device: Device) -> Result<String> {
+    let target = world_backbone_path(data);
+    if target.exists() && card_path(&target).exists() {
+        return Ok("reused".into());
+    }
+    let shipped = shipped_backbone(&world.config.preset, world.seed);
+    if let Ok(bytes) = std::fs::read(card_path(&shipped)) {
+        let card: BackboneCard = serde_json::from_slice(&bytes).context("shipped backbone card")?;
+        let gen = crate::synth::world::GENERATOR_VERSION.to_string();
+        if card.world_seed == Some(world.seed)
+            && card.world_preset.as_deref() == Some(world.config.preset.as_str())
+            && card.generator_version.as_ref() == Some(&gen)
+        {
+            std::fs::create_dir_all(target.parent().context("backbone dir")?)?;
+            std::fs::copy(&shipped, &target)?;
+            std::fs::copy(card_path(&shipped), card_path(&target))?;
+            return Ok(format!("shipped ({})", shipped.display()));
+        }
+    }
+    let opts = BackboneTraining {
+        steps,
+        ..Default::default()
+    };
+    let card = train_world_backbone(data, &opts, device)?;
+    Ok(format!(
+        "trained, held-out accuracy {:.1} %",
+        100.0 * card.held_out_accuracy.unwrap_or(0.0)
+    ))
+}
+
+pub fn run_demo(o: &DemoOptions) -> Result<DemoOutcome> {
+    let mut out = DemoOutcome::default();
+    std::fs::create_dir_all(&o.out).with_context(|| format!("cannot create {}", o.out.display()))?;
+    let data = o.out.join("data");
+    let mut stage = |name: &str, t0: Instant| {
+        let s = t0.elapsed().as_secs_f64();
+        eprintln!("[demo] {name}: {s:.1} s");
+        out.stage_seconds.push((name.to_string(), s));
+    };
+
+    let t0 = Instant::now();
+    let world = if crate::data::manifest::read_manifest(&data).ok().flatten().is_some() {
+        crate::synth::export::world_from_dir(&data)?
+    } else {
+        prepare_output_dir(&data)?;
+        let world = World::new(WorldConfig::resolve(&o.world_preset, &[])?, o.seed)?;
+        export(&world, &data, true)?;
+        world
+    };
+    stage("synthesize", t0);
+
+    let t0 = Instant::now();
+    let how = ensure_backbone(&data, &world, o.backbone_steps, o.device)?;
+    eprintln!("[demo] backbone: {how}");
+    stage("backbone", t0);
+
+    let cfg = TrainConfig::load(&o.config, &o.overrides)?;
+    let enc = o.out.join("encoder");
+    let t0 = Instant::now();
+    if !enc.join(crate::train::encoder::ENCODER_FILE).exists() {
+        jobs::encoder_job(&data, &cfg, &enc, o.device, enc.join("run.json").exists())?;
+    }
+    stage("train encoder", t0);
+
+    let dec = o.out.join("decoder");
+    let t0 = Instant::now();
+    if !dec.join(crate::train::decoder::DECODER_FILE).exists() {
+        jobs::decoder_job(&data, &enc, &cfg, &dec, o.device, dec.join("run.json").exists(), None)?;
+    }
+    stage("train decoder", t0);
+
+    let t0 = Instant::now();
+    out.reconstructions = jobs::reconstruct_job(&dec, &data, o.device)?;
+    stage("reconstruct", t0);
+
+    out.data = data;
+    out.encoder = enc;
+    out.decoder = dec;
+    Ok(out)
+}
