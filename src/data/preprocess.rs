@@ -3,6 +3,7 @@
 //! noise-ceiling SNR. Statistics accumulate in f64 so that 1,750-trial sums do not lose precision in f32.
 use anyhow::{bail, Result};
 use ndarray::{Array1, Array2};
+use std::collections::BTreeMap;
 
 /// Standardises every voxel within every run to mean 0 and population SD 1, in place
 /// (SSRC `kamitani_data_handler.get_data(normalize=1)`).
@@ -15,33 +16,43 @@ use ndarray::{Array1, Array2};
 /// If `runs.len()` differs from the number of rows (a programming error: callers build both together).
 pub fn zscore_per_run(y: &mut Array2<f32>, runs: &[u32]) {
     assert_eq!(runs.len(), y.nrows(), "zscore_per_run: one run id per row is required");
-    let mut run_ids: Vec<u32> = runs.to_vec();
-    run_ids.sort_unstable();
-    run_ids.dedup();
-    for run in run_ids {
-        let rows: Vec<usize> = (0..runs.len()).filter(|&t| runs[t] == run).collect();
-        for mut col in y.columns_mut() {
-            let (mut n, mut sum) = (0usize, 0f64);
-            for &t in &rows {
-                let v = col[t];
-                if v.is_finite() {
-                    n += 1;
-                    sum += v as f64;
+    let mut rows_of_run: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (t, &r) in runs.iter().enumerate() {
+        rows_of_run.entry(r).or_default().push(t);
+    }
+    let v = y.ncols();
+    // Row-major passes over each run's rows (the array is [trials, voxels]), accumulating all voxels at once.
+    for rows in rows_of_run.values() {
+        let (mut n, mut sum, mut ss) = (vec![0usize; v], vec![0f64; v], vec![0f64; v]);
+        for &t in rows {
+            for (j, &x) in y.row(t).iter().enumerate() {
+                if x.is_finite() {
+                    n[j] += 1;
+                    sum[j] += x as f64;
                 }
             }
-            let mean = if n > 0 { sum / n as f64 } else { 0.0 };
-            let mut ss = 0f64;
-            for &t in &rows {
-                let v = col[t];
-                if v.is_finite() {
-                    ss += (v as f64 - mean).powi(2);
+        }
+        let mean: Vec<f64> = sum
+            .iter()
+            .zip(&n)
+            .map(|(&s, &k)| if k > 0 { s / k as f64 } else { 0.0 })
+            .collect();
+        for &t in rows {
+            for (j, &x) in y.row(t).iter().enumerate() {
+                if x.is_finite() {
+                    ss[j] += (x as f64 - mean[j]).powi(2);
                 }
             }
-            let sd = if n > 0 { (ss / n as f64).sqrt() } else { 0.0 };
-            for &t in &rows {
-                let v = col[t];
-                col[t] = if v.is_finite() && sd > 0.0 {
-                    ((v as f64 - mean) / sd) as f32
+        }
+        let sd: Vec<f64> = ss
+            .iter()
+            .zip(&n)
+            .map(|(&q, &k)| if k > 0 { (q / k as f64).sqrt() } else { 0.0 })
+            .collect();
+        for &t in rows {
+            for (j, x) in y.row_mut(t).iter_mut().enumerate() {
+                *x = if x.is_finite() && sd[j] > 0.0 {
+                    ((*x as f64 - mean[j]) / sd[j]) as f32
                 } else {
                     0.0
                 };
@@ -356,5 +367,31 @@ mod tests {
         let nc = noise_ceiling(&array![0.5f32], 1);
         assert!((nc[0] - 20.0).abs() < 1e-4);
         assert!((noise_ceiling(&array![0.5f32], 35)[0] - 89.74).abs() < 0.01);
+    }
+
+    /// GOD-sized timing (not a correctness test): `cargo test --release --lib preprocess -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn god_sized_timing() {
+        let (n, v) = (1750usize, 5355usize);
+        let mut y = Array2::from_shape_fn((n, v), |(t, j)| ((t * 31 + j * 17) % 101) as f32 * 0.1);
+        let runs: Vec<u32> = (0..n).map(|t| (t / 50) as u32).collect();
+        let labels: Vec<i64> = (0..n).map(|t| (t % 50) as i64).collect();
+        let t0 = std::time::Instant::now();
+        zscore_per_run(&mut y, &runs);
+        let t1 = t0.elapsed();
+        let _ = average_repeats(&y, &labels, 50).unwrap();
+        let t2 = t0.elapsed();
+        let _ = calc_snr(&y, &labels, 50);
+        let t3 = t0.elapsed();
+        let _ = ncsnr(&y, &labels, 50);
+        let t4 = t0.elapsed();
+        println!(
+            "[1750 x 5355] zscore {:.3}s, average_repeats {:.3}s, calc_snr {:.3}s, ncsnr {:.3}s",
+            t1.as_secs_f64(),
+            (t2 - t1).as_secs_f64(),
+            (t3 - t2).as_secs_f64(),
+            (t4 - t3).as_secs_f64()
+        );
     }
 }
