@@ -166,3 +166,71 @@ fn unpaired_pool_is_written_beside_the_dataset_without_test_classes() {
     assert_eq!(pool.pixels.shape(), &[7, 112, 112, 3]);
     let _ = std::fs::remove_dir_all(out);
 }
+
+/// The binary: a good conversion prints its summary; a bad ROI exits 1 with `error:` and the ROI keys that exist.
+#[test]
+fn cli_convert_god_reports_success_and_errors() {
+    let out = scratch("cli");
+    let run = |roi: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vox2pix"))
+            .args(["convert", "god", "--subject", "2", "--roi", roi, "--bdata"])
+            .arg(fixture("god_bdpy.h5"))
+            .arg("--stimuli")
+            .arg(fixture("stimuli"))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let ok = run("VC");
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        stdout.contains("38 voxels, 8 train trials / 8 images, 12 test trials / 3 images"),
+        "{stdout}"
+    );
+    assert!(out.join("sbj_2.npz").is_file() && out.join("images_112.npz").is_file());
+    let bad = run("V9");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr.starts_with("error:") && stderr.contains("ROI_V9") && stderr.contains("ROI_VC"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(out);
+}
+
+/// `weights fetch --from`: the torchvision file-name prefix rejects a foreign file and leaves the cache empty;
+/// `--sha256` with the right digest converts it.
+#[test]
+fn cli_weights_fetch_checks_the_checksum() {
+    let dir = scratch("cli-weights");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vox2pix"))
+            .args(["weights", "fetch", "vgg16", "--from"])
+            .arg(fixture("tiny_weights.pth"))
+            .arg("--dir")
+            .arg(&dir)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let bad = run(&[]);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("checksum mismatch") && stderr.contains("397923af"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "nothing may be left in the cache"
+    );
+    let sha = std::fs::read_to_string(fixture("tiny_weights.pth.sha256")).unwrap();
+    let ok = run(&["--sha256", sha.trim()]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(dir.join("vgg16.safetensors").is_file());
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("8 tensors"));
+    let _ = std::fs::remove_dir_all(dir);
+}
