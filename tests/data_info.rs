@@ -82,6 +82,34 @@ fn info_summarises_a_bdata_file() {
 }
 
 #[test]
+fn info_picks_a_subject_among_several() {
+    let dir = temp_dir("info_subjects");
+    for (from, to) in [
+        ("sbj_3.npz", "sbj_3.npz"),
+        ("sbj_3.npz", "sbj_5.npz"),
+        ("images_8.npz", "images_8.npz"),
+    ] {
+        std::fs::copy(fixture("sbj_dataset").join(from), dir.join(to)).unwrap();
+    }
+    let (code, _, err) = info(&[dir.to_str().unwrap()]);
+    assert!(
+        code == 1 && err.contains("several subjects (3, 5)") && err.contains("--subject"),
+        "{err}"
+    );
+    let (code, out, err) = info(&[dir.to_str().unwrap(), "--subject", "5"]);
+    assert!(
+        code == 0 && out.contains("subject      5") && out.contains("sbj_5.npz"),
+        "{out}{err}"
+    );
+    let (code, _, err) = info(&[dir.to_str().unwrap(), "--subject", "4"]);
+    assert!(
+        code == 1 && err.contains("sbj_4.npz") && err.contains("missing file"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn info_help_has_an_example() {
     let out = Command::new(env!("CARGO_BIN_EXE_vox2pix"))
         .args(["info", "--help"])

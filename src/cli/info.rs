@@ -22,7 +22,7 @@ NSD/GLMsingle convention; the values stored in arr_5/arr_6 are shown alongside."
     after_help = "Examples:\n  vox2pix info data/tiny\n  vox2pix info GOD/sbj_3.npz\n  vox2pix info GOD --subject 3\n  vox2pix info GOD/Subject3.h5"
 )]
 pub struct InfoArgs {
-    /// Dataset folder or sbj_N.npz file.
+    /// Dataset folder, sbj_N.npz file, or BData SubjectN.h5 file.
     pub path: PathBuf,
     /// Subject number, when the folder holds several sbj_N.npz files.
     #[arg(long)]
