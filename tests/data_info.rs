@@ -110,6 +110,41 @@ fn info_picks_a_subject_among_several() {
 }
 
 #[test]
+fn info_reports_manifest_source_and_classes() {
+    use vox2pix::data::manifest::{write_manifest, DatasetManifest, MANIFEST_FORMAT_VERSION};
+    let dir = temp_dir("info_manifest");
+    for f in ["sbj_3.npz", "images_8.npz"] {
+        std::fs::copy(fixture("sbj_dataset").join(f), dir.join(f)).unwrap();
+    }
+    let m = DatasetManifest {
+        format_version: MANIFEST_FORMAT_VERSION,
+        source: "synthetic".into(),
+        subject: 3,
+        n_voxels: 12,
+        image_size: 8,
+        train_classes: vec![7, 7, 8, 9],
+        test_classes: vec![1, 2, 3],
+        seed: Some(5),
+        generator_version: None,
+        world: None,
+        notes: vec![],
+    };
+    write_manifest(&dir, &m).unwrap();
+    let (code, out, err) = info(&[dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("source       synthetic (format 1), seed 5"), "{out}");
+    assert!(out.contains("classes      3 train, 3 test"), "{out}");
+    // A broken manifest is an error naming it, not silently ignored.
+    std::fs::write(dir.join("manifest.json"), "{\"format_version\": 1, \"bogus\": 2}").unwrap();
+    let (code, _, err) = info(&[dir.to_str().unwrap()]);
+    assert!(
+        code == 1 && err.contains("manifest.json") && !err.contains("panicked"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn info_help_has_an_example() {
     let out = Command::new(env!("CARGO_BIN_EXE_vox2pix"))
         .args(["info", "--help"])
