@@ -234,3 +234,155 @@ fn cli_weights_fetch_checks_the_checksum() {
     assert!(String::from_utf8_lossy(&ok.stdout).contains("8 tensors"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A small dataset in the vox2pix model, trials already in image order (as the converter writes them).
+fn small_dataset() -> vox2pix::Dataset {
+    use ndarray::{Array1, Array2, Array4};
+    let mut state = 12345u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let v = 12;
+    let y_train = Array2::from_shape_fn((6, v), |_| (next() * 4.0 - 2.0) as f32);
+    let y_test = Array2::from_shape_fn((6, v), |_| (next() * 4.0 - 2.0) as f32);
+    let test_labels = vec![0i64, 0, 0, 1, 1, 1];
+    let y_test_avg = vox2pix::data::preprocess::average_repeats(&y_test, &test_labels, 2).unwrap();
+    let images =
+        |n: usize, next: &mut dyn FnMut() -> f64| Array4::from_shape_fn((n, 112, 112, 3), |_| (next() * 255.0) as u8);
+    let train_pixels = images(6, &mut next);
+    let test_pixels = images(2, &mut next);
+    let rois = [
+        ("V1".to_string(), (0..v).map(|j| j < 4).collect()),
+        ("VC".to_string(), vec![true; v]),
+    ]
+    .into();
+    vox2pix::Dataset {
+        subject: vox2pix::SubjectData {
+            y_train,
+            y_test,
+            y_test_avg,
+            train_labels: Array1::from(vec![0i64, 1, 2, 3, 4, 5]),
+            test_labels: Array1::from(test_labels),
+            noise_ceiling: Array1::zeros(v),
+            snr: Array1::zeros(v),
+            rois,
+            train_runs: Some(vec![1, 1, 1, 2, 2, 2]),
+            test_runs: Some(vec![1, 2, 3, 1, 2, 3]),
+        },
+        train_images: vox2pix::ImageSet {
+            pixels: train_pixels,
+            class_ids: Some(vec![1518878, 1518878, 1639765, 1639765, 3, 3]),
+        },
+        test_images: vox2pix::ImageSet {
+            pixels: test_pixels,
+            class_ids: Some(vec![1443537, 0]),
+        },
+    }
+}
+
+/// Dataset → GOD distribution form (BData HDF5 written by hdf5-pure, PNG stimuli, tables) → `convert god`
+/// gives back the same images, labels, runs and masks, and the per-run z-scored fMRI.
+#[test]
+fn exported_bdata_round_trips_through_convert_god() {
+    let ds = small_dataset();
+    let dir = scratch("export");
+    vox2pix::data::convert::export_god(&ds, 3, &dir).unwrap();
+    let written = vox2pix::data::bdata::BData::from_dataset(&ds).unwrap();
+    let read = vox2pix::data::bdata::BData::open(&dir.join("Subject3.h5")).unwrap();
+    assert_eq!(read.keys, written.keys);
+    assert_eq!(read.descriptions, written.descriptions);
+    let bits = |a: &ndarray::Array2<f64>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&read.dataset), bits(&written.dataset));
+    assert_eq!(bits(&read.values), bits(&written.values));
+
+    let out = dir.join("converted");
+    let back = convert_god(&GodConvertOptions {
+        bdata: dir.join("Subject3.h5"),
+        stimuli: dir.join("stimuli"),
+        out,
+        subject: None,
+        roi: "VC".into(),
+        train_table: Some(dir.join("stimulus_train.tsv")),
+        test_table: Some(dir.join("stimulus_test.tsv")),
+        pool: None,
+    })
+    .unwrap();
+    assert_eq!(
+        back.train_images, ds.train_images,
+        "PNG stimuli at 112 px must come back exactly"
+    );
+    assert_eq!(back.test_images, ds.test_images);
+    let (s, b) = (&ds.subject, &back.subject);
+    assert_eq!((&b.train_labels, &b.test_labels), (&s.train_labels, &s.test_labels));
+    assert_eq!((&b.train_runs, &b.test_runs), (&s.train_runs, &s.test_runs));
+    assert_eq!(b.rois, s.rois);
+    // Expected fMRI: every voxel z-scored within each (split, run).
+    let mut all = ndarray::concatenate(ndarray::Axis(0), &[s.y_train.view(), s.y_test.view()]).unwrap();
+    let runs: Vec<u32> = [1, 1, 1, 2, 2, 2, 11, 12, 13, 11, 12, 13].to_vec();
+    vox2pix::data::preprocess::zscore_per_run(&mut all, &runs);
+    let got = ndarray::concatenate(ndarray::Axis(0), &[b.y_train.view(), b.y_test.view()]).unwrap();
+    let worst = got
+        .iter()
+        .zip(all.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-5, "z-scored fMRI differs by {worst}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// GOD-sized BData (1,200 + 1,750 trials × 4,600 voxels, ~110 MB) written by hdf5-pure and read back exactly.
+/// Heavy (≈1 GB RAM), so opt-in: `cargo test --release --test bdata_convert -- --ignored`.
+#[test]
+#[ignore]
+fn god_sized_bdata_round_trips() {
+    use ndarray::{Array1, Array2, Array4};
+    let (v, n_train, n_img, reps) = (4600, 1200, 50, 35);
+    let y_train = Array2::from_shape_fn((n_train, v), |(i, j)| ((i * 31 + j * 17) % 1000) as f32 / 100.0 - 5.0);
+    let y_test = Array2::from_shape_fn((n_img * reps, v), |(i, j)| {
+        ((i * 13 + j * 7) % 997) as f32 / 100.0 - 5.0
+    });
+    let test_labels: Vec<i64> = (0..n_img * reps).map(|t| (t / reps) as i64).collect();
+    let y_test_avg = vox2pix::data::preprocess::average_repeats(&y_test, &test_labels, n_img).unwrap();
+    let ds = vox2pix::Dataset {
+        subject: vox2pix::SubjectData {
+            y_train,
+            y_test,
+            y_test_avg,
+            train_labels: Array1::from((0..n_train as i64).collect::<Vec<_>>()),
+            test_labels: Array1::from(test_labels),
+            noise_ceiling: Array1::zeros(v),
+            snr: Array1::zeros(v),
+            rois: [("VC".to_string(), vec![true; v])].into(),
+            train_runs: Some((0..n_train as u32).map(|i| 1 + i / 50).collect()),
+            test_runs: Some((0..(n_img * reps) as u32).map(|t| 1 + t % reps as u32).collect()),
+        },
+        train_images: vox2pix::ImageSet {
+            pixels: Array4::zeros((n_train, 1, 1, 3)),
+            class_ids: Some((0..n_train as i64).map(|i| 1_000_000 + i / 8).collect()),
+        },
+        test_images: vox2pix::ImageSet {
+            pixels: Array4::zeros((n_img, 1, 1, 3)),
+            class_ids: Some((0..n_img as i64).map(|i| 2_000_000 + i).collect()),
+        },
+    };
+    let dir = scratch("god-sized");
+    let b = vox2pix::data::bdata::BData::from_dataset(&ds).unwrap();
+    let t = std::time::Instant::now();
+    b.save(&dir.join("Subject1.h5")).unwrap();
+    let t_write = t.elapsed();
+    let t = std::time::Instant::now();
+    let read = vox2pix::data::bdata::BData::open(&dir.join("Subject1.h5")).unwrap();
+    let trials = vox2pix::data::bdata::GodTrials::from_bdata(&read, "VC").unwrap();
+    let t_read = t.elapsed();
+    eprintln!(
+        "GOD-sized BData {:?}: write {t_write:?}, read + select {t_read:?}",
+        read.dataset.dim()
+    );
+    assert_eq!(read.dataset, b.dataset);
+    assert_eq!(trials.n_voxels(), v);
+    assert_eq!(trials.rows(vox2pix::data::bdata::Split::Test).len(), n_img * reps);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -156,6 +156,130 @@ impl BData {
     }
 }
 
+impl BData {
+    /// Writes this table as a BData HDF5 file (`dataset`/`metadata`, variable-length strings), atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        hdf5::write_bdata_file(path, &self.dataset, &self.keys, &self.descriptions, &self.values)
+    }
+
+    /// A GOD-shaped BData table from a vox2pix dataset (e.g. the synthetic world), so real-data tooling can be
+    /// exercised on it: voxel columns carry the dataset's fMRI and `ROI_*` masks (`ROI_VC` = all voxels when the
+    /// dataset has no VC mask); label columns are `DataType` (1 train, 2 test), `Run` (the dataset's runs, else
+    /// 1), `Block` (position within the run, from 1) and `stimulus_id` from [`export_stimulus_ids`]. Training
+    /// trials come first, then test trials, each in the dataset's order.
+    pub fn from_dataset(ds: &crate::Dataset) -> Result<BData> {
+        let s = &ds.subject;
+        let (train_ids, test_ids) = export_stimulus_ids(ds)?;
+        let v = s.n_voxels();
+        let n_train = s.y_train.nrows();
+        let n = n_train + s.y_test.nrows();
+        let n_cols = v + 4;
+        let mut dataset = Array2::<f64>::zeros((n, n_cols));
+        let mut blocks: BTreeMap<(u32, u32), u32> = BTreeMap::new();
+        for i in 0..n {
+            let (dt, row, run, id) = if i < n_train {
+                let l = s.train_labels[i] as usize;
+                (
+                    1u32,
+                    s.y_train.row(i),
+                    s.train_runs.as_ref().map_or(1, |r| r[i]),
+                    train_ids[l],
+                )
+            } else {
+                let t = i - n_train;
+                let l = s.test_labels[t] as usize;
+                (
+                    2,
+                    s.y_test.row(t),
+                    s.test_runs.as_ref().map_or(1, |r| r[t]),
+                    test_ids[l],
+                )
+            };
+            for (j, &x) in row.iter().enumerate() {
+                dataset[[i, j]] = x as f64;
+            }
+            let block = blocks.entry((dt, run)).or_default();
+            *block += 1;
+            for (k, x) in [dt as f64, run as f64, *block as f64, id].into_iter().enumerate() {
+                dataset[[i, v + k]] = x;
+            }
+        }
+        let mut keys = Vec::new();
+        let mut rows: Vec<Vec<f64>> = Vec::new();
+        let marker = |cols: std::ops::Range<usize>| {
+            (0..n_cols)
+                .map(|j| if cols.contains(&j) { 1.0 } else { f64::NAN })
+                .collect::<Vec<f64>>()
+        };
+        keys.push("VoxelData".to_string());
+        rows.push(marker(0..v));
+        for (k, name) in ["DataType", "Run", "Block", "stimulus_id"].iter().enumerate() {
+            keys.push(name.to_string());
+            rows.push(marker(v + k..v + k + 1));
+        }
+        let mut rois = s.rois.clone();
+        rois.entry("VC".into()).or_insert_with(|| vec![true; v]);
+        for (name, mask) in &rois {
+            keys.push(format!("ROI_{name}"));
+            rows.push(
+                (0..n_cols)
+                    .map(|j| {
+                        if j < v {
+                            if mask[j] {
+                                1.0
+                            } else {
+                                0.0
+                            }
+                        } else {
+                            f64::NAN
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        let descriptions = keys.iter().map(|k| format!("1 = {k}")).collect();
+        let values = Array2::from_shape_vec((keys.len(), n_cols), rows.concat()).expect("rows of n_cols values");
+        Ok(BData {
+            path: PathBuf::from("<in memory>"),
+            dataset,
+            keys,
+            descriptions,
+            values,
+        })
+    }
+}
+
+/// GOD-style stimulus ids for a dataset's images: WordNet offset = the image's class id; image number = index + 1
+/// for training images and 500,001 + index for test images, so the two sets never collide.
+pub fn export_stimulus_ids(ds: &crate::Dataset) -> Result<(Vec<f64>, Vec<f64>)> {
+    let ids = |set: &crate::ImageSet, first: u64, what: &str| -> Result<Vec<f64>> {
+        let classes = set
+            .class_ids
+            .as_ref()
+            .with_context(|| format!("the {what} images have no class ids; GOD stimulus ids are built from them"))?;
+        if classes.len() >= 500_000 {
+            bail!(
+                "{} {what} images; stimulus ids hold at most 499,999 per set",
+                classes.len()
+            );
+        }
+        classes
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                if !(0..100_000_000).contains(&c) {
+                    bail!("{what} image {i} has class id {c}; a stimulus id needs a class in 0..1e8");
+                }
+                Ok(c as f64 + (first + i as u64) as f64 * 1e-6)
+            })
+            .collect()
+    };
+    Ok((
+        ids(&ds.train_images, 1, "training")?,
+        ids(&ds.test_images, 500_001, "test")?,
+    ))
+}
+
 fn read_matrix(h5: &dyn Hdf5Source, name: &str) -> Result<Array2<f64>> {
     let shape = h5.shape(name)?;
     let (r, c) = match shape.as_slice() {
@@ -314,7 +438,7 @@ pub fn stimulus_file_name(id: f64) -> Result<String> {
 
 /// The WordNet offset and the image number of a stimulus id.
 pub fn stimulus_parts(id: f64) -> Result<(u64, u64)> {
-    if !(1.0..1e8).contains(&id) {
+    if !(0.0..1e8).contains(&id) {
         bail!("stimulus id {id} is not of the form <wordnet offset>.<image number × 1e-6>");
     }
     let wnid = id.trunc();

@@ -246,6 +246,41 @@ pub fn convert_god(opts: &GodConvertOptions) -> Result<Dataset> {
     Ok(ds)
 }
 
+/// Exports a vox2pix dataset (e.g. the synthetic world) the way GOD is distributed, so that the real-data path
+/// can be run end to end on it: `Subject<N>.h5` (BData, [`BData::from_dataset`]), `stimuli/<n########_#>.png`
+/// (the 112 px images, lossless) and `stimulus_train.tsv` / `stimulus_test.tsv` in image order.
+pub fn export_god(ds: &Dataset, subject: u32, dir: &Path) -> Result<()> {
+    ds.validate().context("refusing to export an inconsistent dataset")?;
+    let stim_dir = dir.join("stimuli");
+    std::fs::create_dir_all(&stim_dir).with_context(|| format!("cannot create {}", stim_dir.display()))?;
+    let (train_ids, test_ids) = crate::data::bdata::export_stimulus_ids(ds)?;
+    for (set, ids, table) in [
+        (&ds.train_images, &train_ids, "stimulus_train.tsv"),
+        (&ds.test_images, &test_ids, "stimulus_test.tsv"),
+    ] {
+        let mut tsv = String::new();
+        for (i, &id) in ids.iter().enumerate() {
+            let name = stimulus_file_name(id)?;
+            let stem = name.trim_end_matches(".JPEG");
+            let img = set.pixels.index_axis(Axis(0), i);
+            let (h, w) = (img.shape()[0] as u32, img.shape()[1] as u32);
+            let rgb = image::RgbImage::from_raw(w, h, img.iter().copied().collect())
+                .context("image buffer does not match its shape")?;
+            let mut png = std::io::Cursor::new(Vec::new());
+            rgb.write_to(&mut png, image::ImageFormat::Png)
+                .context("cannot encode PNG")?;
+            crate::util::write_bytes_atomic(&stim_dir.join(format!("{stem}.png")), png.get_ref())?;
+            tsv.push_str(&format!(
+                "{name}\t{id:.6}\t{}\t{}\n",
+                set.class_ids.as_ref().map_or(0, |c| c[i]),
+                i + 1
+            ));
+        }
+        crate::util::write_bytes_atomic(&dir.join(table), tsv.as_bytes())?;
+    }
+    BData::from_dataset(ds)?.save(&dir.join(format!("Subject{subject}.h5")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -133,3 +133,33 @@ fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
         )
     })
 }
+
+/// Writes a BData-layout file — `/dataset` (f64 `[samples, columns]`) and `/metadata/{key,description,value}`
+/// with variable-length strings, as bdpy writes with h5py 3 — atomically. `hdf5-pure` builds the file in memory.
+pub fn write_bdata_file(
+    path: &Path,
+    dataset: &ndarray::Array2<f64>,
+    keys: &[String],
+    descriptions: &[String],
+    values: &ndarray::Array2<f64>,
+) -> Result<()> {
+    let std_layout = |a: &ndarray::Array2<f64>| a.as_standard_layout().iter().copied().collect::<Vec<f64>>();
+    let shape = |a: &ndarray::Array2<f64>| [a.nrows() as u64, a.ncols() as u64];
+    let mut b = hdf5_pure::FileBuilder::new();
+    b.create_dataset("dataset")
+        .with_f64_data(&std_layout(dataset))
+        .with_shape(&shape(dataset));
+    let mut meta = b.create_group("metadata");
+    let keys: Vec<&str> = keys.iter().map(|s| s.as_str()).collect();
+    let descriptions: Vec<&str> = descriptions.iter().map(|s| s.as_str()).collect();
+    meta.create_dataset("key").with_vlen_strings(&keys);
+    meta.create_dataset("description").with_vlen_strings(&descriptions);
+    meta.create_dataset("value")
+        .with_f64_data(&std_layout(values))
+        .with_shape(&shape(values));
+    b.add_group(meta.finish());
+    let bytes = b
+        .finish()
+        .map_err(|e| anyhow!("cannot encode {} as HDF5: {e}", path.display()))?;
+    crate::util::write_bytes_atomic(path, &bytes)
+}
