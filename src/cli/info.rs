@@ -240,3 +240,19 @@ impl fmt::Display for DatasetSummary {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_match_numpy_linear_method() {
+        // np.percentile([4, 1, 3, 2], [5, 25, 50, 75, 95]) = 1.15, 1.75, 2.5, 3.25, 3.85
+        let q = quantiles(&[4.0, 1.0, 3.0, 2.0]);
+        for (got, want) in q.iter().zip([1.15f32, 1.75, 2.5, 3.25, 3.85]) {
+            assert!((got - want).abs() < 1e-6, "{q:?}");
+        }
+        assert_eq!(quantiles(&[7.0, f32::NAN]), [7.0; 5]);
+        assert!(quantiles(&[]).iter().all(|x| x.is_nan()));
+    }
+}
