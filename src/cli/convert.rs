@@ -1,5 +1,6 @@
 //! `vox2pix convert god`: GOD BData HDF5 + stimulus images → the SelfSuperReconst npz layout.
-use crate::data::convert::{convert_god, GodConvertOptions};
+use crate::data::convert::{convert_god, export_god, GodConvertOptions};
+use crate::data::layout;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -14,6 +15,30 @@ pub struct ConvertArgs {
 #[derive(Subcommand, Debug)]
 pub enum ConvertSource {
     God(GodArgs),
+    ToGod(ToGodArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Export a vox2pix dataset (e.g. a synthetic world) in GOD's distributed form: SubjectN.h5 + stimuli + tables",
+    long_about = "Export a dataset folder (sbj_N.npz + images_<size>.npz) the way GOD is distributed: a bdpy BData \
+HDF5 file SubjectN.h5 (DataType/Run/Block/stimulus_id columns, ROI_* metadata), the images as \
+stimuli/n########_#.png and stimulus_train.tsv / stimulus_test.tsv. `convert god` reads it back; stimulus ids \
+use the image's class id as WordNet offset.",
+    after_help = "Example:\n  vox2pix convert to-god --dataset data/tiny --out data/tiny_god\n  \
+vox2pix convert god --bdata data/tiny_god/Subject1.h5 --stimuli data/tiny_god/stimuli --out data/tiny_rt \\\n    \
+--train-table data/tiny_god/stimulus_train.tsv --test-table data/tiny_god/stimulus_test.tsv"
+)]
+pub struct ToGodArgs {
+    /// Dataset folder or sbj_N.npz.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Subject number, when the folder holds several.
+    #[arg(long)]
+    pub subject: Option<u32>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -86,6 +111,17 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
                 ds.train_images.pixels.shape()[0],
                 s.y_test.nrows(),
                 s.n_test_images()
+            );
+            Ok(())
+        }
+        ConvertSource::ToGod(a) => {
+            let files = layout::locate(&a.dataset, a.subject)?;
+            let ds = layout::load_dataset(&a.dataset, Some(files.subject))?;
+            export_god(&ds, files.subject, &a.out)?;
+            println!(
+                "wrote {}/Subject{}.h5, stimuli/ and stimulus tables",
+                a.out.display(),
+                files.subject
             );
             Ok(())
         }
