@@ -35,17 +35,19 @@ impl Stream {
         splitmix64(self.state)
     }
 
-    /// Uniform integer in [0, n), unbiased (Lemire's multiply-shift with rejection). `n` must be > 0.
+    /// Uniform integer in [0, n), unbiased (Lemire's multiply-shift; the rejection threshold, which needs a
+    /// division, is only computed in the rare case that can need it). `n` must be > 0.
     #[inline]
     pub fn below(&mut self, n: u64) -> u64 {
         debug_assert!(n > 0);
-        let threshold = n.wrapping_neg() % n;
-        loop {
-            let m = (self.next_u64() as u128) * (n as u128);
-            if (m as u64) >= threshold {
-                return (m >> 64) as u64;
+        let mut m = (self.next_u64() as u128) * (n as u128);
+        if (m as u64) < n {
+            let threshold = n.wrapping_neg() % n;
+            while (m as u64) < threshold {
+                m = (self.next_u64() as u128) * (n as u128);
             }
         }
+        (m >> 64) as u64
     }
 
     /// Moves `k` distinct uniformly drawn elements of `pool` to its front (partial Fisher–Yates) and returns
