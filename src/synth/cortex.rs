@@ -176,7 +176,11 @@ pub struct CortexConfig {
     pub drift_sd: f64,
     /// Per-run gain g_r = 1 + run_gain_sd·N(0, 1) (0 = gain 1).
     pub run_gain_sd: f64,
-    /// Images in the fixed reference set over which s̃ is standardised.
+    /// Which fixed image set s̃ is standardised over: "test" (the experiment's test images, so the true SNR
+    /// is exactly the SNR of the test set that calc_snr / the noise ceiling measure) or "pool" (a broad sample
+    /// of `reference_images` non-test images, for worlds with too few test images).
+    pub reference_set: ReferenceSet,
+    /// Size of the "pool" reference set.
     pub reference_images: usize,
 }
 
@@ -213,7 +217,7 @@ impl CortexConfig {
             if c.sf_pref_cpd <= 0.0 {
                 bail!("{} must be > 0 cycles/degree", f("sf_pref_cpd"));
             }
-            if c.shares.iter().any(|&s| !(s >= 0.0)) || c.shares.iter().sum::<f64>() <= 0.0 {
+            if c.shares.iter().any(|s| s.is_nan() || *s < 0.0) || c.shares.iter().sum::<f64>() <= 0.0 {
                 bail!("{} = {:?}: shares must be ≥ 0 and not all 0", f("shares"), c.shares);
             }
         }
@@ -237,9 +241,9 @@ impl CortexConfig {
         if self.semantic_dim == 0 {
             bail!("cortex.semantic_dim must be ≥ 1");
         }
-        if self.reference_images < 20 {
+        if self.reference_set == ReferenceSet::Pool && self.reference_images < MIN_REFERENCE_IMAGES {
             bail!(
-                "cortex.reference_images = {}: need ≥ 20 images to standardise responses",
+                "cortex.reference_images = {}: need ≥ {MIN_REFERENCE_IMAGES} images to standardise responses",
                 self.reference_images
             );
         }
@@ -255,6 +259,17 @@ impl CortexConfig {
         Ok(())
     }
 }
+
+/// The image set s̃ is standardised over (see [`CortexConfig::reference_set`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReferenceSet {
+    Test,
+    Pool,
+}
+
+/// Fewest reference images the standardisation accepts.
+pub const MIN_REFERENCE_IMAGES: usize = 10;
 
 /// Ground truth of one voxel.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -345,7 +360,7 @@ pub struct Cortex {
 
 impl Cortex {
     /// Builds the cortex for images of `image_size` px. `class_super[c]` is class c's super-category index;
-    /// `reference` is the fixed image set responses are standardised over (draw it from non-test classes).
+    /// `reference` is the fixed image set responses are standardised over.
     pub fn build(
         cfg: &CortexConfig,
         seed: u64,
@@ -355,9 +370,9 @@ impl Cortex {
         reference: &[Stimulus],
     ) -> Result<Cortex> {
         cfg.validate()?;
-        if reference.len() < 20 {
+        if reference.len() < MIN_REFERENCE_IMAGES {
             bail!(
-                "the cortex needs ≥ 20 reference images to standardise responses, got {}",
+                "the cortex needs ≥ {MIN_REFERENCE_IMAGES} reference images to standardise responses, got {}",
                 reference.len()
             );
         }
@@ -915,8 +930,8 @@ impl SmoothField {
     fn new(voxels: &[Voxel], fwhm: f64) -> Self {
         let mut dims = [1usize; 3];
         for v in voxels {
-            for a in 0..3 {
-                dims[a] = dims[a].max(v.coord[a] as usize + 1);
+            for (d, &c) in dims.iter_mut().zip(&v.coord) {
+                *d = (*d).max(c as usize + 1);
             }
         }
         let sigma = fwhm / (8.0 * 2f64.ln()).sqrt();
@@ -960,9 +975,8 @@ impl SmoothField {
         let mut a: Vec<f32> = (0..nx * ny * nz).map(|_| rng.normal() as f32).collect();
         let r = (self.kernel.len() / 2) as i64;
         let strides = [ny * nz, nz, 1];
-        for axis in 0..3 {
-            let n = self.dims[axis] as i64;
-            let st = strides[axis];
+        for (&dim, &st) in self.dims.iter().zip(&strides) {
+            let n = dim as i64;
             let mut b = vec![0f32; a.len()];
             for (i, out) in b.iter_mut().enumerate() {
                 let p = ((i / st) % n as usize) as i64;
@@ -1104,7 +1118,7 @@ mod tests {
         }
     }
 
-    fn noise_images(n: usize, size: usize, seed: u64) -> Vec<(Vec<f32>, Vec<f32>)> {
+    fn noise_images(n: usize, size: usize, seed: u64) -> Images {
         (0..n)
             .map(|i| {
                 let mut r = CounterRng::new(mix_key(seed, &[i as u64]));
@@ -1134,7 +1148,10 @@ mod tests {
             .collect()
     }
 
-    fn tiny_cortex(cfg: &CortexConfig) -> (Cortex, Vec<(Vec<f32>, Vec<f32>)>) {
+    /// Images as (rgb, mask) buffers.
+    type Images = Vec<(Vec<f32>, Vec<f32>)>;
+
+    fn tiny_cortex(cfg: &CortexConfig) -> (Cortex, Images) {
         let imgs = noise_images(120, 32, 1);
         let class_super: Vec<usize> = (0..20).map(|c| c % 10).collect();
         let stim: Vec<Stimulus> = imgs

@@ -25,6 +25,9 @@ pub const COLOUR_MAPS: usize = 4;
 /// Gabor maps per band (orientation sum, cos 2θ, sin 2θ).
 pub const GABOR_MAPS_PER_BAND: usize = 3;
 
+/// A complex 1-D filter as (re, im) taps.
+type ComplexKernel = Vec<(f32, f32)>;
+
 /// One spatial-frequency band of the pyramid.
 #[derive(Clone, Debug)]
 pub struct Band {
@@ -33,7 +36,7 @@ pub struct Band {
     /// Pyramid level it is filtered on (0 = full resolution, each level halves the side).
     level: usize,
     /// Per orientation: the complex 1-D kernels along x and along y (re, im).
-    kernels: Vec<(Vec<(f32, f32)>, Vec<(f32, f32)>)>,
+    kernels: Vec<(ComplexKernel, ComplexKernel)>,
 }
 
 /// Fixed description of the feature computation for one image size.
@@ -275,7 +278,7 @@ fn reflect(i: isize, n: usize) -> usize {
 
 /// Complex separable Gabor for carrier period `period` px and direction `theta`: exp(−r²/2σ²)·exp(i k·r) =
 /// [g(x) e^{i kx x}]·[g(y) e^{i ky y}], each factor normalised so the 2-D envelope sums to 1.
-fn gabor_kernels(period: f64, theta: f64) -> (Vec<(f32, f32)>, Vec<(f32, f32)>) {
+fn gabor_kernels(period: f64, theta: f64) -> (ComplexKernel, ComplexKernel) {
     let sigma = SIGMA_PER_PERIOD * period;
     let radius = (3.0 * sigma).ceil() as isize;
     let k = std::f64::consts::TAU / period;
@@ -284,7 +287,7 @@ fn gabor_kernels(period: f64, theta: f64) -> (Vec<(f32, f32)>, Vec<(f32, f32)>) 
         .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp())
         .collect();
     let norm: f64 = env.iter().sum();
-    let make = |kk: f64| -> Vec<(f32, f32)> {
+    let make = |kk: f64| -> ComplexKernel {
         (-radius..=radius)
             .zip(&env)
             .map(|(i, &g)| {
@@ -344,12 +347,12 @@ impl Pooler {
         let mut cell_total = vec![0f64; g];
         for (i, t) in taps.iter_mut().enumerate() {
             let (a, b) = (i as f64 / n as f64, (i + 1) as f64 / n as f64);
-            for c in 0..g {
+            for (c, total) in cell_total.iter_mut().enumerate() {
                 let (lo, hi) = (c as f64 / g as f64, (c + 1) as f64 / g as f64);
                 let overlap = (b.min(hi) - a.max(lo)).max(0.0);
                 if overlap > 1e-12 {
                     t.push((c, overlap as f32));
-                    cell_total[c] += overlap;
+                    *total += overlap;
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! The built-in synthetic world (`docs/synthetic-world.md`): procedural images in ≥ 1,030 classes and a
 //! simulated visual cortex with known ground truth.
 pub mod cortex;
+pub mod export;
 pub mod features;
 pub mod render;
 pub mod raster;

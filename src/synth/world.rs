@@ -3,7 +3,7 @@
 //! experiment: paired training trials in runs, test trials with repeats, preprocessed into a
 //! [`crate::Dataset`]. Images are rendered lazily from (seed, role, class, instance), so the unpaired pool,
 //! exemplars and distractors are unlimited and never stored.
-use super::cortex::{CategoryPreferences, Cortex, CortexConfig, Stimulus, Trial};
+use super::cortex::{CategoryPreferences, Cortex, CortexConfig, ReferenceSet, Stimulus, Trial, MIN_REFERENCE_IMAGES};
 use super::render::{render, to_u8, Rendered, Role};
 use super::rng::{mix_key, CounterRng};
 use super::taxonomy::{SuperCategory, Taxonomy};
@@ -141,6 +141,12 @@ impl WorldConfig {
                 self.classes
             );
         }
+        if self.cortex.reference_set == ReferenceSet::Test && self.test_classes < MIN_REFERENCE_IMAGES {
+            bail!(
+                "cortex.reference_set = \"test\" needs ≥ {MIN_REFERENCE_IMAGES} test images (test_classes = {}); use reference_set = \"pool\"",
+                self.test_classes
+            );
+        }
         self.cortex.validate()
     }
 
@@ -247,7 +253,7 @@ pub struct Splits {
 impl Splits {
     /// Test then paired classes, picked round-robin over the super-categories (in a seeded order, each
     /// super-category's classes seeded-shuffled), so both splits spread as evenly as possible.
-    fn choose(tax: &Taxonomy, seed: u64, n_test: usize, n_paired: usize) -> Splits {
+    pub fn new(tax: &Taxonomy, seed: u64, n_test: usize, n_paired: usize) -> Splits {
         let mut per_super: Vec<Vec<u32>> = vec![Vec::new(); super::taxonomy::N_SUPER];
         for c in 0..tax.len() as u32 {
             per_super[tax.super_of(c).index()].push(c);
@@ -321,7 +327,7 @@ impl World {
     pub fn new(config: WorldConfig, seed: u64) -> Result<World> {
         config.validate()?;
         let taxonomy = Taxonomy::new(seed, config.classes);
-        let splits = Splits::choose(&taxonomy, seed, config.test_classes, config.paired_classes);
+        let splits = Splits::new(&taxonomy, seed, config.test_classes, config.paired_classes);
         let unpaired_classes: Vec<u32> = splits
             .non_test_classes
             .iter()
@@ -336,15 +342,23 @@ impl World {
             scene: SuperCategory::Scene.index(),
             building: SuperCategory::Building.index(),
         };
-        // Reference set: non-test classes round-robin, from a stream no exported role uses.
-        let n_ref = config.cortex.reference_images;
-        let refs: Vec<ImageRef> = (0..n_ref)
-            .map(|i| ImageRef {
-                role: Role::Distractor,
-                class: splits.non_test_classes[i % splits.non_test_classes.len()],
-                instance: REFERENCE_INSTANCE_OFFSET + (i / splits.non_test_classes.len()) as u32,
-            })
-            .collect();
+        // Reference set: the test images, or non-test classes round-robin from a stream no exported role uses.
+        let refs: Vec<ImageRef> = match config.cortex.reference_set {
+            ReferenceSet::Test => (0..config.test_classes)
+                .map(|i| ImageRef {
+                    role: Role::Test,
+                    class: splits.test_classes[i],
+                    instance: 0,
+                })
+                .collect(),
+            ReferenceSet::Pool => (0..config.cortex.reference_images)
+                .map(|i| ImageRef {
+                    role: Role::Distractor,
+                    class: splits.non_test_classes[i % splits.non_test_classes.len()],
+                    instance: REFERENCE_INSTANCE_OFFSET + (i / splits.non_test_classes.len()) as u32,
+                })
+                .collect(),
+        };
         let rendered: Vec<Rendered> = refs
             .par_iter()
             .map(|r| render(&taxonomy, seed, r.role, r.class, r.instance, config.image_size))
@@ -699,9 +713,9 @@ mod tests {
     #[test]
     fn splits_are_disjoint_spread_and_deterministic() {
         let tax = Taxonomy::new(3, 1030);
-        let s = Splits::choose(&tax, 3, 50, 150);
-        assert_eq!(s, Splits::choose(&tax, 3, 50, 150));
-        assert_ne!(s.test_classes, Splits::choose(&tax, 4, 50, 150).test_classes);
+        let s = Splits::new(&tax, 3, 50, 150);
+        assert_eq!(s, Splits::new(&tax, 3, 50, 150));
+        assert_ne!(s.test_classes, Splits::new(&tax, 4, 50, 150).test_classes);
         let mut per_super_test = [0usize; 10];
         let mut per_super_paired = [0usize; 10];
         for &c in &s.test_classes {
