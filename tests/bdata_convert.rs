@@ -113,6 +113,15 @@ fn old_layout_converts_to_the_same_arrays() {
 }
 
 #[test]
+fn gzip_file_with_nan_imagery_ids_converts_to_the_same_arrays() {
+    let (a, b) = (scratch("plain"), scratch("gzip"));
+    convert_god(&options("god_bdpy.h5", &a)).unwrap();
+    convert_god(&options("god_gzip.h5", &b)).unwrap();
+    assert_eq!(load(&a), load(&b));
+    let _ = (std::fs::remove_dir_all(a), std::fs::remove_dir_all(b));
+}
+
+#[test]
 fn without_tables_images_are_ordered_by_stimulus_id() {
     let out = scratch("noorder");
     let mut o = options("god_bdpy.h5", &out);

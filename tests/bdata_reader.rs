@@ -117,6 +117,24 @@ fn old_spelling_with_fixed_length_strings_and_label_key_reads_correctly() {
 }
 
 #[test]
+fn gzip_chunked_table_reads_the_same_numbers() {
+    let plain = BData::open(&fixture("god_bdpy.h5")).unwrap();
+    let gz = BData::open(&fixture("god_gzip.h5")).unwrap();
+    assert_eq!(gz.dataset.dim(), plain.dataset.dim());
+    // Identical except where the fixture blanked imagery stimulus ids and one Block value.
+    let differing: Vec<(usize, usize)> = plain
+        .dataset
+        .indexed_iter()
+        .filter(|(ij, v)| v.to_bits() != gz.dataset[*ij].to_bits())
+        .map(|(ij, _)| ij)
+        .collect();
+    assert_eq!(differing, [(0, 42), (20, 43), (21, 43)]);
+    let t = GodTrials::from_bdata(&gz, "VC").unwrap();
+    assert!(t.block.is_none(), "a Block column with NaN is dropped, not fatal");
+    assert_eq!(t.rows(Split::Imagery).len(), 2);
+}
+
+#[test]
 fn summary_reports_rois_splits_runs_and_repeats() {
     let s = summarize(&fixture("god_bdpy.h5")).unwrap();
     for needle in [

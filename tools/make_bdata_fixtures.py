@@ -11,6 +11,8 @@ Files:
                      is not installed
   god_old_fixed.h5   the same numbers in the older layout: `dataSet`/`metaData`, fixed-length NUL-padded strings,
                      `Label` instead of `stimulus_id`
+  god_gzip.h5        the same numbers with `/dataset` gzip + shuffle chunked, NaN stimulus ids on the imagery rows
+                     and one NaN Block (neither may matter to the conversion)
   no_metadata.h5     `/dataset` only
   stimuli/           the 11 stimulus images (PNG, one JPEG), non-square so that the centre crop matters
   stimulus_train.tsv, stimulus_test.tsv   GOD-style tables (filename, stimulus_id, category, image index)
@@ -262,6 +264,15 @@ def main():
     vox, labels, rows = build_table(rng)
     writer = write_bdpy(os.path.join(OUT, "god_bdpy.h5"), vox, labels)
     write_old_fixed(os.path.join(OUT, "god_old_fixed.h5"), vox, labels)
+    gz = np.hstack([vox, labels])
+    gz[[i for i, r in enumerate(rows) if r[0] == 3], N_VOX + 3] = np.nan
+    gz[0, N_VOX + 2] = np.nan
+    md = metadata(N_VOX + 4)
+    with h5py.File(os.path.join(OUT, "god_gzip.h5"), "w") as f:
+        f.create_dataset("/dataset", data=gz, chunks=(8, 16), compression="gzip", shuffle=True)
+        f.create_dataset("/metadata/key", data=[k.encode() for k, _, _ in md])
+        f.create_dataset("/metadata/description", data=[d.encode() for _, d, _ in md])
+        f.create_dataset("/metadata/value", data=np.array([v for _, _, v in md]))
     with h5py.File(os.path.join(OUT, "no_metadata.h5"), "w") as f:
         f.create_dataset("/dataset", data=np.hstack([vox, labels]))
     stim = os.path.join(OUT, "stimuli")

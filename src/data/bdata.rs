@@ -386,8 +386,9 @@ impl GodTrials {
             })
             .collect::<Result<Vec<_>>>()?;
         let run = to_ids(&b.label("Run")?, "Run", &b.path)?;
+        // Block is informational only: a file whose Block column is not integral is read without it.
         let block = if b.has_key("Block") {
-            Some(to_ids(&b.label("Block")?, "Block", &b.path)?)
+            to_ids(&b.label("Block")?, "Block", &b.path).ok()
         } else {
             None
         };

@@ -61,11 +61,18 @@ pub fn preprocess_god(
         .collect();
     preprocess::zscore_per_run(&mut y, &runs);
 
-    let keys: Vec<StimKey> = trials
+    // Imagery rows may carry no image id (NaN or a category-level id); only perception rows are mapped.
+    let keys: Vec<Option<StimKey>> = trials
         .stimulus_id
         .iter()
-        .map(|&id| stimulus_parts(id))
+        .zip(&trials.split)
+        .enumerate()
+        .map(|(i, (&id, &split))| match split {
+            Split::Imagery => Ok(None),
+            _ => stimulus_parts(id).map(Some).with_context(|| format!("sample {i}")),
+        })
         .collect::<Result<_>>()?;
+    let keys: Vec<StimKey> = keys.into_iter().map(|k| k.unwrap_or((0, 0))).collect();
     let part = |split: Split, order: Option<Vec<StimKey>>, what: &str| -> Result<_> {
         let rows = trials.rows(split);
         if rows.is_empty() {

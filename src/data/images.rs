@@ -112,14 +112,19 @@ pub fn load_stimuli(dir: &Path, file_names: &[String], size: usize) -> Result<Ar
     decode_all(&paths, size)
 }
 
+/// Decodes in parallel batches straight into the output array, so peak memory stays one array plus one batch
+/// (a 50k-image pool is 1.9 GB at 112 px).
 fn decode_all(paths: &[PathBuf], size: usize) -> Result<Array4<u8>> {
-    let images: Vec<image::RgbImage> = paths.par_iter().map(|p| load_image(p, size)).collect::<Result<_>>()?;
+    const BATCH: usize = 512;
     let mut out = Array4::<u8>::zeros((paths.len(), size, size, 3));
-    for (i, img) in images.iter().enumerate() {
-        out.index_axis_mut(ndarray::Axis(0), i)
-            .as_slice_mut()
-            .expect("freshly allocated arrays are contiguous")
-            .copy_from_slice(img.as_raw());
+    for (b, chunk) in paths.chunks(BATCH).enumerate() {
+        let images: Vec<image::RgbImage> = chunk.par_iter().map(|p| load_image(p, size)).collect::<Result<_>>()?;
+        for (k, img) in images.iter().enumerate() {
+            out.index_axis_mut(ndarray::Axis(0), b * BATCH + k)
+                .as_slice_mut()
+                .expect("freshly allocated arrays are contiguous")
+                .copy_from_slice(img.as_raw());
+        }
     }
     Ok(out)
 }
