@@ -199,9 +199,21 @@ mod tests {
                 "{pool} {better} {n_draw} {k}: {got} vs {want}"
             );
         }
-        // Large pools go through the log-space restart without losing mass.
-        let p = hypergeometric_cdf_below(1029, 40, 999, 5);
-        assert!(p >= 0.0 && p < 1e-6, "{p}");
+        // 1000-way over 1,029 classes: pmf(0) underflows and the sum restarts in log space. Reference: the
+        // 30 classes left out of the draw must hold ≥ better − k + 1 of the better ones.
+        let ln_choose = |n: usize, r: usize| -> f64 { (0..r).map(|i| ((n - i) as f64 / (r - i) as f64).ln()).sum() };
+        for (better, k) in [(3, 1), (3, 2), (3, 4), (12, 5), (40, 5)] {
+            let want: f64 = (0..=better.min(30))
+                .filter(|&j| better - j < k)
+                .map(|j| (ln_choose(better, j) + ln_choose(1029 - better, 30 - j) - ln_choose(1029, 30)).exp())
+                .sum();
+            let got = hypergeometric_cdf_below(1029, better, 999, k);
+            assert!(
+                (got - want).abs() <= 1e-9 * want.max(1e-300),
+                "better {better}, top-{k}: {got} vs {want}"
+            );
+        }
+        assert!(hypergeometric_cdf_below(1029, 3, 999, 1) > 2e-5);
     }
 
     #[test]
