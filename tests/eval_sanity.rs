@@ -216,6 +216,8 @@ fn bad_input_is_a_named_error() {
             .unwrap_err()
     );
     assert!(err.contains("50-way") && err.contains("pool holds only 9"), "{err}");
+    let dup = DistractorPool::Columns(vec![1, 2, 2]);
+    assert!(format!("{:#}", cfg.evaluate(&dist, &gt_index(10), &dup).unwrap_err()).contains("listed twice"));
     let err = format!(
         "{:#}",
         cfg.evaluate(&dist, &gt_index(9), &DistractorPool::OtherColumns)
@@ -277,6 +279,16 @@ fn metrics_round_trip_through_json_and_csv() {
     );
     assert!(lines.iter().any(|l| l.starts_with("ssim,mean,1.000000")), "{csv}");
     assert_eq!(lines.len(), 1 + 4 + 1);
+    metrics.write_per_image_csv(&dir.join("per_image.csv")).unwrap();
+    let per_image_csv = std::fs::read_to_string(dir.join("per_image.csv")).unwrap();
+    let rows: Vec<&str> = per_image_csv.lines().collect();
+    assert_eq!(rows.len(), 21);
+    assert_eq!(
+        rows[0],
+        "image,identification_pixel_correlation_test_2way,identification_pixel_correlation_test_2way_rank,\
+         identification_pixel_correlation_test_5way,identification_pixel_correlation_test_5way_rank,ssim"
+    );
+    assert_eq!(rows[20], "19,1.000000,0.000000,1.000000,0.000000,1.000000");
     std::fs::write(dir.join("bad.json"), "{\"n_test_images\": 1, \"seed\": 0, \"typo\": 1}").unwrap();
     assert!(format!("{:#}", EvalMetrics::read_json(&dir.join("bad.json")).unwrap_err()).contains("typo"));
     std::fs::remove_dir_all(&dir).unwrap();

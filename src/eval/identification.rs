@@ -102,6 +102,14 @@ impl NWayIdentification {
             if let Some(bad) = c.iter().find(|&&c| c >= cols) {
                 bail!("identification: distractor column {bad} is outside the distance matrix ({cols} columns)");
             }
+            let mut sorted = c.clone();
+            sorted.sort_unstable();
+            if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+                bail!(
+                    "identification: distractor column {} is listed twice; distractors must be distinct",
+                    w[0]
+                );
+            }
         }
         let dist = to_vec_f64(distances).context("identification: reading the distance matrix")?;
         let all: Vec<usize> = (0..cols).collect();

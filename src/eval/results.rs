@@ -145,6 +145,56 @@ impl EvalMetrics {
         rows
     }
 
+    /// Per-test-image table: one row per image, one column per per-image metric (the accuracy table of
+    /// method.md §6.2, plus identification, PixCorr and SSIM). Columns whose length differs from
+    /// `n_test_images` are an error (they would misalign rows).
+    pub fn per_image_columns(&self) -> Result<Vec<(String, Vec<f64>)>> {
+        let mut cols: Vec<(String, Vec<f64>)> = Vec::new();
+        for set in &self.identification {
+            for r in &set.results {
+                let name = format!("identification_{}_{}_{}way", set.distance, set.pool, r.n);
+                cols.push((name.clone(), r.per_image_accuracy.clone()));
+                cols.push((name + "_rank", r.per_image_rank_score.clone()));
+            }
+        }
+        for r in &self.classification {
+            cols.push((
+                format!("classification_{}way_top{}", r.n, r.top_k),
+                r.per_image_accuracy.clone(),
+            ));
+        }
+        for (name, m) in [("pixcorr", &self.pixcorr), ("ssim", &self.ssim)] {
+            if let Some(m) = m {
+                cols.push((name.to_string(), m.per_image.clone()));
+            }
+        }
+        if let Some((name, c)) = cols.iter().find(|(_, c)| c.len() != self.n_test_images) {
+            anyhow::bail!(
+                "per-image column {name} has {} values but there are {} test images",
+                c.len(),
+                self.n_test_images
+            );
+        }
+        Ok(cols)
+    }
+
+    pub fn write_per_image_csv(&self, path: &Path) -> Result<()> {
+        let cols = self.per_image_columns()?;
+        write_atomic(path, |file| {
+            let header: Vec<&str> = std::iter::once("image")
+                .chain(cols.iter().map(|(n, _)| n.as_str()))
+                .collect();
+            writeln!(file, "{}", header.join(","))?;
+            for i in 0..self.n_test_images {
+                let row: Vec<String> = std::iter::once(i.to_string())
+                    .chain(cols.iter().map(|(_, c)| format!("{:.6}", c[i])))
+                    .collect();
+                writeln!(file, "{}", row.join(","))?;
+            }
+            Ok(())
+        })
+    }
+
     pub fn write_csv(&self, path: &Path) -> Result<()> {
         let rows = self.csv_rows();
         write_atomic(path, |file| {
