@@ -21,7 +21,7 @@ pub enum WeightsAction {
     about = "Download (or take a local copy of) torchvision weights, verify the sha256, convert to safetensors",
     long_about = "Download the torchvision ImageNet weights of MODEL (vgg16: vgg16-397923af.pth, alexnet: \
 alexnet-owt-7be5be79.pth from download.pytorch.org), verify the sha256 and write MODEL.safetensors into the \
-weights cache ($VOX2PIX_WEIGHTS_DIR, else $VOX2PIX_CACHE/weights, else ~/.cache/vox2pix/weights).\n\n\
+weights cache ($VOX2PIX_CACHE/weights, else ~/.cache/vox2pix/weights; where training looks for them).\n\n\
 Without --sha256 the 8-hex prefix in the torchvision file name is checked (what torch.hub checks); the full \
 digest is recorded in MODEL.sha256. HTTPS downloads use the curl program; without it, download the file \
 yourself and pass --from FILE. Nothing is left in the cache when a step fails.",

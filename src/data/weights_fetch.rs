@@ -64,11 +64,9 @@ pub fn torchvision_source(model: &str) -> Result<WeightsSource> {
     })
 }
 
-/// The weights cache: `$VOX2PIX_WEIGHTS_DIR`, else `$VOX2PIX_CACHE/weights`, else `~/.cache/vox2pix/weights`.
+/// The weights cache: `$VOX2PIX_CACHE/weights`, else `~/.cache/vox2pix/weights` (where
+/// `train::backbone::torchvision_cache_path` looks).
 pub fn default_cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("VOX2PIX_WEIGHTS_DIR") {
-        return PathBuf::from(d);
-    }
     let base = std::env::var_os("VOX2PIX_CACHE").map(PathBuf::from).unwrap_or_else(|| {
         std::env::var_os("HOME")
             .map(PathBuf::from)
