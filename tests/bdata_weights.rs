@@ -233,3 +233,28 @@ fn local_file_is_verified_and_converted() {
     assert!(files_in(&dir2).is_empty(), "{:?}", files_in(&dir2));
     let _ = (std::fs::remove_dir_all(dir), std::fs::remove_dir_all(dir2));
 }
+
+/// Cross-check with the neural-core fixtures (`tools/make_torch_fixtures.py`): torchvision-built VGG16 / AlexNet
+/// state dicts saved by `torch.save`, and the same tensors written to safetensors by a separate Python writer.
+/// Our `.pth` → safetensors conversion must give identical names, shapes, dtypes and values.
+#[test]
+fn converted_torchvision_state_dicts_equal_the_python_safetensors() {
+    let nn = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nn");
+    let dir = scratch("nn");
+    std::fs::create_dir_all(&dir).unwrap();
+    for stem in ["vgg16_w0125", "alexnet_w0125"] {
+        let out = dir.join(format!("{stem}.safetensors"));
+        let n = vox2pix::data::weights_fetch::pth_to_safetensors(&nn.join(format!("{stem}.pth")), &out).unwrap();
+        let mut ours = tch::Tensor::read_safetensors(&out).unwrap();
+        let mut theirs = tch::Tensor::read_safetensors(nn.join(format!("{stem}.safetensors"))).unwrap();
+        ours.sort_by(|a, b| a.0.cmp(&b.0));
+        theirs.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(n, theirs.len(), "{stem}");
+        for ((na, a), (nb, b)) in ours.iter().zip(&theirs) {
+            assert_eq!(na, nb, "{stem}");
+            assert_eq!((a.size(), a.kind()), (b.size(), b.kind()), "{stem} {na}");
+            assert!(a.equal(b), "{stem} {na}: values differ");
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
