@@ -200,7 +200,10 @@ impl FeatureSpec {
         let n = lum.n;
         let nb = self.orientations;
         let mut bins = vec![vec![0f32; n * n]; nb];
-        let at = |x: isize, y: isize| lum.v[reflect(y, n) * n + reflect(x, n)];
+        let q = pad1(lum);
+        let w = n + 2;
+        // Padded coordinates: image pixel (x, y) sits at (x+1, y+1).
+        let at = |x: isize, y: isize| q[(y + 1) as usize * w + (x + 1) as usize];
         for y in 0..n as isize {
             for x in 0..n as isize {
                 let m = mask[y as usize * n + x as usize];
@@ -250,19 +253,33 @@ fn halve(p: &Plane) -> Plane {
 /// 3×3 local mean with mirrored borders.
 fn box3(p: &Plane) -> Vec<f32> {
     let n = p.n;
+    let q = pad1(p);
+    let w = n + 2;
     let mut out = vec![0f32; n * n];
     for y in 0..n {
         for x in 0..n {
             let mut acc = 0f32;
-            for dy in -1isize..=1 {
-                for dx in -1isize..=1 {
-                    acc += p.v[reflect(y as isize + dy, n) * n + reflect(x as isize + dx, n)];
-                }
+            for dy in 0..3 {
+                let row = &q[(y + dy) * w + x..(y + dy) * w + x + 3];
+                acc += row[0] + row[1] + row[2];
             }
             out[y * n + x] = acc / 9.0;
         }
     }
     out
+}
+
+/// The plane with one mirrored pixel on every side (`(n+2)²`, row-major).
+fn pad1(p: &Plane) -> Vec<f32> {
+    let (n, w) = (p.n, p.n + 2);
+    let mut q = vec![0f32; w * w];
+    for y in 0..w {
+        let sy = reflect(y as isize - 1, n);
+        for x in 0..w {
+            q[y * w + x] = p.v[sy * n + reflect(x as isize - 1, n)];
+        }
+    }
+    q
 }
 
 /// Mirror index into 0..n (…, 2, 1, 0, 1, 2, …, n−1, n−2, …), valid for any offset.
@@ -299,34 +316,55 @@ fn gabor_kernels(period: f64, theta: f64) -> (ComplexKernel, ComplexKernel) {
     (make(kx), make(ky))
 }
 
-/// |(image ⊛ kx) ⊛ ky|² with mirrored borders.
+/// |(image ⊛ kx) ⊛ ky|² with mirrored borders. Both passes run as row-wise multiply-adds over mirror-padded
+/// rows so the inner loops are branch-free and vectorise.
 fn complex_energy(p: &Plane, kx: &[(f32, f32)], ky: &[(f32, f32)]) -> Vec<f32> {
     let n = p.n;
-    let r = (kx.len() / 2) as isize;
-    let (mut re, mut im) = (vec![0f32; n * n], vec![0f32; n * n]);
+    let r = kx.len() / 2;
+    let (mut re, mut im) = (vec![0f32; (n + 2 * r) * n], vec![0f32; (n + 2 * r) * n]);
+    let mut padded = vec![0f32; n + 2 * r];
+    // Horizontal pass into rows r..r+n of a buffer with r mirrored rows above and below.
     for y in 0..n {
         let row = &p.v[y * n..(y + 1) * n];
-        for x in 0..n {
-            let (mut a, mut b) = (0f32, 0f32);
-            for (t, &(kr, ki)) in kx.iter().enumerate() {
-                let v = row[reflect(x as isize + t as isize - r, n)];
-                a += kr * v;
-                b += ki * v;
+        for (i, v) in padded.iter_mut().enumerate() {
+            *v = row[reflect(i as isize - r as isize, n)];
+        }
+        let (ore, oim) = (
+            &mut re[(y + r) * n..(y + r + 1) * n],
+            &mut im[(y + r) * n..(y + r + 1) * n],
+        );
+        for (t, &(kr, ki)) in kx.iter().enumerate() {
+            let src = &padded[t..t + n];
+            for ((a, b), &v) in ore.iter_mut().zip(oim.iter_mut()).zip(src) {
+                *a += kr * v;
+                *b += ki * v;
             }
-            re[y * n + x] = a;
-            im[y * n + x] = b;
         }
     }
+    // Mirror rows: padded row r−1−i is image row −1−i, padded row r+n+i is image row n+i.
+    for i in 0..r {
+        let (dst_top, src_top) = (r - 1 - i, r + reflect(-(i as isize) - 1, n));
+        let (dst_bot, src_bot) = (r + n + i, r + reflect((n + i) as isize, n));
+        for buf in [&mut re, &mut im] {
+            buf.copy_within(src_top * n..(src_top + 1) * n, dst_top * n);
+            buf.copy_within(src_bot * n..(src_bot + 1) * n, dst_bot * n);
+        }
+    }
+    // Vertical pass: output row y accumulates padded rows y..y+2r.
     let mut energy = vec![0f32; n * n];
+    let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
     for y in 0..n {
-        for x in 0..n {
-            let (mut a, mut b) = (0f32, 0f32);
-            for (t, &(kr, ki)) in ky.iter().enumerate() {
-                let j = reflect(y as isize + t as isize - r, n) * n + x;
-                a += kr * re[j] - ki * im[j];
-                b += kr * im[j] + ki * re[j];
+        a.fill(0.0);
+        b.fill(0.0);
+        for (t, &(kr, ki)) in ky.iter().enumerate() {
+            let (rr, ii) = (&re[(y + t) * n..(y + t + 1) * n], &im[(y + t) * n..(y + t + 1) * n]);
+            for (((a, b), &x), &z) in a.iter_mut().zip(b.iter_mut()).zip(rr).zip(ii) {
+                *a += kr * x - ki * z;
+                *b += kr * z + ki * x;
             }
-            energy[y * n + x] = a * a + b * b;
+        }
+        for ((e, &x), &z) in energy[y * n..(y + 1) * n].iter_mut().zip(&a).zip(&b) {
+            *e = x * x + z * z;
         }
     }
     energy
