@@ -11,7 +11,9 @@ pub mod perceptual;
 pub mod results;
 pub mod trials;
 
-pub use classification::{bench_classification, ClassificationResult, PrototypeAccumulator, SemanticClassification};
+pub use classification::{
+    bench_classification, ClassificationBench, ClassificationResult, PrototypeAccumulator, SemanticClassification,
+};
 pub use draw::Interval;
 pub use encoder::{branch_weight_summary, voxel_correlation, RoiBranchWeights, VoxelCorrelation};
 pub use identification::{DistractorPool, IdentificationResult, NWayIdentification};
