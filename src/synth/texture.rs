@@ -92,7 +92,7 @@ impl Texture {
                 let (c, s) = (ori.cos(), ori.sin());
                 let x = (u * c + v * s) * freq + phase / TAU;
                 let y = (-u * s + v * c) * freq;
-                let (fx, fy) = (x - x.floor() - 0.5, y - y.floor() - 0.5);
+                let (fx, fy) = (x - floor_i(x) as f32 - 0.5, y - floor_i(y) as f32 - 0.5);
                 let d = (fx * fx + fy * fy).sqrt();
                 ((radius - d) / (px * freq).max(1e-3) + 0.5).clamp(0.0, 1.0)
             }
@@ -115,9 +115,8 @@ fn smooth(t: f32) -> f32 {
 
 /// Smoothly interpolated lattice noise in [0, 1], a pure function of (x, y, key).
 pub fn value_noise(x: f32, y: f32, key: u64) -> f32 {
-    let (x0, y0) = (x.floor(), y.floor());
-    let (tx, ty) = (smooth(x - x0), smooth(y - y0));
-    let (ix, iy) = (x0 as i32, y0 as i32);
+    let (ix, iy) = (floor_i(x), floor_i(y));
+    let (tx, ty) = (smooth(x - ix as f32), smooth(y - iy as f32));
     let a = lattice(key, ix, iy);
     let b = lattice(key, ix + 1, iy);
     let c = lattice(key, ix, iy + 1);
@@ -148,7 +147,8 @@ pub fn pink_noise_field(size: usize, key: u64, gain: f32) -> Vec<f32> {
             .collect();
         let amp = gain / PINK_RAW_SD * 2.0 / cells as f32;
         let step = cells as f32 / size as f32;
-        // Interpolation is separable: lattice index and smoothstep weight per column/row, computed once.
+        // Interpolation is separable: first every lattice row is interpolated along x to full width, then each
+        // image row is one vectorisable blend of two such rows.
         let axis: Vec<(usize, f32)> = (0..size)
             .map(|i| {
                 let f = (i as f32 + 0.5) * step;
@@ -156,20 +156,48 @@ pub fn pink_noise_field(size: usize, key: u64, gain: f32) -> Vec<f32> {
                 (k, smooth(f - k as f32))
             })
             .collect();
+        let rows: Vec<f32> = (0..side)
+            .flat_map(|j| {
+                let lrow = &lat[j * side..(j + 1) * side];
+                axis.iter()
+                    .map(move |&(ix, tx)| lrow[ix] + (lrow[ix + 1] - lrow[ix]) * tx)
+            })
+            .collect();
         for (y, &(iy, ty)) in axis.iter().enumerate() {
-            let r0 = &lat[iy * side..(iy + 1) * side];
-            let r1 = &lat[(iy + 1) * side..(iy + 2) * side];
+            let top = &rows[iy * size..(iy + 1) * size];
+            let bottom = &rows[(iy + 1) * size..(iy + 2) * size];
             let out_row = &mut out[y * size..(y + 1) * size];
-            for (o, &(ix, tx)) in out_row.iter_mut().zip(axis.iter()) {
-                let top = r0[ix] + (r0[ix + 1] - r0[ix]) * tx;
-                let bottom = r1[ix] + (r1[ix + 1] - r1[ix]) * tx;
-                *o += amp * (top + (bottom - top) * ty - 0.5);
+            for ((o, &a), &b) in out_row.iter_mut().zip(top).zip(bottom) {
+                *o += amp * (a + (b - a) * ty - 0.5);
             }
         }
         cells *= 2;
         octave += 1;
     }
     out
+}
+
+/// Separable 3-tap blur [w, 1 − 2w, w] of an HWC RGB image with clamped edges: a mild optical point-spread
+/// function, so that pixel-sized leaves do not add aliased, white high-frequency power.
+pub fn soften(rgb: &mut [f32], size: usize, w: f32) {
+    let c = 1.0 - 2.0 * w;
+    let mut tmp = vec![0f32; rgb.len()];
+    for y in 0..size {
+        for x in 0..size {
+            let (l, r) = (x.saturating_sub(1), (x + 1).min(size - 1));
+            for ch in 0..3 {
+                let at = |xx: usize| rgb[(y * size + xx) * 3 + ch];
+                tmp[(y * size + x) * 3 + ch] = c * at(x) + w * (at(l) + at(r));
+            }
+        }
+    }
+    let row = size * 3;
+    for y in 0..size {
+        let (u, d) = (y.saturating_sub(1), (y + 1).min(size - 1));
+        for i in 0..row {
+            rgb[y * row + i] = c * tmp[y * row + i] + w * (tmp[u * row + i] + tmp[d * row + i]);
+        }
+    }
 }
 
 /// Converts HSV (all in [0, 1], hue wraps) to RGB.
@@ -210,91 +238,99 @@ pub fn natural_palette(rng: &mut CounterRng) -> [f32; 3] {
     p
 }
 
+/// Integer floor and ceil without a libm call (baseline x86-64 has no rounding instruction, and these run for
+/// every leaf row). Valid for |x| < 2³¹.
+#[inline]
+fn floor_i(x: f32) -> i32 {
+    let i = x as i32;
+    if (i as f32) > x {
+        i - 1
+    } else {
+        i
+    }
+}
+
+#[inline]
+fn ceil_i(x: f32) -> i32 {
+    let i = x as i32;
+    if (i as f32) < x {
+        i + 1
+    } else {
+        i
+    }
+}
+
+/// Distinct leaf colours per dead-leaves image.
+const LEAF_COLOURS: usize = 48;
+
 /// Dead-leaves image (Lee, Mumford & Huang 2001): disks and rectangles with radius density ∝ r⁻³ on
-/// [r_min, r_max], laid front to back with anti-aliased edges until every pixel is opaque. Writes HWC RGB.
+/// [r_min, r_max], laid front to back until (almost) every pixel is covered. Writes HWC RGB.
+///
+/// Pixels are point-sampled at their centres (hard leaf edges, as in the model's usual pixel rendering): each
+/// row of a leaf is then one exact interval, so the cost is one flag test per covered pixel. Anti-aliasing the
+/// leaves would leave edge pixels partly open and roughly double the number of leaves needed.
 pub fn dead_leaves(rgb: &mut [f32], size: usize, rng: &mut CounterRng, r_min: f32, r_max: f32) {
     let n = size * size;
     debug_assert_eq!(rgb.len(), n * 3);
-    rgb.fill(0.0);
+    // A per-image table of natural colours; each leaf picks one (one draw per leaf instead of an HSV conversion).
     let palette = natural_palette(rng);
-    // Remaining transmittance of each pixel; a pixel is closed once it drops below CLOSED.
-    const CLOSED: f32 = 1e-3;
-    let mut trans = vec![1f32; n];
+    let colours: Vec<[f32; 3]> = (0..LEAF_COLOURS).map(|_| natural_colour(rng, &palette)).collect();
+    let mut closed = vec![false; n];
     let mut open = n;
     let (inv_min2, inv_max2) = (1.0 / (r_min * r_min), 1.0 / (r_max * r_max));
     let w = size as f32;
-    // The tail of the coverage process (the last few open pixels) is a coupon-collector; the cap bounds the
-    // cost and the rare leftovers take the last leaf's colour.
-    let max_leaves = 40 * n;
     // Stop at 99.5 % coverage: the last pixels are a coupon-collector tail that would double the cost; they take
     // a neighbour's colour instead, which looks like one more tiny leaf.
     let stop_open = n / 200;
+    let max_leaves = 40 * n;
     let mut last = [0.5f32; 3];
     for _ in 0..max_leaves {
+        // Two 64-bit draws per leaf, split into bit fields: leaves are many and small, so fewer generator calls
+        // matter more than full-precision uniforms.
+        let a = rng.next_u64();
+        let b = rng.next_u64();
+        let unit = |bits: u64, n: u32| bits as f32 / (1u64 << n) as f32;
         // Inverse CDF of p(r) ∝ r⁻³.
-        let u = rng.uniform() as f32;
+        let u = unit(a >> 40, 24);
         let r = 1.0 / (inv_min2 - u * (inv_min2 - inv_max2)).sqrt();
-        let cx = rng.range(-r as f64, (w + r) as f64) as f32;
-        let cy = rng.range(-r as f64, (w + r) as f64) as f32;
-        let is_rect = rng.uniform() < 0.2;
+        let cx = -r + (w + 2.0 * r) * unit((a >> 20) & 0xF_FFFF, 20);
+        let cy = -r + (w + 2.0 * r) * unit(a & 0xF_FFFF, 20);
+        let is_rect = (b >> 61) < 2; // 1 in 4
         let (hx, hy) = if is_rect {
-            (r * rng.range(0.5, 1.0) as f32, r * rng.range(0.5, 1.0) as f32)
+            (
+                r * (0.5 + 0.5 * unit((b >> 16) & 0xFFFF, 16)),
+                r * (0.5 + 0.5 * unit(b & 0xFFFF, 16)),
+            )
         } else {
             (r, r)
         };
-        let col = natural_colour(rng, &palette);
+        let col = colours[(((b >> 32) & 0xFFFF) as usize * LEAF_COLOURS) >> 16];
         last = col;
-        let y0 = (cy - hy - 1.0).floor().max(0.0) as usize;
-        let y1 = ((cy + hy + 1.0).ceil().max(0.0) as usize).min(size);
-        // Squared-radius tests settle fully inside pixels without a square root.
-        let (r_in2, r_out2) = ((r - 0.5).max(0.0).powi(2), (r + 0.5).powi(2));
+        // Rows whose centre y + 0.5 lies inside (cy − hy, cy + hy).
+        let y0 = ceil_i(cy - hy - 0.5).max(0) as usize;
+        let y1 = (floor_i(cy + hy - 0.5) + 1).clamp(0, size as i32) as usize;
         for y in y0..y1 {
             let dy = y as f32 + 0.5 - cy;
-            // Horizontal extent of the shape in this row (plus the anti-aliasing half pixel).
             let half = if is_rect {
-                if dy.abs() >= hy + 0.5 {
-                    continue;
-                }
-                hx + 0.5
+                hx
             } else {
-                let h2 = r_out2 - dy * dy;
+                let h2 = r * r - dy * dy;
                 if h2 <= 0.0 {
                     continue;
                 }
                 h2.sqrt()
             };
-            let x0 = (cx - half).floor().max(0.0) as usize;
-            let x1 = ((cx + half).ceil().max(0.0) as usize).min(size);
+            let x0 = ceil_i(cx - half - 0.5).max(0) as usize;
+            let x1 = (floor_i(cx + half - 0.5) + 1).clamp(0, size as i32) as usize;
             if x0 >= x1 {
                 continue;
             }
             let row = y * size;
-            let trans_row = &mut trans[row + x0..row + x1];
             let rgb_row = &mut rgb[(row + x0) * 3..(row + x1) * 3];
-            for (i, (t, px)) in trans_row.iter_mut().zip(rgb_row.chunks_exact_mut(3)).enumerate() {
-                if *t < CLOSED {
-                    continue;
-                }
-                let dx = (x0 + i) as f32 + 0.5 - cx;
-                let cov = if is_rect {
-                    (0.5 - (dx.abs() - hx).max(dy.abs() - hy)).clamp(0.0, 1.0)
-                } else {
-                    let d2 = dx * dx + dy * dy;
-                    if d2 <= r_in2 {
-                        1.0
-                    } else {
-                        (r + 0.5 - d2.sqrt()).clamp(0.0, 1.0)
-                    }
-                };
-                if cov <= 0.0 {
-                    continue;
-                }
-                let k = cov * *t;
-                px[0] += col[0] * k;
-                px[1] += col[1] * k;
-                px[2] += col[2] * k;
-                *t *= 1.0 - cov;
-                if *t < CLOSED {
+            for (done, px) in closed[row + x0..row + x1].iter_mut().zip(rgb_row.chunks_exact_mut(3)) {
+                if !*done {
+                    *done = true;
+                    px.copy_from_slice(&col);
                     open -= 1;
                 }
             }
@@ -303,22 +339,20 @@ pub fn dead_leaves(rgb: &mut [f32], size: usize, rng: &mut CounterRng, r_min: f3
             break;
         }
     }
-    // Leftover transparency takes the colour of the pixel above (or to the left, or the last leaf).
+    // Leftovers take the colour of the pixel above (or to the left, or the last leaf).
     for p in 0..n {
-        let t = trans[p];
-        if t >= CLOSED {
-            let src = if p >= size && trans[p - size] < CLOSED {
+        if !closed[p] {
+            let src = if p >= size && closed[p - size] {
                 Some(p - size)
-            } else if p % size > 0 && trans[p - 1] < CLOSED {
+            } else if p % size > 0 && closed[p - 1] {
                 Some(p - 1)
             } else {
                 None
             };
             for c in 0..3 {
-                let fill = src.map_or(last[c], |q| rgb[q * 3 + c]);
-                rgb[p * 3 + c] += fill * t;
+                rgb[p * 3 + c] = src.map_or(last[c], |q| rgb[q * 3 + c]);
             }
-            trans[p] = 0.0;
+            closed[p] = true;
         }
     }
 }
@@ -326,6 +360,14 @@ pub fn dead_leaves(rgb: &mut [f32], size: usize, rng: &mut CounterRng, r_min: f3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_floor_ceil_match_std() {
+        for x in [-3.5f32, -3.0, -0.2, 0.0, 0.2, 1.0, 2.7, 1e6 + 0.5] {
+            assert_eq!(floor_i(x), x.floor() as i32, "{x}");
+            assert_eq!(ceil_i(x), x.ceil() as i32, "{x}");
+        }
+    }
 
     #[test]
     fn hsv_primaries() {
