@@ -15,6 +15,11 @@ const EPS: f64 = 1e-10;
 
 /// How images in [0, 1] are mapped before the backbone. Metrics keep their published convention; the
 /// choice is written next to the numbers.
+///
+/// LPIPS v0.1's scaling of [−1, 1] input equals torchvision's ImageNet mean/std on [0, 1] input
+/// ((2x − 1 − shift) / scale = (x − 0.485) / 0.229 for red, and likewise for green and blue). A backbone that
+/// already applies torchvision normalisation itself (as `nn::backbone` does for torchvision weights) therefore
+/// gets the LPIPS v0.1 convention with `Unchanged`; do not normalise twice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PerceptualInput {
@@ -209,4 +214,21 @@ pub fn pixel_correlation_distance_matrix(recon: &Tensor, candidates: &Tensor) ->
     let r = super::pearson::corr_matrix(&recon.flatten(1, -1), &candidates.flatten(1, -1))
         .context("pixel correlation distance: images must have the same size")?;
     Ok(1.0 - r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lpips_scaling_equals_imagenet_normalisation() {
+        tch::manual_seed(1);
+        let x = Tensor::rand([2, 3, 4, 5], (Kind::Double, tch::Device::Cpu));
+        let a = PerceptualInput::LpipsV01.apply(&x).unwrap();
+        let b = PerceptualInput::ImageNet.apply(&x).unwrap();
+        assert!((a - b).abs().max().double_value(&[]) < 1e-12);
+        let c = PerceptualInput::MinusOneToOne.apply(&x).unwrap();
+        assert!(((c + 1.0) / 2.0 - &x).abs().max().double_value(&[]) < 1e-15);
+        assert!(PerceptualInput::LpipsV01.apply(&x.narrow(1, 0, 1)).is_err());
+    }
 }
