@@ -374,7 +374,6 @@ impl GodTrials {
                 rois.insert(name.to_string(), cols.iter().map(|&j| row[j] == 1.0).collect());
             }
         }
-        let n = b.n_samples();
         let data_type = b.label("DataType")?;
         let split = data_type
             .iter()
@@ -393,7 +392,6 @@ impl GodTrials {
             None
         };
         let (_, stimulus_id) = b.label_any(&["stimulus_id", "Label"])?;
-        debug_assert_eq!(run.len(), n);
         Ok(GodTrials {
             voxels,
             rois,

@@ -198,9 +198,6 @@ pub fn convert_god(opts: &GodConvertOptions) -> Result<Dataset> {
         .with_context(|| format!("converting {}", opts.bdata.display()))?;
     let image_set = |keys: &[StimKey]| -> Result<ImageSet> {
         let names: Vec<String> = keys.iter().map(|&k| format!("{}.JPEG", key_name(k))).collect();
-        debug_assert!(keys
-            .iter()
-            .all(|&(w, i)| stimulus_file_name(w as f64 + i as f64 * 1e-6).is_ok()));
         Ok(ImageSet {
             pixels: load_stimuli(&opts.stimuli, &names, IMAGE_SIZE)?,
             class_ids: Some(keys.iter().map(|&(w, _)| w as i64).collect()),
