@@ -500,6 +500,10 @@ pub fn summarize(path: &Path) -> Result<String> {
         (Split::Imagery, "imagery"),
     ] {
         let rows = trials.rows(split);
+        if rows.is_empty() {
+            writeln!(s, "  {name:<8} none")?;
+            continue;
+        }
         let mut runs: Vec<u32> = rows.iter().map(|&i| trials.run[i]).collect();
         runs.sort_unstable();
         runs.dedup();
