@@ -303,6 +303,8 @@ pub fn train_decoder(
             .map(|(k, v)| (format!("model.{k}"), v))
             .collect();
         tensors.extend(opt.state_tensors("opt."));
+        // Metrics first: a crash before the checkpoint commit leaves an extra line that resume drops.
+        run.write_metrics(&records)?;
         run.save_checkpoint(
             &tensors,
             CheckpointState {
@@ -312,7 +314,6 @@ pub fn train_decoder(
                 last_loss,
             },
         )?;
-        run.write_metrics(&records)?;
         bar.inc(1);
         bar.set_message(format!(
             "loss {last_loss:.4} (paired {:.3}, ED {:.3})",
@@ -333,5 +334,30 @@ pub fn train_decoder(
     Ok(DecoderOutcome {
         epochs: t.epochs,
         last_loss,
+    })
+}
+
+/// Mean image loss of the ED cycle x → E → D → x̂ on `images` ([N, 3, S, S], no shift): how well D inverts E
+/// on natural images it was not trained on (the quantity the ED stream optimises).
+pub fn cycle_image_loss(
+    cfg: &TrainConfig,
+    data: &TrainingData,
+    enc: &EncoderModel,
+    dec: &DecoderModel,
+    images: &Tensor,
+) -> f64 {
+    tch::no_grad(|| {
+        let vgg = &enc.backbone.net;
+        let y_hat = enc.predict(images, 64);
+        let pred = dec.reconstruct(&y_hat, 64);
+        let loss = image_loss_from_taps(
+            cfg,
+            &pred,
+            &vgg.taps(&pred),
+            images,
+            &vgg.taps(images),
+            &data.channel_mean_abs,
+        );
+        loss.double_value(&[])
     })
 }

@@ -221,6 +221,8 @@ pub fn train_encoder(cfg: &TrainConfig, data: &TrainingData, run: &RunDir, devic
             .map(|(k, v)| (format!("model.{k}"), v))
             .collect();
         tensors.extend(opt.state_tensors("opt."));
+        // Metrics first: a crash before the checkpoint commit leaves an extra line that resume drops.
+        run.write_metrics(&records)?;
         run.save_checkpoint(
             &tensors,
             CheckpointState {
@@ -230,7 +232,6 @@ pub fn train_encoder(cfg: &TrainConfig, data: &TrainingData, run: &RunDir, devic
                 last_loss,
             },
         )?;
-        run.write_metrics(&records)?;
         bar.inc(1);
         bar.set_message(format!(
             "loss {last_loss:.4}  val r(VC) {:.3}",
