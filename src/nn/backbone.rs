@@ -107,8 +107,8 @@ impl VggTaps {
 }
 
 /// torchvision `vgg16().features` indices of the 13 convolutions, grouped into the five blocks.
-const VGG16_BLOCKS: [&[usize]; 5] = [&[0, 2], &[5, 7], &[10, 12, 14], &[17, 19, 21], &[24, 26, 28]];
-const VGG16_BASE_CHANNELS: [i64; 5] = [64, 128, 256, 512, 512];
+pub const VGG16_BLOCKS: [&[usize]; 5] = [&[0, 2], &[5, 7], &[10, 12, 14], &[17, 19, 21], &[24, 26, 28]];
+pub const VGG16_BASE_CHANNELS: [i64; 5] = [64, 128, 256, 512, 512];
 
 /// VGG16 convolutional trunk (`features.N.weight/bias`, torchvision layout) with an optional classifier head
 /// (`classifier.weight/bias`: global average pool of relu5_3 → linear) used only to train the synthetic

@@ -146,7 +146,7 @@ impl Default for BackboneTraining {
 /// reaches, of non-test classes only.
 pub const BACKBONE_INSTANCE_OFFSET: u32 = 1_000_000;
 
-/// Trains the narrow VGG16 as a classifier of the world's non-test classes and writes
+/// Trains the narrow VGG16 (batch-normalised during training, folded afterwards) as a classifier of the world's non-test classes and writes
 /// `DIR/backbone/backbone.safetensors` + its card. Deterministic for a given world and `opts`.
 pub fn train_world_backbone(data_dir: &Path, opts: &BackboneTraining, device: Device) -> Result<BackboneCard> {
     use crate::synth::render::{render, Role};
@@ -177,9 +177,9 @@ pub fn train_world_backbone(data_dir: &Path, opts: &BackboneTraining, device: De
     let size = world.config.image_size;
     let n_classes = classes.len() as i64;
     tch::manual_seed(mix_key(opts.seed, &[0xB0, seed]) as i64);
-    let vs = nn::VarStore::new(device);
-    let net = Vgg16::with_classifier(&vs.root(), opts.width, n_classes);
-    let mut opt = AmsGrad::new(&vs, opts.lr);
+    let train_vs = nn::VarStore::new(device);
+    let bn_net = crate::train::backbone_bn::VggBn::new(&train_vs.root(), opts.width, n_classes);
+    let mut opt = AmsGrad::new(&train_vs, opts.lr);
     let batch_of = |items: &[(usize, u32)]| -> Tensor {
         let imgs: Vec<Vec<f32>> = items
             .par_iter()
@@ -219,7 +219,7 @@ pub fn train_world_backbone(data_dir: &Path, opts: &BackboneTraining, device: De
             .collect();
         let x = shift_images(&x, &shifts);
         let labels = Tensor::from_slice(&items.iter().map(|(k, _)| *k as i64).collect::<Vec<_>>()).to_device(device);
-        let logits = net.logits(&x).context("backbone without classifier")?;
+        let logits = bn_net.logits(&x, true);
         let loss = logits.cross_entropy_for_logits(&labels);
         let lv = loss.double_value(&[]);
         crate::train::progress::ensure_finite(lv, "backbone", 0, step, opt.lr, data_dir, 0)?;
@@ -239,6 +239,18 @@ pub fn train_world_backbone(data_dir: &Path, opts: &BackboneTraining, device: De
         }
     }
     bar.finish();
+    // Fold BN into plain VGG16 weights; everything below (held-out check, saved file) uses the plain network.
+    let mut vs = nn::VarStore::new(device);
+    let net = Vgg16::with_classifier(&vs.root(), opts.width, n_classes);
+    let folded = bn_net.folded()?;
+    let mut vars = vs.variables();
+    for (k, t) in &folded {
+        let dst = vars
+            .get_mut(k)
+            .with_context(|| format!("folded key {k} missing in Vgg16"))?;
+        tch::no_grad(|| dst.copy_(t));
+    }
+    vs.freeze();
     // Held-out instances (beyond the training range) of every class.
     let mut hits = 0usize;
     let mut total = 0usize;

@@ -2,6 +2,7 @@
 //! backbone, run directories and checkpoints.
 pub mod augment;
 pub mod backbone;
+pub mod backbone_bn;
 pub mod config;
 pub mod data;
 pub mod decoder;
