@@ -238,3 +238,10 @@ pub fn world_from_dir(dir: &Path) -> Result<World> {
     }
     Ok(world)
 }
+
+impl World {
+    /// The world a `vox2pix synth` output folder was generated from (see [`world_from_dir`]).
+    pub fn from_manifest(dir: &Path) -> Result<World> {
+        world_from_dir(dir)
+    }
+}
