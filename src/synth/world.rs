@@ -730,4 +730,41 @@ mod tests {
         assert_eq!(per_super_paired, [15; 10]);
         assert_eq!(s.non_test_classes.len(), 980);
     }
+
+    #[test]
+    fn god_design_shows_train_images_once_and_every_test_image_in_every_run() {
+        let w = World::from_preset("tiny", 5).unwrap();
+        let train = w.train_design(96);
+        let mut seen: Vec<usize> = train.iter().map(|t| t.image).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..96).collect::<Vec<_>>());
+        for r in 1..=2u32 {
+            let run: Vec<&Trial> = train.iter().filter(|t| t.run == r).collect();
+            assert_eq!(run.len(), 48);
+            assert!(run.windows(2).all(|p| p[0].position < p[1].position));
+        }
+        let test = w.test_design(10);
+        assert_eq!(test.len(), 60);
+        let orders: Vec<Vec<usize>> = (1..=6u32)
+            .map(|r| test.iter().filter(|t| t.run == r).map(|t| t.image).collect())
+            .collect();
+        for o in &orders {
+            let mut sorted = o.clone();
+            sorted.sort_unstable();
+            assert_eq!(
+                sorted,
+                (0..10).collect::<Vec<_>>(),
+                "each test run shows every test image once"
+            );
+        }
+        assert!(
+            orders.windows(2).any(|p| p[0] != p[1]),
+            "trial order is shuffled within runs"
+        );
+        // The training order is not the image order either.
+        assert_ne!(
+            train.iter().map(|t| t.image).collect::<Vec<_>>(),
+            (0..96).collect::<Vec<_>>()
+        );
+    }
 }
