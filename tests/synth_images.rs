@@ -120,6 +120,14 @@ fn thread_cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// Iterations for timing tests: $VOX2PIX_BENCH_N or `default` (small values let callgrind count instructions).
+fn bench_n(default: usize) -> usize {
+    std::env::var("VOX2PIX_BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Milliseconds per call of `f` over `n` calls: (wall, on-CPU).
 fn time_per_call(n: usize, mut f: impl FnMut(usize)) -> (f64, f64) {
     let (t0, c0) = (std::time::Instant::now(), thread_cpu_ns());
@@ -136,8 +144,8 @@ fn time_per_call(n: usize, mut f: impl FnMut(usize)) -> (f64, f64) {
 #[ignore = "timing; run with --ignored --nocapture --test-threads 1 in release"]
 fn render_cost() {
     let tax = Taxonomy::new(SEED, 1030);
+    let n = bench_n(400);
     for size in [32, 64, 112, 224] {
-        let n = 400;
         let (wall, cpu) = time_per_call(n, |i| {
             std::hint::black_box(render(
                 &tax,
@@ -154,7 +162,7 @@ fn render_cost() {
         println!("size {size}: {cpu:.3} ms CPU per image ({wall:.3} wall); background alone {bg_cpu:.3} ms CPU ({bg_wall:.3} wall)");
     }
     for s in 0..N_SUPER {
-        let (wall, cpu) = time_per_call(200, |i| {
+        let (wall, cpu) = time_per_call(n / 2, |i| {
             std::hint::black_box(render(
                 &tax,
                 SEED,
@@ -178,10 +186,11 @@ fn background_parts_cost() {
     use vox2pix::synth::texture::{dead_leaves, pink_noise_field};
     let size = 112;
     let mut rgb = vec![0f32; size * size * 3];
-    let (_, dl) = time_per_call(300, |i| {
+    let n = bench_n(300);
+    let (_, dl) = time_per_call(n, |i| {
         dead_leaves(&mut rgb, size, &mut CounterRng::new(i as u64), 1.0, 0.35 * size as f32)
     });
-    let (_, pn) = time_per_call(300, |i| {
+    let (_, pn) = time_per_call(n, |i| {
         std::hint::black_box(pink_noise_field(size, i as u64, 1.0));
     });
     println!("112 px, CPU per call: dead leaves {dl:.3} ms, 1/f noise {pn:.3} ms");
@@ -391,4 +400,144 @@ fn classes_are_distinct_but_instances_vary() {
         min_within > 0.3,
         "two instances of one class are nearly identical (distance {min_within})"
     );
+}
+
+/// Shape and colour statistics of one image's figure: (mask coverage, IoU of the mask with its moment-matched
+/// ellipse, elongation sqrt(λ1/λ2), mean saturation of figure pixels).
+fn figure_stats(r: &Rendered) -> (f64, f64, f64, f64) {
+    let s = r.size;
+    let m: Vec<f64> = r.mask.iter().map(|&v| v as f64).collect();
+    let area: f64 = m.iter().sum();
+    if area < 1.0 {
+        return (0.0, 0.0, 0.0, 0.0);
+    }
+    let (mut cx, mut cy) = (0.0, 0.0);
+    for (p, &w) in m.iter().enumerate() {
+        cx += w * ((p % s) as f64 + 0.5);
+        cy += w * ((p / s) as f64 + 0.5);
+    }
+    cx /= area;
+    cy /= area;
+    let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
+    for (p, &w) in m.iter().enumerate() {
+        let (dx, dy) = ((p % s) as f64 + 0.5 - cx, (p / s) as f64 + 0.5 - cy);
+        sxx += w * dx * dx;
+        syy += w * dy * dy;
+        sxy += w * dx * dy;
+    }
+    let (sxx, syy, sxy) = (sxx / area, syy / area, sxy / area);
+    let det = sxx * syy - sxy * sxy;
+    let tr = sxx + syy;
+    let disc = (tr * tr / 4.0 - det).max(0.0).sqrt();
+    let (l1, l2) = (tr / 2.0 + disc, (tr / 2.0 - disc).max(1e-9));
+    // A filled ellipse with covariance Σ is {x : xᵀ Σ⁻¹ x ≤ 4}.
+    let (mut inter, mut union) = (0.0, 0.0);
+    let mut sat = 0.0;
+    for (p, &w) in m.iter().enumerate() {
+        let (dx, dy) = ((p % s) as f64 + 0.5 - cx, (p / s) as f64 + 0.5 - cy);
+        let q = (syy * dx * dx - 2.0 * sxy * dx * dy + sxx * dy * dy) / det;
+        let e = if q <= 4.0 { 1.0 } else { 0.0 };
+        inter += w.min(e);
+        union += w.max(e);
+        let px = &r.rgb[p * 3..p * 3 + 3];
+        let (mx, mn) = (
+            px.iter().cloned().fold(0f32, f32::max),
+            px.iter().cloned().fold(1f32, f32::min),
+        );
+        sat += w * if mx > 0.0 { ((mx - mn) / mx) as f64 } else { 0.0 };
+    }
+    (area / (s * s) as f64, inter / union, (l1 / l2).sqrt(), sat / area)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[test]
+fn super_categories_have_distinct_statistics() {
+    let tax = Taxonomy::new(SEED, 1030);
+    let n = 40;
+    let mut stats = Vec::new();
+    for s in 0..N_SUPER {
+        let per: Vec<(f64, f64, f64, f64)> = (0..n)
+            .map(|i| {
+                figure_stats(&render(
+                    &tax,
+                    SEED,
+                    Role::Unpaired,
+                    (s + N_SUPER * (i % 20)) as u32,
+                    i as u32,
+                    112,
+                ))
+            })
+            .collect();
+        let med = |f: fn(&(f64, f64, f64, f64)) -> f64| median(per.iter().map(f).collect());
+        let row = (med(|t| t.0), med(|t| t.1), med(|t| t.2), med(|t| t.3));
+        println!(
+            "{:>9}: coverage {:.3} ellipse IoU {:.3} elongation {:.2} saturation {:.3}",
+            SuperCategory::from_index(s).name(),
+            row.0,
+            row.1,
+            row.2,
+            row.3
+        );
+        stats.push(row);
+        if SuperCategory::from_index(s).has_figure() {
+            assert!(
+                per.iter().all(|t| t.0 > 0.01),
+                "{s}: a figure image with an (almost) empty mask"
+            );
+        } else {
+            assert!(
+                per.iter().all(|t| t.0 == 0.0),
+                "{s}: figure-less super-category has a mask"
+            );
+        }
+    }
+    let get = |c: SuperCategory| stats[c.index()];
+    let figures: Vec<SuperCategory> = SuperCategory::all().into_iter().filter(|c| c.has_figure()).collect();
+    // Face: an upright oval — close to its moment ellipse, more elongated than round food, rounder than the rest.
+    let face = get(SuperCategory::Face);
+    assert!(
+        face.1 > 0.9 && (1.12..1.6).contains(&face.2),
+        "face mask is not an oval: {face:?}"
+    );
+    for &c in &figures {
+        if !matches!(c, SuperCategory::Face | SuperCategory::Food) {
+            assert!(get(c).1 < face.1, "{} is as elliptical as faces", c.name());
+        }
+    }
+    // Food: round.
+    let food = get(SuperCategory::Food);
+    assert!(food.1 > 0.9 && food.2 < 1.15, "food is not round: {food:?}");
+    // Tools: the most elongated figures.
+    let tool = get(SuperCategory::Tool);
+    assert!(tool.2 > 3.0, "tools are not elongated: {tool:?}");
+    assert!(figures.iter().all(|&c| c == SuperCategory::Tool || get(c).2 < tool.2));
+    // Plants: sparse branching, far from a convex blob.
+    assert!(
+        get(SuperCategory::Plant).1 < 0.6,
+        "plants look like blobs: {:?}",
+        get(SuperCategory::Plant)
+    );
+    // Buildings: the least saturated figures (stone, plaster).
+    let building = get(SuperCategory::Building);
+    assert!(figures
+        .iter()
+        .all(|&c| c == SuperCategory::Building || get(c).3 > building.3));
+}
+
+#[test]
+#[ignore = "prints a checksum of backgrounds (for refactoring checks)"]
+fn background_checksum() {
+    let mut h = 0u64;
+    for k in 0..50u64 {
+        for size in [32, 112, 224] {
+            for v in render_background(k, size) {
+                h = h.rotate_left(5) ^ v.to_bits() as u64;
+            }
+        }
+    }
+    println!("background checksum {h:016x}");
 }

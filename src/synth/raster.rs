@@ -275,6 +275,7 @@ impl Canvas {
         let scale = frame.scale();
         let px = 1.0 / scale;
         let (bu, bv) = ((b[2] - b[0]).max(1e-6), (b[3] - b[1]).max(1e-6));
+        let texture = paint.texture.prepare();
         for y in ys..ye {
             let dy = y as f32 + 0.5 - frame.t[1];
             for x in xs..xe {
@@ -285,13 +286,13 @@ impl Canvas {
                 if cov <= 0.0 {
                     continue;
                 }
-                let t = paint.texture.at(u, v, px);
+                let t = texture.at(u, v, px);
                 let light = 1.0 - paint.shade * ((u - b[0]) / bu + (v - b[1]) / bv - 1.0);
                 let p = y * size + x;
                 let dst = &mut self.rgb[p * 3..p * 3 + 3];
-                for c in 0..3 {
-                    let col = ((paint.a[c] + (paint.b[c] - paint.a[c]) * t) * light).clamp(0.0, 1.0);
-                    dst[c] += (col - dst[c]) * cov;
+                for ((d, &a), &b) in dst.iter_mut().zip(&paint.a).zip(&paint.b) {
+                    let col = ((a + (b - a) * t) * light).clamp(0.0, 1.0);
+                    *d += (col - *d) * cov;
                 }
                 if object {
                     self.mask[p] += cov * (1.0 - self.mask[p]);

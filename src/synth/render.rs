@@ -334,7 +334,7 @@ fn draw_face(c: &mut Canvas, f: &Frame, l: &Look, rng: &mut CounterRng) {
         }
     }
     c.fill(f, &Shape::Ellipse { rx, ry: 1.0 }, &skin, true);
-    if matches!(hair_style, 1 | 2 | 3) {
+    if (1..=3).contains(&hair_style) {
         c.fill(
             &f.child(0.0, -0.62, 0.0, 1.0),
             &Shape::Ellipse {
@@ -1439,13 +1439,17 @@ fn draw_pattern(c: &mut Canvas, l: &Look, rng: &mut CounterRng) {
         }
     } else {
         Texture::from_family(family, ori, freq, phase, mix_key(l.key, &[0x9a]))
-    };
+    }
+    .prepare();
     let overlay = if l.k(0, 2) == 1 || family == 6 {
-        Some(Texture::Grating {
-            ori: ori + FRAC_PI_2 * lerp(0.5, 1.0, l.s(1)),
-            freq: freq * lerp(0.5, 1.5, l.s(2)),
-            phase: phase * 1.7,
-        })
+        Some(
+            Texture::Grating {
+                ori: ori + FRAC_PI_2 * lerp(0.5, 1.0, l.s(1)),
+                freq: freq * lerp(0.5, 1.5, l.s(2)),
+                phase: phase * 1.7,
+            }
+            .prepare(),
+        )
     } else {
         None
     };

@@ -213,8 +213,8 @@ mod tests {
 
     #[test]
     fn class_centres_keep_a_minimum_distance() {
-        // 103 classes per super-category: uniform random points in [0,1]^12 would have a minimum pairwise
-        // distance around 0.2; best-candidate sampling must do clearly better.
+        // 103 classes per super-category in [0,1]^12: independent uniform points have a minimum pairwise distance
+        // of ≈ 0.45–0.6 (NumPy simulation), best-candidate sampling gives ≈ 1.0.
         let t = Taxonomy::new(1, 1030);
         for s in 0..N_SUPER {
             let pts: Vec<_> = t.classes.iter().filter(|c| c.super_category.index() == s).collect();
@@ -225,7 +225,7 @@ mod tests {
                     min_d = min_d.min(theta_distance(&pts[i].theta, &pts[j].theta));
                 }
             }
-            assert!(min_d > 0.45, "super {s}: min pairwise distance {min_d}");
+            assert!(min_d > 0.85, "super {s}: min pairwise distance {min_d}");
         }
     }
 }

@@ -67,29 +67,54 @@ impl Texture {
         }
     }
 
-    /// Mix weight at local (u, v); `px` is the size of one pixel in local units (for anti-aliasing).
+    /// Mix weight at local (u, v); `px` is the size of one pixel in local units (for anti-aliasing). For many
+    /// pixels, [`Texture::prepare`] once and evaluate the prepared texture.
+    pub fn at(&self, u: f32, v: f32, px: f32) -> f32 {
+        self.prepare().at(u, v, px)
+    }
+
+    /// Precomputes the orientation's cosine and sine (they would otherwise cost two transcendental calls per pixel).
+    pub fn prepare(&self) -> PreparedTexture {
+        let ori = match *self {
+            Texture::Grating { ori, .. } | Texture::Checks { ori, .. } | Texture::Dots { ori, .. } => ori,
+            _ => 0.0,
+        };
+        let (s, c) = ori.sin_cos();
+        PreparedTexture {
+            texture: *self,
+            cos: c,
+            sin: s,
+        }
+    }
+}
+
+/// A texture with its orientation's cosine and sine precomputed.
+#[derive(Clone, Copy, Debug)]
+pub struct PreparedTexture {
+    texture: Texture,
+    cos: f32,
+    sin: f32,
+}
+
+impl PreparedTexture {
     #[inline]
     pub fn at(&self, u: f32, v: f32, px: f32) -> f32 {
-        match *self {
+        let (c, s) = (self.cos, self.sin);
+        match self.texture {
             Texture::Uniform => 0.0,
-            Texture::Grating { ori, freq, phase } => {
-                let a = TAU * freq * (u * ori.cos() + v * ori.sin()) + phase;
+            Texture::Grating { freq, phase, .. } => {
+                let a = TAU * freq * (u * c + v * s) + phase;
                 0.5 + 0.5 * a.sin()
             }
-            Texture::Checks { ori, freq, phase } => {
-                let (c, s) = (ori.cos(), ori.sin());
+            Texture::Checks { freq, phase, .. } => {
                 let a = (PI * freq * (u * c + v * s) + phase).sin();
                 let b = (PI * freq * (-u * s + v * c) + phase).sin();
                 // Steep but finite slope: hard squares alias, pure sinusoids look like plaids.
                 (0.5 + 2.5 * a * b).clamp(0.0, 1.0)
             }
             Texture::Dots {
-                ori,
-                freq,
-                radius,
-                phase,
+                freq, radius, phase, ..
             } => {
-                let (c, s) = (ori.cos(), ori.sin());
                 let x = (u * c + v * s) * freq + phase / TAU;
                 let y = (-u * s + v * c) * freq;
                 let (fx, fy) = (x - floor_i(x) as f32 - 0.5, y - floor_i(y) as f32 - 0.5);
@@ -275,7 +300,16 @@ pub fn dead_leaves(rgb: &mut [f32], size: usize, rng: &mut CounterRng, r_min: f3
     // A per-image table of natural colours; each leaf picks one (one draw per leaf instead of an HSV conversion).
     let palette = natural_palette(rng);
     let colours: Vec<[f32; 3]> = (0..LEAF_COLOURS).map(|_| natural_colour(rng, &palette)).collect();
-    let mut closed = vec![false; n];
+    // One bit per still-uncovered pixel, 64 per word, rows padded to whole words: a leaf row then costs one AND
+    // per word, and pixels already covered cost nothing (most rows in the late phase).
+    let words = size.div_ceil(64);
+    let mut open_bits = vec![0u64; size * words];
+    for y in 0..size {
+        for wi in 0..words {
+            let bits = (size - wi * 64).min(64);
+            open_bits[y * words + wi] = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+        }
+    }
     let mut open = n;
     let (inv_min2, inv_max2) = (1.0 / (r_min * r_min), 1.0 / (r_max * r_max));
     let w = size as f32;
@@ -326,33 +360,54 @@ pub fn dead_leaves(rgb: &mut [f32], size: usize, rng: &mut CounterRng, r_min: f3
                 continue;
             }
             let row = y * size;
-            let rgb_row = &mut rgb[(row + x0) * 3..(row + x1) * 3];
-            for (done, px) in closed[row + x0..row + x1].iter_mut().zip(rgb_row.chunks_exact_mut(3)) {
-                if !*done {
-                    *done = true;
-                    px.copy_from_slice(&col);
-                    open -= 1;
+            let mut x = x0;
+            while x < x1 {
+                let wi = x / 64;
+                let end = x1.min((wi + 1) * 64);
+                let nbits = end - x;
+                let span = if nbits == 64 {
+                    u64::MAX
+                } else {
+                    ((1u64 << nbits) - 1) << (x % 64)
+                };
+                let word = &mut open_bits[y * words + wi];
+                let mut hit = *word & span;
+                *word &= !span;
+                open -= hit.count_ones() as usize;
+                while hit != 0 {
+                    let p = row + wi * 64 + hit.trailing_zeros() as usize;
+                    rgb[p * 3..p * 3 + 3].copy_from_slice(&col);
+                    hit &= hit - 1;
                 }
+                x = end;
             }
         }
         if open <= stop_open {
             break;
         }
     }
-    // Leftovers take the colour of the pixel above (or to the left, or the last leaf).
-    for p in 0..n {
-        if !closed[p] {
-            let src = if p >= size && closed[p - size] {
-                Some(p - size)
-            } else if p % size > 0 && closed[p - 1] {
-                Some(p - 1)
-            } else {
-                None
-            };
-            for c in 0..3 {
-                rgb[p * 3 + c] = src.map_or(last[c], |q| rgb[q * 3 + c]);
+    // Leftovers take the colour of the pixel above (or to the left, or the last leaf); visited through the open
+    // bits, in raster order, so a filled leftover can feed the next one.
+    let is_open = |bits: &[u64], y: usize, x: usize| bits[y * words + x / 64] >> (x % 64) & 1 == 1;
+    for y in 0..size {
+        for wi in 0..words {
+            let mut m = open_bits[y * words + wi];
+            while m != 0 {
+                let x = wi * 64 + m.trailing_zeros() as usize;
+                m &= m - 1;
+                let src = if y > 0 && !is_open(&open_bits, y - 1, x) {
+                    Some((y - 1) * size + x)
+                } else if x > 0 && !is_open(&open_bits, y, x - 1) {
+                    Some(y * size + x - 1)
+                } else {
+                    None
+                };
+                let p = y * size + x;
+                for c in 0..3 {
+                    rgb[p * 3 + c] = src.map_or(last[c], |q| rgb[q * 3 + c]);
+                }
+                open_bits[y * words + wi] &= !(1u64 << (x % 64));
             }
-            closed[p] = true;
         }
     }
 }
@@ -366,6 +421,53 @@ mod tests {
         for x in [-3.5f32, -3.0, -0.2, 0.0, 0.2, 1.0, 2.7, 1e6 + 0.5] {
             assert_eq!(floor_i(x), x.floor() as i32, "{x}");
             assert_eq!(ceil_i(x), x.ceil() as i32, "{x}");
+        }
+    }
+
+    #[test]
+    fn textures_follow_their_definitions() {
+        // Grating: 0.5 + 0.5 sin(2π f (u cos θ + v sin θ) + φ), evaluated directly.
+        let g = Texture::Grating {
+            ori: 0.7,
+            freq: 3.0,
+            phase: 0.4,
+        };
+        for &(u, v) in &[(0.1f32, -0.3f32), (0.5, 0.2), (-0.8, 0.9)] {
+            let direct = 0.5 + 0.5 * (TAU * 3.0 * (u * 0.7f32.cos() + v * 0.7f32.sin()) + 0.4).sin();
+            assert!((g.at(u, v, 0.01) - direct).abs() < 1e-5);
+        }
+        // Grating is constant along its stripes (direction orthogonal to θ) and has period 1/f across them.
+        let (du, dv) = (-(0.7f32).sin(), 0.7f32.cos());
+        assert!((g.at(0.2, 0.1, 0.01) - g.at(0.2 + 0.37 * du, 0.1 + 0.37 * dv, 0.01)).abs() < 1e-4);
+        assert!((g.at(0.2, 0.1, 0.01) - g.at(0.2 + 0.7f32.cos() / 3.0, 0.1 + 0.7f32.sin() / 3.0, 0.01)).abs() < 1e-4);
+        // Dots: centre of a lattice cell is inside a dot, cell corner outside.
+        let d = Texture::Dots {
+            ori: 0.0,
+            freq: 2.0,
+            radius: 0.3,
+            phase: 0.0,
+        };
+        assert_eq!(d.at(0.25, 0.25, 0.01), 1.0);
+        assert_eq!(d.at(0.0, 0.0, 0.01), 0.0);
+        // Radial: n spokes, so rotating by 2π/n returns the same value.
+        let r = Texture::Radial { freq: 6.0, phase: 0.3 };
+        let (a, b) = (0.4f32, 0.4 + TAU / 6.0);
+        assert!((r.at(a.cos(), a.sin(), 0.01) - r.at(b.cos(), b.sin(), 0.01)).abs() < 1e-4);
+        for t in [
+            g,
+            d,
+            r,
+            Texture::Checks {
+                ori: 0.2,
+                freq: 4.0,
+                phase: 0.0,
+            },
+            Texture::Noise { freq: 3.0, key: 1 },
+        ] {
+            for k in 0..50 {
+                let x = t.at(k as f32 * 0.037 - 0.9, k as f32 * 0.051 - 1.1, 0.01);
+                assert!((0.0..=1.0).contains(&x));
+            }
         }
     }
 
