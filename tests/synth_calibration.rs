@@ -568,3 +568,35 @@ fn c12_area_dissociation() {
     println!("#12 quadrant RMS contrast read out from test averages: mean r LVC = {lvc_r:.3}, HVC = {hvc_r:.3}");
     assert!(lvc_r > 0.3 && lvc_r > hvc_r + 0.15, "LVC {lvc_r} vs HVC {hvc_r}");
 }
+
+/// Category selectivity (§4.3): FFA's noiseless response to face-like test images, and PPA's to scene- and
+/// building-like ones, exceed their response to the other test images (in units of the response SD).
+#[test]
+fn c12b_category_selectivity() {
+    use vox2pix::synth::taxonomy::SuperCategory;
+    let (w, e) = demo();
+    let supers: Vec<SuperCategory> = e
+        .dataset
+        .test_images
+        .class_ids
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|&c| w.taxonomy.super_of(c as u32))
+        .collect();
+    let selectivity = |area: Area, preferred: &[SuperCategory]| -> f64 {
+        let cols = voxels_of(w, &[area], false);
+        let mean_over = |pick: &dyn Fn(SuperCategory) -> bool| {
+            let rows: Vec<usize> = (0..supers.len()).filter(|&i| pick(supers[i])).collect();
+            let sub = e.noiseless_test.select(Axis(0), &rows).select(Axis(1), &cols);
+            sub.mean().unwrap() as f64
+        };
+        mean_over(&|s| preferred.contains(&s)) - mean_over(&|s| !preferred.contains(&s))
+    };
+    let ffa = selectivity(Area::Ffa, &[SuperCategory::Face]);
+    let ppa = selectivity(Area::Ppa, &[SuperCategory::Scene, SuperCategory::Building]);
+    let v1_face = selectivity(Area::V1, &[SuperCategory::Face]);
+    println!("#12b selectivity (preferred − other, response SDs): FFA faces {ffa:.2}, PPA scenes+buildings {ppa:.2}, V1 faces {v1_face:.2}");
+    assert!(ffa > 1.0 && ppa > 0.5, "FFA {ffa}, PPA {ppa}");
+    assert!(ffa > v1_face.abs() + 0.5);
+}
