@@ -504,6 +504,12 @@ impl Cortex {
             .collect()
     }
 
+    /// Voxel centres in millimetres (`coord × voxel_size_mm`), e.g. for BData `voxel_x/y/z`.
+    pub fn voxel_coords_mm(&self) -> Vec<[f64; 3]> {
+        let mm = self.cfg.voxel_size_mm;
+        self.voxels.iter().map(|v| v.coord.map(|c| c as f64 * mm)).collect()
+    }
+
     /// True SNR per voxel.
     pub fn snr(&self) -> Vec<f32> {
         self.voxels.iter().map(|v| v.snr as f32).collect()

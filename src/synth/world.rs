@@ -732,6 +732,12 @@ mod tests {
     }
 
     #[test]
+    fn worlds_can_be_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<World>();
+    }
+
+    #[test]
     fn god_design_shows_train_images_once_and_every_test_image_in_every_run() {
         let w = World::from_preset("tiny", 5).unwrap();
         let train = w.train_design(96);
