@@ -752,14 +752,26 @@ impl MapScales {
             (total / (feats.len() * cells) as f64).max(1e-6)
         };
         let nb = spec.bands.len();
+        // A map that is almost empty in the reference set (e.g. colour in a grey test set) must not get a huge
+        // weight that blows up other images' responses: floor each scale at 1 % of its group's median.
+        let floored = |v: Vec<f64>| {
+            let mut sorted = v.clone();
+            sorted.sort_by(f64::total_cmp);
+            let floor = 0.01 * sorted[sorted.len() / 2];
+            v.into_iter().map(|x| x.max(floor)).collect::<Vec<f64>>()
+        };
         MapScales {
-            gabor: (0..nb)
-                .map(|b| mean_of(&|f| &f.gabor, b * GABOR_MAPS_PER_BAND))
-                .collect(),
-            texture: (0..nb * TEXTURE_MAPS_PER_BAND + COLOUR_MAPS)
-                .map(|m| mean_of(&|f| &f.texture, m))
-                .collect(),
-            shape: (0..spec.orientations).map(|m| mean_of(&|f| &f.shape, m)).collect(),
+            gabor: floored(
+                (0..nb)
+                    .map(|b| mean_of(&|f| &f.gabor, b * GABOR_MAPS_PER_BAND))
+                    .collect(),
+            ),
+            texture: floored(
+                (0..nb * TEXTURE_MAPS_PER_BAND + COLOUR_MAPS)
+                    .map(|m| mean_of(&|f| &f.texture, m))
+                    .collect(),
+            ),
+            shape: floored((0..spec.orientations).map(|m| mean_of(&|f| &f.shape, m)).collect()),
         }
     }
 }
