@@ -6,6 +6,7 @@ mod convert;
 pub mod info;
 mod synth;
 mod demo;
+mod evaluate;
 pub mod train;
 mod weights;
 
@@ -42,6 +43,7 @@ pub enum Command {
     Reconstruct(train::ReconstructArgs),
     /// Benchmarks: `bench step` times one decoder training step (ms/step, peak memory).
     Bench(bench::BenchArgs),
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 /// Runs the CLI and returns the process exit code (0 ok, 1 error, 2 usage error).
@@ -75,5 +77,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TrainDecoder(a) => train::train_decoder(&a),
         Command::Reconstruct(a) => train::reconstruct(&a),
         Command::Bench(a) => bench::run(&a),
+        Command::Evaluate(a) => evaluate::run(&a),
     }
 }

@@ -21,6 +21,7 @@ pub mod image;
 pub mod pearson;
 pub mod perceptual;
 pub mod results;
+pub mod run_eval;
 pub mod trials;
 
 pub use classification::{
