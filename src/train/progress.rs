@@ -3,17 +3,72 @@ use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 
-/// A per-epoch progress bar with ETA; hidden when stderr is not a terminal (logs, CI).
-pub fn epoch_bar(what: &str, epochs: usize, done: usize) -> ProgressBar {
-    let bar = ProgressBar::new(epochs as u64);
+/// A progress bar with ETA on a terminal; on a log (stderr not a terminal) one plain line per tenth of the
+/// work instead, so CI logs and `nohup` runs still show progress.
+pub struct Progress {
+    bar: ProgressBar,
+    what: String,
+    total: u64,
+    plain: bool,
+    last_line: std::cell::Cell<u64>,
+    start: std::time::Instant,
+}
+
+/// A bar counting `total` units (epochs or steps), `done` already finished.
+pub fn epoch_bar(what: &str, total: usize, done: usize) -> Progress {
+    use std::io::IsTerminal;
+    let plain = !std::io::stderr().is_terminal();
+    let bar = if plain {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total as u64)
+    };
     bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] epoch {pos}/{len} ({elapsed} < {eta}) {msg}")
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ({elapsed} < {eta}) {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
     bar.set_prefix(what.to_string());
     bar.set_position(done as u64);
-    bar
+    Progress {
+        bar,
+        what: what.to_string(),
+        total: total as u64,
+        plain,
+        last_line: std::cell::Cell::new(done as u64),
+        start: std::time::Instant::now(),
+    }
+}
+
+impl Progress {
+    pub fn inc(&self, n: u64) {
+        self.bar.inc(n);
+        self.maybe_line();
+    }
+    pub fn set_position(&self, pos: u64) {
+        self.bar.set_position(pos);
+        self.maybe_line();
+    }
+    pub fn set_message(&self, msg: String) {
+        self.bar.set_message(msg);
+    }
+    pub fn finish(&self) {
+        self.bar.finish();
+    }
+    fn maybe_line(&self) {
+        let pos = self.bar.position();
+        let step = (self.total / 10).max(1);
+        if self.plain && pos >= self.last_line.get() + step {
+            self.last_line.set(pos);
+            eprintln!(
+                "{}: {pos}/{} ({:.0} s) {}",
+                self.what,
+                self.total,
+                self.start.elapsed().as_secs_f64(),
+                self.bar.message()
+            );
+        }
+    }
 }
 
 /// Stops a run whose loss is NaN/Inf, naming where it happened and what survives.
