@@ -141,9 +141,15 @@ fn colours(sup: SuperCategory, t: &[f32; THETA_DIM]) -> ([f32; 3], [f32; 3]) {
             hsv_to_rgb(h, lerp(0.2, 0.85, s), lerp(0.3, 0.9, v)),
             hsv_to_rgb(h + lerp(-0.15, 0.15, h2), lerp(0.2, 0.9, 1.0 - s), lerp(0.05, 0.5, v)),
         ),
+        // Plastic or painted handles in vivid class colours; bare or painted metal heads (the otherwise unused
+        // texture-orientation dimension sets the paint's saturation).
         SuperCategory::Tool => (
-            hsv_to_rgb(h, lerp(0.4, 0.95, s), lerp(0.3, 0.9, v)),
-            hsv_to_rgb(h2, lerp(0.0, 0.2, s), lerp(0.5, 0.9, h2)),
+            hsv_to_rgb(h, lerp(0.6, 1.0, s), lerp(0.5, 1.0, v)),
+            hsv_to_rgb(
+                h2,
+                lerp(0.0, 0.8, t[dim::TEXTURE_ORIENTATION]),
+                lerp(0.45, 0.95, 1.0 - v),
+            ),
         ),
         // Ground (earth to grass) and sky (blue, or dusk for some classes).
         SuperCategory::Scene => (
@@ -251,7 +257,8 @@ pub fn render(tax: &Taxonomy, seed: u64, role: Role, class: u32, instance: u32, 
             let (max_rot, may_mirror) = match sup {
                 SuperCategory::Face => (0.25, true),
                 SuperCategory::Animal => (0.25, true),
-                SuperCategory::Tool => (0.35, true),
+                // Tools keep their class orientation (no mirror), which makes them recognisable.
+                SuperCategory::Tool => (0.25, false),
                 SuperCategory::Food => (PI, false),
                 SuperCategory::Vehicle => (0.1, true),
                 SuperCategory::Plant => (0.15, true),
@@ -652,7 +659,7 @@ fn draw_animal(c: &mut Canvas, f: &Frame, l: &Look, rng: &mut CounterRng) {
 fn draw_tool(c: &mut Canvas, f: &Frame, l: &Look, _rng: &mut CounterRng) {
     // Class orientation on top of the instance rotation; the whole tool spans local u ∈ [−1, 1].
     let f = f.child(0.0, 0.0, l.s(3) * PI, 1.0);
-    let handle_r = lerp(0.06, 0.13, l.s(0));
+    let handle_r = lerp(0.12, 0.22, l.s(0));
     let grip = Paint {
         a: l.primary,
         b: scale_rgb(l.primary, 0.6),
@@ -669,7 +676,7 @@ fn draw_tool(c: &mut Canvas, f: &Frame, l: &Look, _rng: &mut CounterRng) {
         alpha: 1.0,
     };
     let metal = Paint::shaded(l.secondary, 0.35);
-    let head_size = lerp(0.7, 1.3, l.s(2));
+    let head_size = lerp(0.9, 1.5, l.s(2));
     let kind = l.k(1, 5);
     let handle_end = if kind == 1 { 0.0 } else { 0.35 };
     c.fill(
@@ -1140,7 +1147,7 @@ fn draw_vehicle(c: &mut Canvas, f: &Frame, l: &Look, _rng: &mut CounterRng) {
 fn draw_plant(c: &mut Canvas, f: &Frame, l: &Look, rng: &mut CounterRng) {
     let depth = 2 + l.k(0, 3);
     let spread = lerp(0.3, 0.8, l.s(1));
-    let leaf_size = lerp(0.1, 0.22, l.s(2));
+    let leaf_size = lerp(0.15, 0.3, l.s(2));
     let leaf_aspect = lerp(0.25, 0.7, l.s(3));
     let flowers = l.k(4, 5) >= 3;
     let bark = Paint::shaded(hsv_to_rgb(0.07, 0.55, lerp(0.25, 0.45, l.theta[dim::VALUE])), 0.2);
