@@ -6,7 +6,9 @@ mod convert;
 pub mod info;
 mod synth;
 mod demo;
+mod ablation;
 mod evaluate;
+mod report;
 pub mod train;
 mod weights;
 
@@ -44,6 +46,8 @@ pub enum Command {
     /// Benchmarks: `bench step` times one decoder training step (ms/step, peak memory).
     Bench(bench::BenchArgs),
     Evaluate(evaluate::EvaluateArgs),
+    Report(report::ReportArgs),
+    Ablation(ablation::AblationArgs),
 }
 
 /// Runs the CLI and returns the process exit code (0 ok, 1 error, 2 usage error).
@@ -78,5 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reconstruct(a) => train::reconstruct(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Evaluate(a) => evaluate::run(&a),
+        Command::Report(a) => report::run(&a),
+        Command::Ablation(a) => ablation::run(&a),
     }
 }

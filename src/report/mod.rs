@@ -1,2 +1,5 @@
-//! Reports: reconstruction grids, plots and the HTML page.
+//! Reports: reconstruction grids, SVG plots, the per-run HTML page and the ablation table.
+pub mod ablation;
 pub mod grid;
+pub mod html;
+pub mod svg;
