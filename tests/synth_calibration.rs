@@ -20,14 +20,16 @@ fn demo() -> &'static (World, Experiment) {
     static W: OnceLock<(World, Experiment)> = OnceLock::new();
     W.get_or_init(|| {
         let t = std::time::Instant::now();
-        // VOX2PIX_SYNTH_SEED re-runs the statistical checks on another world (robustness sweeps).
+        // VOX2PIX_SYNTH_SEED / VOX2PIX_SYNTH_PRESET re-run the statistical checks on another world (robustness
+        // sweeps, or the full GOD-sized `default` preset).
         let seed = std::env::var("VOX2PIX_SYNTH_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(7);
-        let w = World::from_preset("demo", seed).unwrap();
+        let preset = std::env::var("VOX2PIX_SYNTH_PRESET").unwrap_or_else(|_| "demo".into());
+        let w = World::from_preset(&preset, seed).unwrap();
         let e = w.experiment(&|_| {}).unwrap();
-        eprintln!("demo world + experiment: {:.1} s", t.elapsed().as_secs_f64());
+        eprintln!("{preset} world + experiment: {:.1} s", t.elapsed().as_secs_f64());
         (w, e)
     })
 }
