@@ -185,13 +185,23 @@ impl SubjectData {
 }
 
 impl Dataset {
-    /// [`SubjectData::validate`] plus image checks: counts match the labels' ranges, images share one size.
+    /// [`SubjectData::validate`] plus image checks: counts match the labels' ranges, images are square and share
+    /// one size.
     pub fn validate(&self) -> Result<()> {
         for (what, set) in [("train_images", &self.train_images), ("test_images", &self.test_images)] {
             if set.pixels.shape()[3] != 3 {
                 bail!(
                     "{what} has {} channels; images must be [n, H, W, 3] RGB",
                     set.pixels.shape()[3]
+                );
+            }
+            // The encoder/decoder geometry is derived from one side length; a non-square image would only
+            // fail deep inside libtorch.
+            if set.pixels.shape()[1] != set.pixels.shape()[2] {
+                bail!(
+                    "{what} are {}×{} (H×W); images must be square [n, S, S, 3] — centre-crop them to S×S",
+                    set.pixels.shape()[1],
+                    set.pixels.shape()[2]
                 );
             }
             if let Some(c) = &set.class_ids {

@@ -28,6 +28,17 @@ fn open_run(out: &Path, kind: &str, resume: bool, cfg: &TrainConfig, data: &Trai
             );
         }
     }
+    // Check the checkpoint against the data before rewriting anything, so a refused resume leaves the run as it was.
+    if let Some(state) = run.read_state()? {
+        if state.n_voxels != data.n_voxels as usize {
+            bail!(
+                "{}: checkpoint was trained for {} voxels but the data has {}; use the matching dataset/ROI",
+                out.display(),
+                state.n_voxels,
+                data.n_voxels
+            );
+        }
+    }
     run.write_text("config.toml", &text)?;
     let data_json = json!({
         "data": data.dir.display().to_string(),
@@ -51,8 +62,34 @@ pub fn encoder_job(
     resume: bool,
 ) -> Result<EncoderOutcome> {
     let data = TrainingData::load(data_dir, &cfg.roi, device)?;
-    let run = open_run(out, "encoder", resume, cfg, &data)?;
-    train_encoder(cfg, &data, &run, device)
+    without_half_made_run(out, || {
+        let run = open_run(out, "encoder", resume, cfg, &data)?;
+        train_encoder(cfg, &data, &run, device)
+    })
+}
+
+/// Runs `job`, which creates a run in `out`. When `out` was missing or empty and the job fails before it
+/// commits a first checkpoint (e.g. the backbone weights do not load), `out` is returned to how it was found:
+/// a failed start leaves no half-made run that a later call would refuse or mistake for a real one.
+fn without_half_made_run<T>(out: &Path, job: impl FnOnce() -> Result<T>) -> Result<T> {
+    let existed = out.exists();
+    let was_empty = !existed || std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_none());
+    let res = job();
+    if res.is_err() && was_empty && !out.join("state.json").exists() {
+        if existed {
+            for e in std::fs::read_dir(out).into_iter().flatten().flatten() {
+                let p = e.path();
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+            }
+        } else {
+            let _ = std::fs::remove_dir_all(out);
+        }
+    }
+    res
 }
 
 /// The config of a finished run (`config.toml`).
@@ -130,13 +167,15 @@ pub fn decoder_job(
     let data = TrainingData::load(data_dir, &cfg.roi, device)?;
     let enc = EncoderModel::load_run(encoder_run, &cfg, &data, device)?;
     let pool = unpaired_pool(&cfg, &data, unpaired_dir)?;
-    let run = open_run(out, "decoder", resume, &cfg, &data)?;
-    let abs = std::fs::canonicalize(encoder_run).unwrap_or_else(|_| encoder_run.to_path_buf());
-    run.write_text(
-        "encoder.json",
-        &serde_json::to_string_pretty(&json!({"encoder_run": abs, "pool": pool.as_ref().map(|p| p.describe())}))?,
-    )?;
-    train_decoder(&cfg, &data, &enc, pool.as_ref(), &run, device)
+    without_half_made_run(out, || {
+        let run = open_run(out, "decoder", resume, &cfg, &data)?;
+        let abs = std::fs::canonicalize(encoder_run).unwrap_or_else(|_| encoder_run.to_path_buf());
+        run.write_text(
+            "encoder.json",
+            &serde_json::to_string_pretty(&json!({"encoder_run": abs, "pool": pool.as_ref().map(|p| p.describe())}))?,
+        )?;
+        train_decoder(&cfg, &data, &enc, pool.as_ref(), &run, device)
+    })
 }
 
 /// The encoder run a decoder run was trained with.
