@@ -91,8 +91,7 @@ impl EncoderTraining {
     pub fn lr_at(&self, epoch: usize) -> f64 {
         self.lr_steps
             .iter()
-            .filter(|(e, _)| *e <= epoch)
-            .last()
+            .rfind(|(e, _)| *e <= epoch)
             .map(|(_, lr)| *lr)
             .unwrap_or(self.lr_steps[0].1)
     }
@@ -220,10 +219,10 @@ impl TrainConfig {
         if e.batch_size == 0 || d.paired_batch == 0 {
             bail!("encoder_training.batch_size and decoder_training.paired_batch must be ≥ 1");
         }
-        if e.lr_steps.is_empty() || e.lr_steps.iter().any(|(_, lr)| !(*lr > 0.0) || !lr.is_finite()) {
+        if e.lr_steps.is_empty() || e.lr_steps.iter().any(|(_, lr)| *lr <= 0.0 || !lr.is_finite()) {
             bail!("encoder_training.lr_steps must be a non-empty list of [first_epoch, lr > 0]");
         }
-        if !(d.lr > 0.0) || !d.lr.is_finite() {
+        if d.lr <= 0.0 || !d.lr.is_finite() {
             bail!("decoder_training.lr must be a positive number (got {})", d.lr);
         }
         if e.shift_px < 0 || d.ed_shift_px < 0 {
@@ -235,7 +234,7 @@ impl TrainConfig {
         if self.roi.is_empty() {
             bail!("roi must name at least one ROI (e.g. [\"VC\"])");
         }
-        if !(self.backbone.width > 0.0 && self.backbone.width <= 1.0) {
+        if self.backbone.width <= 0.0 || self.backbone.width > 1.0 || self.backbone.width.is_nan() {
             bail!("backbone.width must be in (0, 1] (got {})", self.backbone.width);
         }
         Ok(())

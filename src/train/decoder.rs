@@ -2,6 +2,7 @@
 //! - paired: y_train → D → x̂ vs its image (L_img);
 //! - ED (self-supervised on unpaired images): x (shifted) → E → D → x̂ vs unshifted x (L_img);
 //! - DE (optional, unpaired fMRI): y* → D → E → ŷ vs y* (L_fMRI).
+//!
 //! E and the backbone are frozen (eval mode); only D's parameters train. What is frozen and repeated is
 //! computed once: the perceptual taps of the paired targets are cached for the whole run.
 use crate::nn::backbone::VggTaps;
@@ -271,14 +272,14 @@ pub fn train_decoder(
                     &data.channel_mean_abs,
                 );
                 losses.ed = le.double_value(&[]);
-                total = total + le * t.weight_ed;
+                total += le * t.weight_ed;
             }
             if use_de {
                 let y_star = draw_de_rows(cfg, data, &mut rng, t.de_batch, device)?;
                 let y_hat = enc.forward_through_frozen(&model.decoder.forward(&y_star));
                 let ld = fmri_loss(&y_hat, &y_star, &data.snr_n, t.fmri_cos_weight);
                 losses.de = ld.double_value(&[]);
-                total = total + ld * t.weight_de;
+                total += ld * t.weight_de;
             }
             let total = total + model.decoder.regularization(&data.snr_inv_n);
             losses.total = total.double_value(&[]);

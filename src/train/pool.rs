@@ -74,42 +74,6 @@ impl<P: ImagePool> GuardedPool<P> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Fake(Vec<i64>);
-    impl ImagePool for Fake {
-        fn len(&self) -> usize {
-            self.0.len()
-        }
-        fn image_size(&self) -> usize {
-            2
-        }
-        fn class_of(&self, i: usize) -> i64 {
-            self.0[i]
-        }
-        fn image(&self, _: usize) -> Result<Vec<f32>> {
-            Ok(vec![0.5; 12])
-        }
-        fn describe(&self) -> String {
-            "fake".into()
-        }
-    }
-
-    #[test]
-    fn test_classes_are_refused() {
-        let err = GuardedPool::new(Fake(vec![1, 2, 7]), &[7, 9])
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("leakage") && err.contains("class 7"), "{err}");
-        let ok = GuardedPool::new(Fake(vec![1, 2, 3]), &[7, 9]).unwrap();
-        assert_eq!(ok.training_image(1).unwrap().len(), 12);
-        assert!(GuardedPool::new(Fake(vec![]), &[]).is_err());
-    }
-}
-
 impl ImagePool for Box<dyn ImagePool> {
     fn len(&self) -> usize {
         (**self).len()
@@ -150,5 +114,41 @@ impl ImagePool for crate::data::images::UnpairedPool {
             self.class_ids.iter().collect::<BTreeSet<_>>().len(),
             self.spec.per_class
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fake(Vec<i64>);
+    impl ImagePool for Fake {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn image_size(&self) -> usize {
+            2
+        }
+        fn class_of(&self, i: usize) -> i64 {
+            self.0[i]
+        }
+        fn image(&self, _: usize) -> Result<Vec<f32>> {
+            Ok(vec![0.5; 12])
+        }
+        fn describe(&self) -> String {
+            "fake".into()
+        }
+    }
+
+    #[test]
+    fn test_classes_are_refused() {
+        let err = GuardedPool::new(Fake(vec![1, 2, 7]), &[7, 9])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("leakage") && err.contains("class 7"), "{err}");
+        let ok = GuardedPool::new(Fake(vec![1, 2, 3]), &[7, 9]).unwrap();
+        assert_eq!(ok.training_image(1).unwrap().len(), 12);
+        assert!(GuardedPool::new(Fake(vec![]), &[]).is_err());
     }
 }
