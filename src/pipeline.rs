@@ -128,6 +128,15 @@ pub fn run_demo(o: &DemoOptions) -> Result<DemoOutcome> {
     out.reconstructions = jobs::reconstruct_job(&dec, &data, o.device)?;
     stage("reconstruct", t0);
 
+    let t0 = Instant::now();
+    let eval = crate::eval::run_eval::EvaluateOptions::default();
+    crate::eval::run_eval::evaluate_run(&dec, &data, o.device, &eval)?;
+    stage("evaluate", t0);
+
+    let t0 = Instant::now();
+    out.report = Some(crate::report::html::write_report(&dec)?);
+    stage("report", t0);
+
     out.data = data;
     out.encoder = enc;
     out.decoder = dec;

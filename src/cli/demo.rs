@@ -51,8 +51,34 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     println!("  decoder run:     {}", o.decoder.display());
     println!("  reconstructions: {}", o.reconstructions.display());
     println!("  grid:            {}", o.decoder.join("reconstructions.png").display());
+    println!("  metrics:         {}", o.decoder.join("metrics.json").display());
     if let Some(r) = &o.report {
         println!("  report:          {}", r.display());
+    }
+    if let Ok(m) = crate::eval::results::EvalMetrics::read_json(&o.decoder.join("metrics.json")) {
+        let headline = m
+            .identification
+            .iter()
+            .filter(|s| s.distance == "perceptual")
+            .flat_map(|s| {
+                s.results.iter().map(move |r| {
+                    (
+                        format!("{}-way identification ({} pool)", r.n, s.pool),
+                        r.accuracy,
+                        r.chance,
+                    )
+                })
+            });
+        let classes = m.classification.iter().map(|r| {
+            (
+                format!("{}-way classification top-{}", r.n, r.top_k),
+                r.accuracy,
+                r.chance,
+            )
+        });
+        for (what, acc, chance) in headline.chain(classes) {
+            println!("  {what:<42} {:5.1} %  (chance {:.1} %)", 100.0 * acc, 100.0 * chance);
+        }
     }
     Ok(())
 }
