@@ -14,7 +14,7 @@ const STYLE: &str = "body{font-family:sans-serif;max-width:1320px;margin:20px au
 h2{border-bottom:1px solid #ccc;margin-top:28px}svg{margin:4px;border:1px solid #eee}\
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
 pre{background:#f6f6f6;padding:8px;max-height:400px;overflow:auto;font-size:11px}\
-img.grid{image-rendering:pixelated;max-width:100%}";
+img.grid{image-rendering:pixelated;width:100%}";
 
 /// Standard base64 (RFC 4648, padded): only used to inline PNGs.
 pub fn base64(bytes: &[u8]) -> String {
@@ -154,7 +154,7 @@ fn encoder_charts(m: &EvalMetrics) -> String {
         for roi in std::iter::once(&e.all_voxels).chain(&e.rois) {
             if let Some(r) = &roi.r {
                 bars.push(Bar {
-                    label: format!("{} r", roi.roi),
+                    label: roi.roi.clone(),
                     value: r.median,
                     ci: Some((r.median.min(r.p75), r.p75)),
                     chance: None,
@@ -163,7 +163,11 @@ fn encoder_charts(m: &EvalMetrics) -> String {
             }
             if let Some(r) = &roi.r_over_ceiling {
                 bars.push(Bar {
-                    label: format!("{} r/√NC", roi.roi),
+                    label: if roi.r.is_some() {
+                        String::new()
+                    } else {
+                        roi.roi.clone()
+                    },
                     value: r.median,
                     ci: Some((r.median.min(r.p75), r.p75)),
                     chance: None,
@@ -185,7 +189,7 @@ fn encoder_charts(m: &EvalMetrics) -> String {
             if let Some(w) = &roi.mean_weight {
                 for (d, v) in w.iter().enumerate() {
                     bars.push(Bar {
-                        label: format!("{} d{}", roi.roi, d + 1),
+                        label: if d == 0 { roi.roi.clone() } else { String::new() },
                         value: *v,
                         ci: None,
                         chance: None,

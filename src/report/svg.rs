@@ -242,8 +242,9 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> 
             let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
             let _ = write!(s, r#"<circle cx="{x}" cy="{y}" r="2.5" fill="{}"/>"#, color(i));
         }
-        let ly = H - 22.0 + 0.0 * i as f64;
-        let lx = LEFT + 8.0 + 110.0 * i as f64;
+        // Legend rows of five entries under the x-axis label.
+        let ly = H - 24.0 + 13.0 * (i / 5) as f64;
+        let lx = LEFT + 8.0 + 110.0 * (i % 5) as f64;
         let _ = write!(
             s,
             r#"<rect x="{lx:.1}" y="{:.1}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
