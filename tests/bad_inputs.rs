@@ -872,3 +872,50 @@ fn failed_atomic_write_leaves_no_partial_output() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A real full disk (a 200 KiB tmpfs; needs root, else skipped with a note): `synth` and `convert god` fail
+/// with the OS error and leave no dataset files (not one half of a dataset without the other).
+#[test]
+fn full_disk_leaves_no_half_written_dataset() {
+    let dir = scratch("tmpfs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=200k", "tmpfs"])
+        .arg(&dir)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs at {} (needs root)", dir.display());
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _guard = Unmount(dir.clone());
+    let synth_out = dir.join("synth");
+    let god_out = dir.join("god");
+    #[rustfmt::skip]
+    let runs: [(&Path, Vec<OsString>); 2] = [
+        (&synth_out, ["synth", "--preset", "tiny", "--quiet", "--out"].iter().map(OsString::from)
+            .chain([synth_out.clone().into()]).collect()),
+        (&god_out, vec!["convert".into(), "god".into(), "--subject".into(), "2".into(), "--bdata".into(),
+            fixture("god_bdpy.h5").into(), "--stimuli".into(), fixture("stimuli").into(), "--out".into(),
+            god_out.clone().into()]),
+    ];
+    for (out, args) in runs {
+        let o = Command::new(BIN).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error:") && err.contains("No space left on device"),
+            "{err}"
+        );
+        assert!(!err.contains("panicked") && !err.contains("ZipWriter"), "{err}");
+        let left = listing(out);
+        assert!(left.is_empty(), "{args:?} left {left:?}");
+    }
+}

@@ -208,7 +208,20 @@ pub fn convert_god(opts: &GodConvertOptions) -> Result<Dataset> {
         train_images: image_set(&god.train_images)?,
         test_images: image_set(&god.test_images)?,
     };
-    layout::write_dataset(&opts.out, subject, &ds)?;
+    let written = [layout::subject_file_name(subject), layout::images_file_name(IMAGE_SIZE)];
+    let res = write_god_output(opts, subject, &ds);
+    if res.is_err() {
+        // A failed write (e.g. a full disk) must not leave a dataset that loads without its other half.
+        for f in &written {
+            let _ = std::fs::remove_file(opts.out.join(f));
+        }
+    }
+    res.map(|()| ds)
+}
+
+/// The files of `convert god`: the dataset, the optional unpaired pool cache, then the manifest.
+fn write_god_output(opts: &GodConvertOptions, subject: u32, ds: &Dataset) -> Result<()> {
+    layout::write_dataset(&opts.out, subject, ds)?;
     let test_classes: Vec<i64> = ds.test_images.class_ids.clone().unwrap_or_default();
     let mut notes = vec![format!(
         "converted by vox2pix convert god from {} (ROI {}); steps: docs/real-data.md §3",
@@ -246,8 +259,7 @@ pub fn convert_god(opts: &GodConvertOptions) -> Result<Dataset> {
         world: None,
         notes,
     };
-    write_manifest(&opts.out, &manifest)?;
-    Ok(ds)
+    write_manifest(&opts.out, &manifest)
 }
 
 /// Exports a vox2pix dataset (e.g. the synthetic world) the way GOD is distributed, so that the real-data path

@@ -537,14 +537,23 @@ pub fn write_npz(path: &Path, arrays: &[(&str, &NpyArray)], compression: Compres
     };
     crate::util::write_atomic(path, |file| {
         let mut zw = zip::ZipWriter::new(std::io::BufWriter::new(file));
-        for (name, a) in arrays {
-            let big = a.len() * 8 + 1024 >= u32::MAX as usize;
-            let opts = zip::write::SimpleFileOptions::default()
-                .compression_method(method)
-                .large_file(big);
-            zw.start_file(format!("{name}.npy"), opts)
-                .with_context(|| format!("cannot add '{name}'"))?;
-            write_npy(&mut zw, a).with_context(|| format!("cannot write '{name}'"))?;
+        let members = (|| -> Result<()> {
+            for (name, a) in arrays {
+                let big = a.len() * 8 + 1024 >= u32::MAX as usize;
+                let opts = zip::write::SimpleFileOptions::default()
+                    .compression_method(method)
+                    .large_file(big);
+                zw.start_file(format!("{name}.npy"), opts)
+                    .with_context(|| format!("cannot add '{name}'"))?;
+                write_npy(&mut zw, a).with_context(|| format!("cannot write '{name}'"))?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = members {
+            // The temporary file is discarded anyway; dropping the writer would try to finish the archive on
+            // the failing file (e.g. a full disk) and print a second, confusing error.
+            std::mem::forget(zw);
+            return Err(e);
         }
         let mut inner = zw.finish().context("cannot finish the zip archive")?;
         inner.flush()?;

@@ -126,7 +126,13 @@ pub fn export(world: &World, out: &Path, progress: bool) -> Result<ExportSummary
     let experiment_seconds = t0.elapsed().as_secs_f64();
 
     let t1 = std::time::Instant::now();
-    write_experiment(world, &exp, out)?;
+    if let Err(e) = write_experiment(world, &exp, out) {
+        // A failed write (e.g. a full disk) must not leave a dataset that loads without its other half.
+        for f in exported_files(cfg) {
+            let _ = std::fs::remove_file(out.join(f));
+        }
+        return Err(e);
+    }
     Ok(ExportSummary {
         n_voxels: exp.dataset.subject.y_train.ncols(),
         n_train: exp.dataset.subject.y_train.nrows(),
