@@ -88,7 +88,7 @@ impl EncoderConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             bail!("encoder.dropout = {}: must be in [0, 1)", self.dropout);
         }
-        if !(self.bn_eps > 0.0) || !(0.0..=1.0).contains(&self.bn_momentum) {
+        if self.bn_eps.is_nan() || self.bn_eps <= 0.0 || !(0.0..=1.0).contains(&self.bn_momentum) {
             bail!(
                 "encoder.bn_eps must be > 0 and encoder.bn_momentum in [0, 1] (got {}, {})",
                 self.bn_eps,
@@ -292,10 +292,9 @@ impl SeparableEncoder {
     pub fn regularization(&self) -> Tensor {
         let c = &self.cfg;
         let convs: Vec<&Tensor> = self.heads.iter().map(|h| &h.conv.ws).collect();
-        let mut r = l1_sum(&convs, c.conv_l1);
-        for m in &self.space_maps {
-            r = r + space_map_group_lasso(m, c.space_l1, c.space_group);
-        }
+        let r = self.space_maps.iter().fold(l1_sum(&convs, c.conv_l1), |r, m| {
+            r + space_map_group_lasso(m, c.space_l1, c.space_group)
+        });
         let fw: Vec<&Tensor> = self.feature_w.iter().collect();
         r + l1_sum(&fw, c.feature_l1) + l1_sum(&[&self.branch_mix], c.branch_l1)
     }

@@ -70,13 +70,10 @@ pub fn layer_cosine_distance(a: &Tensor, b: &Tensor) -> Tensor {
 /// Σ_k w_k · d_k over the five taps. Pass precomputed (cached, detached) target taps as `target`.
 pub fn perceptual_loss(pred: &VggTaps, target: &VggTaps, layer_weights: &[f64; 5]) -> Tensor {
     let (a, b) = (pred.as_array(), target.as_array());
-    let mut total = Tensor::zeros([], (a[0].kind(), a[0].device()));
-    for k in 0..5 {
-        if layer_weights[k] != 0.0 {
-            total = total + layer_cosine_distance(a[k], b[k]) * layer_weights[k];
-        }
-    }
-    total
+    let zero = Tensor::zeros([], (a[0].kind(), a[0].device()));
+    (0..5).filter(|&k| layer_weights[k] != 0.0).fold(zero, |total, k| {
+        total + layer_cosine_distance(a[k], b[k]) * layer_weights[k]
+    })
 }
 
 /// mean |pred/n_c − target/n_c| with n_c [3] the per-channel mean |pixel| of the training images.

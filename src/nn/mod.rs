@@ -1,5 +1,6 @@
 //! Models and losses on libtorch: backbones, the separable encoder E, the decoder D, losses, weights I/O, devices.
 pub mod backbone;
+pub mod bench;
 pub mod decoder;
 pub mod device;
 pub mod encoder;
@@ -7,4 +8,3 @@ pub mod losses;
 pub mod readout;
 pub mod regularizers;
 pub mod weights;
-pub mod bench;
