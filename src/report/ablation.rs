@@ -109,8 +109,11 @@ pub fn run_ablation(o: &AblationOptions) -> Result<Vec<AblationRow>> {
     Ok(rows)
 }
 
-/// Headline columns of a row: (column name, value, ci_lo, ci_hi, chance), accuracies in %.
-fn columns(m: &EvalMetrics) -> Vec<(String, f64, f64, f64, f64)> {
+/// One table cell: (column name, value, ci_lo, ci_hi, chance); accuracies in %, chance NaN where none.
+type Column = (String, f64, f64, f64, f64);
+
+/// Headline columns of a row.
+fn columns(m: &EvalMetrics) -> Vec<Column> {
     let mut c = Vec::new();
     for set in &m.identification {
         for r in &set.results {
@@ -226,7 +229,7 @@ fn ablation_html(rows: &[AblationRow], names: &[String]) -> String {
     h += "</table>";
     // One grouped chart: every variant's bar next to the others', per headline accuracy.
     let legend: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
-    let per_row: Vec<Vec<(String, f64, f64, f64, f64)>> = rows.iter().map(|r| columns(&r.metrics)).collect();
+    let per_row: Vec<Vec<Column>> = rows.iter().map(|r| columns(&r.metrics)).collect();
     let mut bars = Vec::new();
     for (j, n) in names.iter().enumerate() {
         if !(n.starts_with("ident_perceptual") || n.starts_with("class_")) {
