@@ -5,11 +5,14 @@ The module part (VGG16 taps, separable encoder, decoder, losses) is written inde
 method.md §2-§4 and is used by tools/make_torch_fixtures.py to produce the equivalence fixtures. Parameter names
 match the Rust VarStore names so the same state dict loads on both sides.
 
-As a script it times the [NI22] decoder training step: 16 paired rows (y -> D -> x_hat) + 16 unpaired rows
-(x_ext shifted -> frozen E (eval) -> D -> x_hat), full image loss with a frozen VGG16 perceptual loss, decoder
-regularisers, Adam (amsgrad). Prints one RESULT line, the same fields as the Rust command.
+As a script it is the twin of `vox2pix bench` (same subcommands, flags and RESULT line):
+- step: the [NI22] decoder training step: 16 paired rows (y -> D -> x_hat) + 16 unpaired rows (x_ext shifted ->
+  frozen E (eval) -> D -> x_hat), full image loss with a frozen VGG16 perceptual loss, decoder regularisers, AMSGrad;
+- encoder-step: batch 64, +-5 px shifts, VGG16 taps 1-4, E in train mode, MSE - 0.1 cos + regularisers, AMSGrad;
+- decoder-epoch: the decoder trainer's epoch fed from `vox2pix bench decoder-epoch --dump FILE` (optionally
+  torch.compile'd).
 
-Run: PYTHONPATH=$VOX2PIX_TORCH_DIR python3 tools/bench_torch.py --device cpu [--cache-target-taps]
+Run: PYTHONPATH=$VOX2PIX_TORCH_DIR python3 tools/bench_torch.py step --device cpu [--cache-target-taps]
 """
 import argparse
 import math
@@ -261,19 +264,13 @@ def peak_rss_mib():
     return 0.0
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def common_args(ap):
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--voxels", type=int, default=5355)
-    ap.add_argument("--paired", type=int, default=16)
-    ap.add_argument("--unpaired", type=int, default=16)
-    ap.add_argument("--image-size", type=int, default=112)
-    ap.add_argument("--cache-target-taps", action="store_true")
     ap.add_argument("--tf32", action="store_true")
     ap.add_argument("--threads", type=int, default=0)
-    a = ap.parse_args()
+
+
+def setup(a):
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
@@ -282,16 +279,41 @@ def main():
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
-    S, V = a.image_size, a.voxels
+    return dev
+
+
+def sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def random_vgg(dev):
     feats = vgg16_features(1.0)
     for m in feats.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             nn.init.zeros_(m.bias)
     vgg = VggTaps(feats).to(dev).eval()
+    for p in vgg.parameters():
+        p.requires_grad_(False)
+    return vgg
+
+
+def framework(a):
+    return f"pytorch-{torch.__version__}{'+tf32' if a.tf32 else ''}{'+compile' if getattr(a, 'compile', False) else ''}"
+
+
+def gpu_mib(dev):
+    return torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else 0.0
+
+
+def bench_step(a):
+    dev = setup(a)
+    S, V = a.image_size, a.voxels
+    vgg = random_vgg(dev)
     enc = Encoder([64, 128, 256, 512], S, V).to(dev).eval()
     dec = Decoder(V, S).to(dev)
-    for p in list(vgg.parameters()) + list(enc.parameters()):
+    for p in enc.parameters():
         p.requires_grad_(False)
     opt = torch.optim.Adam(dec.parameters(), lr=1e-3, amsgrad=True)
     x_pair = torch.rand(a.paired, 3, S, S, device=dev)
@@ -319,18 +341,177 @@ def main():
         loss.backward()
         opt.step()
         loss_v = loss.item()
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
+        sync(dev)
         dt = (time.perf_counter() - t0) * 1e3
         if i >= a.warmup:
             times.append(dt)
         print(f"step {i}: {dt:.1f} ms loss {loss_v:.5f}", flush=True)
     mean = sum(times) / max(1, len(times))
-    gpu_mib = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else 0.0
-    print(f"RESULT framework=pytorch-{torch.__version__}{'+tf32' if a.tf32 else ''} device={a.device} "
+    print(f"RESULT bench=step framework={framework(a)} device={a.device} "
           f"paired={a.paired} unpaired={a.unpaired} voxels={V} size={S} cache_target_taps={int(a.cache_target_taps)} "
           f"threads={torch.get_num_threads()} steps={a.steps} ms_per_step={mean:.1f} peak_rss_mib={peak_rss_mib():.0f} "
-          f"peak_gpu_mib={gpu_mib:.0f} loss={loss_v:.5f}")
+          f"peak_gpu_mib={gpu_mib(dev):.0f} loss={loss_v:.5f}")
+
+
+def encoder_shifts(step, batch, r):
+    """The same fixed shift pattern as vox2pix::nn::bench::encoder_shifts."""
+    m = 2 * r + 1
+    return [(((step * batch + i) * 7 + 3) % m - r, ((step * batch + i) * 13 + 5) % m - r) for i in range(batch)]
+
+
+def shift_each(x, shifts):
+    return torch.cat([shift_replicate(x[i:i + 1], dy, dx) for i, (dy, dx) in enumerate(shifts)])
+
+
+def bench_encoder_step(a):
+    """Batch of shifted images -> frozen VGG16 taps 1-4 -> E (train mode) -> MSE - 0.1 cos + regularisers -> AMSGrad."""
+    dev = setup(a)
+    S, V = a.image_size, a.voxels
+    vgg = random_vgg(dev)
+    enc = Encoder([64, 128, 256, 512], S, V).to(dev).train()
+    opt = torch.optim.Adam(enc.parameters(), lr=1e-3, amsgrad=True)
+    x = torch.rand(a.batch, 3, S, S, device=dev)
+    y = torch.randn(a.batch, V, device=dev)
+    times, loss_v = [], float("nan")
+    for i in range(a.warmup + a.steps):
+        t0 = time.perf_counter()
+        xs = shift_each(x, encoder_shifts(i, a.batch, a.shift_px))
+        with torch.no_grad():
+            taps = vgg(xs, n=4)
+        pred = enc(taps)
+        loss = encoder_loss(pred, y) + enc.regularization()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            enc.branch_mix.clamp_(min=0)
+        loss_v = loss.item()
+        sync(dev)
+        dt = (time.perf_counter() - t0) * 1e3
+        if i >= a.warmup:
+            times.append(dt)
+        print(f"step {i}: {dt:.1f} ms loss {loss_v:.5f}", flush=True)
+    mean = sum(times) / max(1, len(times))
+    print(f"RESULT bench=encoder-step framework={framework(a)} device={a.device} batch={a.batch} voxels={V} size={S} "
+          f"shift_px={a.shift_px} threads={torch.get_num_threads()} steps={a.steps} ms_per_step={mean:.1f} "
+          f"peak_rss_mib={peak_rss_mib():.0f} peak_gpu_mib={gpu_mib(dev):.0f} loss={loss_v:.5f}")
+
+
+def bench_decoder_epoch(a):
+    """The decoder trainer's epoch (src/train/decoder.rs, paper config: 16 paired + 16 ED rows, DE off, cached
+    paired-target taps) in eager PyTorch, fed from `vox2pix bench decoder-epoch --dump FILE`."""
+    import numpy as np
+    import random
+    import tempfile
+
+    dev = setup(a)
+    t_load = time.perf_counter()
+    d = np.load(a.data)
+    images = torch.from_numpy(d["train_images"]).to(dev)
+    y_train = torch.from_numpy(d["y_train"]).to(dev)
+    labels = torch.from_numpy(d["train_labels"]).long().to(dev)
+    n_c = torch.from_numpy(d["channel_mean_abs"]).to(dev)
+    snr_inv_n = torch.from_numpy(d["snr_inv_n"]).to(dev)
+    pool = torch.from_numpy(d["pool"]).to(dev)
+    T, V = y_train.shape
+    S = images.shape[-1]
+    pb = ub = 16
+    full_steps = max(1, T // pb)
+    steps = min(a.steps, full_steps) if a.steps > 0 else full_steps
+    if pool.shape[0] < ub:
+        raise SystemExit(f"{a.data}: the dumped pool has {pool.shape[0]} images, need >= {ub}; dump with --steps >= 1")
+    vgg = random_vgg(dev)
+    enc = Encoder([64, 128, 256, 512], S, V).to(dev).eval()
+    for p in enc.parameters():
+        p.requires_grad_(False)
+    dec = Decoder(V, S).to(dev)
+    opt = torch.optim.Adam(dec.parameters(), lr=1e-3, amsgrad=True)
+    vgg_f, dec_f = vgg, dec
+    if a.compile:
+        vgg_f, dec_f = torch.compile(vgg), torch.compile(dec)
+    load_s = time.perf_counter() - t_load
+    t_cache = time.perf_counter()
+    with torch.no_grad():
+        parts = [vgg(images[s:s + 64]) for s in range(0, images.shape[0], 64)]
+        cached = [torch.cat([p[k] for p in parts]) for k in range(5)]
+    sync(dev)
+    cache_s = time.perf_counter() - t_cache
+    rng = random.Random(0)
+    order = list(range(T))
+    rng.shuffle(order)
+    t0 = time.perf_counter()
+    total_sum = 0.0
+    for s in range(steps):
+        rows = torch.tensor([order[(s * pb + i) % T] for i in range(pb)], device=dev)
+        y = y_train[rows]
+        idx = labels[rows]
+        target = images[idx]
+        tt = [c[idx] for c in cached]
+        x = pool[(torch.arange(ub, device=dev) + s * ub) % pool.shape[0]]
+        shifts = [(rng.randint(-5, 5), rng.randint(-5, 5)) for _ in range(ub)]
+        with torch.no_grad():
+            # As the trainer: E's taps come from a full VGG pass (blocks 1-5).
+            y_hat = enc(vgg_f(shift_each(x, shifts)))
+        preds = [dec_f(y), dec_f(y_hat)]
+        with torch.no_grad():
+            tx = vgg_f(x)
+        taps_all = vgg_f(torch.cat(preds))
+        lp = 10 * perceptual([t[:pb] for t in taps_all], tt) + pixel_l1(preds[0], target, n_c) + 0.3 * tv(preds[0])
+        le = 10 * perceptual([t[pb:] for t in taps_all], tx) + pixel_l1(preds[1], x, n_c) + 0.3 * tv(preds[1])
+        _ = lp.item(), le.item()
+        total = lp + le + dec.regularization(snr_inv_n)
+        total_sum += total.item()
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        print(f"step {s}: loss {total_sum / (s + 1):.5f}", flush=True)
+    sync(dev)
+    loop_s = time.perf_counter() - t0
+    t_save = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.save({"model": dec.state_dict(), "opt": opt.state_dict()}, os.path.join(tmp, "checkpoint.pt"))
+        torch.save(dec.state_dict(), os.path.join(tmp, "decoder.pt"))
+    save_s = time.perf_counter() - t_save
+    step_s = loop_s / steps
+    print(f"RESULT bench=decoder-epoch framework={framework(a)} device={a.device} data={a.data} voxels={V} trials={T} "
+          f"steps={steps} epoch_steps={full_steps} threads={torch.get_num_threads()} load_s={load_s:.1f} "
+          f"cache_s={cache_s:.1f} ms_per_step={step_s * 1e3:.1f} save_s={save_s:.1f} "
+          f"epoch_s={step_s * full_steps + save_s:.1f} peak_rss_mib={peak_rss_mib():.0f} peak_gpu_mib={gpu_mib(dev):.0f} "
+          f"loss={total_sum / steps:.5f}")
+
+
+def main():
+    import sys
+
+    argv = sys.argv[1:]
+    if not argv or argv[0] not in ("step", "encoder-step", "decoder-epoch", "-h", "--help"):
+        argv = ["step"] + argv  # the original flag-only form times the decoder step
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    st = sub.add_parser("step", help="one decoder training step (vox2pix bench step)")
+    common_args(st)
+    st.add_argument("--steps", type=int, default=5)
+    st.add_argument("--warmup", type=int, default=1)
+    st.add_argument("--voxels", type=int, default=5355)
+    st.add_argument("--paired", type=int, default=16)
+    st.add_argument("--unpaired", type=int, default=16)
+    st.add_argument("--image-size", type=int, default=112)
+    st.add_argument("--cache-target-taps", action="store_true")
+    es = sub.add_parser("encoder-step", help="one encoder training step (vox2pix bench encoder-step)")
+    common_args(es)
+    es.add_argument("--steps", type=int, default=5)
+    es.add_argument("--warmup", type=int, default=1)
+    es.add_argument("--voxels", type=int, default=5355)
+    es.add_argument("--batch", type=int, default=64)
+    es.add_argument("--image-size", type=int, default=112)
+    es.add_argument("--shift-px", type=int, default=5)
+    de = sub.add_parser("decoder-epoch", help="a decoder epoch from a `vox2pix bench decoder-epoch --dump` npz")
+    common_args(de)
+    de.add_argument("--data", required=True, help="npz written by vox2pix bench decoder-epoch --dump")
+    de.add_argument("--steps", type=int, default=0, help="first N steps only (0 = the whole epoch)")
+    de.add_argument("--compile", action="store_true", help="torch.compile the VGG and decoder modules")
+    a = ap.parse_args(argv)
+    {"step": bench_step, "encoder-step": bench_encoder_step, "decoder-epoch": bench_decoder_epoch}[a.what](a)
 
 
 if __name__ == "__main__":

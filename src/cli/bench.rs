@@ -1,9 +1,24 @@
-//! `vox2pix bench step`: times one decoder training step (see `nn::bench`); the PyTorch twin is
-//! tools/bench_torch.py with the same flags.
-use crate::nn::bench::{run_decoder_step_bench, StepBenchConfig};
-use crate::nn::device::{parse_device, set_cpu_threads, tf32_enabled};
-use anyhow::Result;
+//! `vox2pix bench step | encoder-step | decoder-epoch`: timings of the training work at paper settings (see
+//! `nn::bench`); the PyTorch twin is tools/bench_torch.py with the same subcommands and flags.
+use crate::data::npz::{write_npz, Compression};
+use crate::nn::backbone::Vgg16;
+use crate::nn::bench::{run_decoder_step_bench, run_encoder_step_bench, EncoderStepBenchConfig, StepBenchConfig};
+use crate::nn::device::{parse_device, set_cpu_threads, set_tf32, tf32_enabled};
+use crate::nn::encoder::SeparableEncoder;
+use crate::synth::rng::CounterRng;
+use crate::train::backbone::LoadedBackbone;
+use crate::train::config::TrainConfig;
+use crate::train::data::TrainingData;
+use crate::train::decoder::train_decoder;
+use crate::train::encoder::EncoderModel;
+use crate::train::jobs::{tensor_to_npy, unpaired_pool};
+use crate::train::pool::{GuardedPool, ImagePool};
+use crate::train::run::RunDir;
+use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+use tch::{nn::VarStore, Device, Tensor};
 
 #[derive(Args, Debug)]
 #[command(about = "Benchmarks (ms per step, peak memory)")]
@@ -16,17 +31,34 @@ pub struct BenchArgs {
 pub enum BenchWhat {
     /// One [NI22] decoder training step: paired + unpaired rows, frozen E, full-width VGG16 perceptual loss.
     Step(StepArgs),
+    /// One [NI22] encoder training step: batch 64, ±5 px shifts, VGG16 taps 1–4, separable readout, AMSGrad.
+    EncoderStep(EncoderStepArgs),
+    /// A decoder epoch of a training config on a synthetic world through the real trainer (or its first N steps).
+    DecoderEpoch(EpochArgs),
+}
+
+/// Flags every benchmark shares.
+#[derive(Args, Debug)]
+pub struct CommonArgs {
+    /// cpu, cuda, cuda:N or mps.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Allow TF32 on CUDA (off by default so that fp32 numbers compare like with like).
+    #[arg(long)]
+    pub tf32: bool,
+    /// CPU threads for libtorch (0 = libtorch's default).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 #[derive(Args, Debug)]
 #[command(
     after_help = "Example:\n  vox2pix bench step --device cpu\n  vox2pix bench step --device cuda --steps 20 --cache-target-taps\n\
-The PyTorch twin takes the same flags: PYTHONPATH=$VOX2PIX_TORCH_DIR python3 tools/bench_torch.py --device cpu"
+The PyTorch twin takes the same flags: PYTHONPATH=$VOX2PIX_TORCH_DIR python3 tools/bench_torch.py step --device cpu"
 )]
 pub struct StepArgs {
-    /// cpu, cuda, cuda:N or mps.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[command(flatten)]
+    pub common: CommonArgs,
     /// Timed steps (after the warm-up).
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
@@ -46,18 +78,78 @@ pub struct StepArgs {
     /// Compute the paired targets' VGG taps once instead of every step.
     #[arg(long)]
     pub cache_target_taps: bool,
-    /// Allow TF32 on CUDA (off by default so that fp32 numbers compare like with like).
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Example:\n  vox2pix bench encoder-step --device cuda --steps 20\n\
+Twin: PYTHONPATH=$VOX2PIX_TORCH_DIR python3 tools/bench_torch.py encoder-step --device cuda --steps 20")]
+pub struct EncoderStepArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Voxel count (default: GOD subject 3, VC).
+    #[arg(long, default_value_t = 5355)]
+    pub voxels: i64,
+    /// Images per step (paper: 64).
+    #[arg(long, default_value_t = 64)]
+    pub batch: i64,
+    #[arg(long, default_value_t = 112)]
+    pub image_size: i64,
+    /// Random translation range in pixels (paper: 5).
+    #[arg(long, default_value_t = 5)]
+    pub shift_px: i64,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  vox2pix synth --preset default --out data/default\n  \
+vox2pix bench decoder-epoch --data data/default --steps 3            # a prefix, extrapolated to the epoch\n  \
+vox2pix bench decoder-epoch --data data/default --device cuda         # the whole epoch\n  \
+vox2pix bench decoder-epoch --data data/default --steps 3 --dump /tmp/epoch.npz   # inputs for the PyTorch twin\n\
+Backbone and E have random weights (the timing does not depend on trained weights, and the paper's VGG16 need not \
+be fetched).")]
+pub struct EpochArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// A synthetic world (`vox2pix synth --preset default`): its own pool feeds the ED stream.
     #[arg(long)]
-    pub tf32: bool,
-    /// CPU threads for libtorch (0 = libtorch's default).
+    pub data: PathBuf,
+    /// Training config (preset name or TOML path); its decoder_training section is what runs.
+    #[arg(long, default_value = "paper")]
+    pub config: String,
+    /// Run only the first N steps of the epoch and extrapolate (0 = the whole epoch).
     #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    pub steps: usize,
+    /// Also write the epoch's inputs (paired data, a pool sample of steps × unpaired_batch images) to this npz for
+    /// `tools/bench_torch.py decoder-epoch --data FILE`.
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    let BenchWhat::Step(a) = &args.what;
-    let device = parse_device(&a.device)?;
-    set_cpu_threads(a.threads);
+    match &args.what {
+        BenchWhat::Step(a) => run_step(a),
+        BenchWhat::EncoderStep(a) => run_encoder_step(a),
+        BenchWhat::DecoderEpoch(a) => run_decoder_epoch(a),
+    }
+}
+
+/// Parses the device and applies thread and TF32 settings; returns the device and the framework tag.
+fn setup(c: &CommonArgs) -> Result<(Device, String)> {
+    let device = parse_device(&c.device)?;
+    set_cpu_threads(c.threads);
+    set_tf32(c.tf32);
+    let tag = format!(
+        "tch-0.24.0/libtorch-2.11.0{}",
+        if c.tf32 && tf32_enabled() { "+tf32" } else { "" }
+    );
+    Ok((device, tag))
+}
+
+fn run_step(a: &StepArgs) -> Result<()> {
+    let (device, tag) = setup(&a.common)?;
     let cfg = StepBenchConfig {
         device,
         paired: a.paired,
@@ -67,14 +159,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         steps: a.steps,
         warmup: a.warmup,
         cache_target_taps: a.cache_target_taps,
-        tf32: a.tf32,
+        tf32: a.common.tf32,
     };
     let r = run_decoder_step_bench(&cfg, |i, ms, loss| eprintln!("step {i}: {ms:.1} ms loss {loss:.5}"))?;
     println!(
-        "RESULT framework=tch-0.24.0/libtorch-2.11.0{} device={} paired={} unpaired={} voxels={} size={} \
+        "RESULT bench=step framework={tag} device={} paired={} unpaired={} voxels={} size={} \
          cache_target_taps={} threads={} steps={} ms_per_step={:.1} peak_rss_mib={:.0} loss={:.5}",
-        if a.tf32 && tf32_enabled() { "+tf32" } else { "" },
-        a.device,
+        a.common.device,
         a.paired,
         a.unpaired,
         a.voxels,
@@ -85,6 +176,180 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         r.ms_per_step,
         r.peak_rss_mib,
         r.loss
+    );
+    Ok(())
+}
+
+fn run_encoder_step(a: &EncoderStepArgs) -> Result<()> {
+    let (device, tag) = setup(&a.common)?;
+    let cfg = EncoderStepBenchConfig {
+        device,
+        batch: a.batch,
+        voxels: a.voxels,
+        image_size: a.image_size,
+        shift_px: a.shift_px,
+        steps: a.steps,
+        warmup: a.warmup,
+        tf32: a.common.tf32,
+    };
+    let r = run_encoder_step_bench(&cfg, |i, ms, loss| eprintln!("step {i}: {ms:.1} ms loss {loss:.5}"))?;
+    println!(
+        "RESULT bench=encoder-step framework={tag} device={} batch={} voxels={} size={} shift_px={} threads={} \
+         steps={} ms_per_step={:.1} peak_rss_mib={:.0} loss={:.5}",
+        a.common.device,
+        a.batch,
+        a.voxels,
+        a.image_size,
+        a.shift_px,
+        r.threads,
+        a.steps,
+        r.ms_per_step,
+        r.peak_rss_mib,
+        r.loss
+    );
+    Ok(())
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(n) = device {
+        tch::Cuda::synchronize(n as i64);
+    }
+}
+
+/// Backbone and E with random weights in the shapes `cfg` asks for (E frozen, eval mode in the trainer).
+fn random_encoder(cfg: &TrainConfig, data: &TrainingData, device: Device) -> Result<EncoderModel> {
+    tch::manual_seed(0);
+    let mut bvs = VarStore::new(device);
+    let net = Vgg16::new(&bvs.root(), cfg.backbone.width);
+    bvs.freeze();
+    let backbone = LoadedBackbone {
+        vs: bvs,
+        net,
+        path: PathBuf::from("(random weights)"),
+        card: None,
+    };
+    let mut vs = VarStore::new(device);
+    let ch = backbone.net.channels();
+    let encoder = SeparableEncoder::new(
+        &vs.root(),
+        &cfg.encoder,
+        [ch[0], ch[1], ch[2], ch[3]],
+        data.image_size,
+        data.n_voxels,
+    )?;
+    vs.freeze();
+    Ok(EncoderModel { backbone, vs, encoder })
+}
+
+/// Writes what the PyTorch twin needs to run the same epoch: paired data as the trainer holds it, and `n`
+/// pool images drawn (seeded) from the same guarded pool, rendered here once.
+fn dump_epoch_inputs(
+    path: &Path,
+    data: &TrainingData,
+    pool: Option<&GuardedPool<Box<dyn ImagePool>>>,
+    n: usize,
+) -> Result<()> {
+    let s = data.image_size;
+    let mut imgs = Vec::with_capacity(n);
+    if let Some(p) = pool {
+        let mut rng = CounterRng::new(0xB3);
+        for _ in 0..n {
+            let i = rng.below(p.len() as u64) as usize;
+            imgs.push(
+                Tensor::from_slice(&p.training_image(i)?)
+                    .view([s, s, 3])
+                    .permute([2, 0, 1]),
+            );
+        }
+    }
+    let pool_t = if imgs.is_empty() {
+        Tensor::zeros([0, 3, s, s], (tch::Kind::Float, Device::Cpu))
+    } else {
+        Tensor::stack(&imgs, 0)
+    };
+    let arrays = [
+        ("train_images", tensor_to_npy(&data.train_images)?),
+        ("y_train", tensor_to_npy(&data.y_train)?),
+        ("train_labels", tensor_to_npy(&data.train_labels)?),
+        ("channel_mean_abs", tensor_to_npy(&data.channel_mean_abs)?),
+        ("snr_inv_n", tensor_to_npy(&data.snr_inv_n)?),
+        ("pool", tensor_to_npy(&pool_t)?),
+    ];
+    let named: Vec<(&str, &crate::data::npz::NpyArray)> = arrays.iter().map(|(k, v)| (*k, v)).collect();
+    write_npz(path, &named, Compression::Stored).with_context(|| format!("--dump {}", path.display()))
+}
+
+fn run_decoder_epoch(a: &EpochArgs) -> Result<()> {
+    let (device, tag) = setup(&a.common)?;
+    let mut cfg = TrainConfig::load(&a.config, &[]).with_context(|| format!("--config {}", a.config))?;
+    let t_load = Instant::now();
+    let data = TrainingData::load(&a.data, &cfg.roi, device)?;
+    let t = &cfg.decoder_training;
+    let full_steps = if t.steps_per_epoch > 0 {
+        t.steps_per_epoch
+    } else {
+        (data.n_trials() as usize / t.paired_batch).max(1)
+    };
+    let steps = if a.steps == 0 {
+        full_steps
+    } else {
+        a.steps.min(full_steps)
+    };
+    cfg.decoder_training.epochs = 1;
+    cfg.decoder_training.steps_per_epoch = steps;
+    let enc = random_encoder(&cfg, &data, device)?;
+    let pool = unpaired_pool(&cfg, &data, None)?;
+    let load_s = t_load.elapsed().as_secs_f64();
+    if let Some(d) = &a.dump {
+        dump_epoch_inputs(d, &data, pool.as_ref(), steps * cfg.decoder_training.unpaired_batch)?;
+        eprintln!("wrote {}", d.display());
+    }
+    // The trainer caches the paired targets' taps before its first step; time that once on its own so the step
+    // time can be separated from it.
+    let t_cache = Instant::now();
+    tch::no_grad(|| {
+        let n = data.train_images.size()[0];
+        for s in (0..n).step_by(64) {
+            let _ = enc.backbone.net.taps(&data.train_images.narrow(0, s, 64.min(n - s)));
+        }
+    });
+    sync(device);
+    let cache_s = t_cache.elapsed().as_secs_f64();
+    let dir = std::env::temp_dir().join(format!("vox2pix-bench-epoch-{}", std::process::id()));
+    if dir.exists() {
+        bail!("{}: exists (left by an earlier run?); remove it", dir.display());
+    }
+    let run = RunDir::open(&dir, "decoder", false)?;
+    let started = SystemTime::now();
+    let t_run = Instant::now();
+    let outcome = train_decoder(&cfg, &data, &enc, pool.as_ref(), &run, device);
+    sync(device);
+    let run_s = t_run.elapsed().as_secs_f64();
+    // The trainer writes metrics.json right after its last step, then the checkpoint and final weights: its
+    // mtime splits the run into steps and end-of-epoch writes.
+    let steps_end = std::fs::metadata(dir.join("metrics.json")).and_then(|m| m.modified());
+    let _ = std::fs::remove_dir_all(&dir);
+    let outcome = outcome?;
+    let loop_s = steps_end
+        .ok()
+        .and_then(|t| t.duration_since(started).ok())
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(run_s);
+    let step_s = ((loop_s - cache_s) / steps as f64).max(0.0);
+    let save_s = (run_s - loop_s).max(0.0);
+    let epoch_s = step_s * full_steps as f64 + save_s;
+    println!(
+        "RESULT bench=decoder-epoch framework={tag} device={} data={} voxels={} trials={} steps={steps} \
+         epoch_steps={full_steps} threads={} load_s={load_s:.1} cache_s={cache_s:.1} ms_per_step={:.1} save_s={save_s:.1} \
+         epoch_s={epoch_s:.1} peak_rss_mib={:.0} loss={:.5}",
+        a.common.device,
+        a.data.display(),
+        data.n_voxels,
+        data.n_trials(),
+        tch::get_num_threads(),
+        step_s * 1e3,
+        crate::util::peak_rss_mib(),
+        outcome.last_loss
     );
     Ok(())
 }

@@ -144,3 +144,126 @@ pub fn run_decoder_step_bench(
         threads: tch::get_num_threads(),
     })
 }
+
+/// One [NI22] encoder training step (`vox2pix bench encoder-step`; twin: `tools/bench_torch.py encoder-step`).
+#[derive(Clone, Debug)]
+pub struct EncoderStepBenchConfig {
+    pub device: Device,
+    pub batch: i64,
+    pub voxels: i64,
+    pub image_size: i64,
+    pub shift_px: i64,
+    pub steps: usize,
+    pub warmup: usize,
+    pub tf32: bool,
+}
+
+impl Default for EncoderStepBenchConfig {
+    fn default() -> Self {
+        EncoderStepBenchConfig {
+            device: Device::Cpu,
+            batch: 64,
+            voxels: 5355,
+            image_size: 112,
+            shift_px: 5,
+            steps: 5,
+            warmup: 1,
+            tf32: false,
+        }
+    }
+}
+
+/// The per-image shifts of step `step`: a fixed pseudo-random pattern in ±`r` that the Python twin reproduces
+/// exactly (`encoder_shifts` there), so both sides shift the same pixels.
+pub fn encoder_shifts(step: usize, batch: i64, r: i64) -> Vec<(i64, i64)> {
+    let m = 2 * r + 1;
+    (0..batch)
+        .map(|i| {
+            let k = step as i64 * batch + i;
+            ((k * 7 + 3) % m - r, (k * 13 + 5) % m - r)
+        })
+        .collect()
+}
+
+/// Per-image shift with edge fill; the same operation as the trainer's augmentation.
+fn shift_each(x: &Tensor, shifts: &[(i64, i64)]) -> Tensor {
+    let rows: Vec<Tensor> = shifts
+        .iter()
+        .enumerate()
+        .map(|(i, &(dy, dx))| shift_replicate(&x.narrow(0, i as i64, 1), dy, dx))
+        .collect();
+    Tensor::cat(&rows, 0)
+}
+
+/// Times encoder steps: shifted images → frozen full-width VGG16 taps 1–4 (no grad) → E (train mode:
+/// dropout, BN batch statistics) → MSE − 0.1·cos + E's regularisers → Adam (amsgrad) → non-negativity of the
+/// branch mix. `progress(step, ms, loss)` after every step.
+pub fn run_encoder_step_bench(
+    cfg: &EncoderStepBenchConfig,
+    mut progress: impl FnMut(usize, f64, f64),
+) -> Result<StepBenchResult> {
+    if cfg.steps == 0 || cfg.batch < 2 || cfg.voxels < 1 || cfg.shift_px < 0 {
+        bail!(
+            "bench encoder-step: steps ≥ 1, batch ≥ 2 (batch norm), voxels ≥ 1 and shift ≥ 0 are required \
+             (got {}, {}, {}, {})",
+            cfg.steps,
+            cfg.batch,
+            cfg.voxels,
+            cfg.shift_px
+        );
+    }
+    super::encoder::check_image_size(cfg.image_size)?;
+    super::device::set_tf32(cfg.tf32);
+    if let Device::Cuda(_) = cfg.device {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
+    tch::manual_seed(0);
+    let (dev, s, v) = (cfg.device, cfg.image_size, cfg.voxels);
+    let mut frozen = VarStore::new(dev);
+    let vgg = Vgg16::new(&(frozen.root() / "vgg"), 1.0);
+    frozen.freeze();
+    let c = vgg.channels();
+    let enc_cfg = EncoderConfig::default();
+    let enc_vs = VarStore::new(dev);
+    let enc = SeparableEncoder::new(&enc_vs.root(), &enc_cfg, [c[0], c[1], c[2], c[3]], s, v)?;
+    let mut opt = nn::Adam {
+        amsgrad: true,
+        ..Default::default()
+    }
+    .build(&enc_vs, 1e-3)?;
+    let f = (Kind::Float, dev);
+    let x = Tensor::rand([cfg.batch, 3, s, s], f);
+    let y = Tensor::randn([cfg.batch, v], f);
+    let mut times = Vec::new();
+    let mut loss_v = f64::NAN;
+    for i in 0..cfg.warmup + cfg.steps {
+        let t0 = Instant::now();
+        let xs = shift_each(&x, &encoder_shifts(i, cfg.batch, cfg.shift_px));
+        let taps = tch::no_grad(|| vgg.taps_upto(&xs, 4));
+        let pred = enc.forward_taps_t(&[&taps[0], &taps[1], &taps[2], &taps[3]], true);
+        let loss = (&pred - &y).square().mean(Kind::Float) * enc_cfg.mse_weight
+            - super::losses::mean_cosine(&pred, &y) * enc_cfg.cos_weight
+            + enc.regularization();
+        opt.backward_step(&loss);
+        enc.apply_constraints();
+        loss_v = loss.double_value(&[]);
+        if let Device::Cuda(n) = dev {
+            tch::Cuda::synchronize(n as i64);
+        }
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        if i >= cfg.warmup {
+            times.push(ms);
+        }
+        progress(i, ms, loss_v);
+    }
+    if !loss_v.is_finite() {
+        bail!("bench encoder-step: the loss became {loss_v}");
+    }
+    Ok(StepBenchResult {
+        ms_per_step: times.iter().sum::<f64>() / times.len() as f64,
+        step_ms: times,
+        peak_rss_mib: crate::util::peak_rss_mib(),
+        loss: loss_v,
+        threads: tch::get_num_threads(),
+    })
+}
