@@ -238,7 +238,7 @@ fn evaluation_of_a_trained_run_is_consistent_and_the_report_shows_it() {
 }
 
 #[test]
-fn ablation_writes_one_row_per_variant() {
+fn ablation_writes_one_row_per_variant_and_roi() {
     let t = tiny();
     let out = scratch("ablation");
     let stdout = ok(&[
@@ -257,13 +257,19 @@ fn ablation_writes_one_row_per_variant() {
         "50",
         "--pool",
         "test",
+        "--rois",
+        "V1",
         "--threads",
         "1",
     ]);
     let csv = std::fs::read_to_string(out.join("ablation.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().collect();
-    assert_eq!(rows.len(), 4, "{csv}");
-    for (row, name) in rows[1..].iter().zip(["paired,", "paired+ED,", "paired+ED+DE,"]) {
+    // The three stream variants, then the ROI-restricted decoder (full method, its own V1 encoder).
+    assert_eq!(rows.len(), 5, "{csv}");
+    for (row, name) in rows[1..]
+        .iter()
+        .zip(["paired,", "paired+ED,", "paired+ED+DE,", "roi-V1,"])
+    {
         assert!(row.starts_with(name), "{row}");
         assert_eq!(row.split(',').count(), rows[0].split(',').count());
     }
@@ -278,6 +284,10 @@ fn ablation_writes_one_row_per_variant() {
     assert!(cfg("paired").contains("unpaired_batch = 0") && cfg("paired").contains("de_batch = 0"));
     assert!(cfg("paired+ED").contains("unpaired_batch = 8") && cfg("paired+ED").contains("de_batch = 0"));
     assert!(cfg("paired+ED+DE").contains("de_batch = 8"));
+    assert!(cfg("roi-V1").contains("roi = [\"V1\"]") && cfg("roi-V1").contains("de_batch = 8"));
+    let v1: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("roi-V1").join("data.json")).unwrap()).unwrap();
+    assert_eq!(v1["n_voxels"], 40, "the V1 decoder reads the 40 V1 voxels only");
 }
 
 #[test]
