@@ -668,7 +668,7 @@ mod tests {
         let demo = WorldConfig::preset("demo").unwrap();
         assert_eq!(
             (demo.classes, demo.paired_classes, demo.test_classes, demo.image_size),
-            (1030, 150, 50, 64)
+            (1030, 150, 50, 48)
         );
         assert_eq!(
             (demo.test_repeats, demo.train_runs, demo.test_runs, demo.unpaired_images),
