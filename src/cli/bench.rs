@@ -304,17 +304,22 @@ fn run_decoder_epoch(a: &EpochArgs) -> Result<()> {
         dump_epoch_inputs(d, &data, pool.as_ref(), steps * cfg.decoder_training.unpaired_batch)?;
         eprintln!("wrote {}", d.display());
     }
-    // The trainer caches the paired targets' taps before its first step; time that once on its own so the step
-    // time can be separated from it.
+    // The trainer caches the paired targets' taps before its first step. Time the same work on its own so that
+    // the step time can be separated from it: all images for a whole epoch, else the first 128 (two of the
+    // trainer's 64-image chunks), scaled to all (the cost is linear in the number of chunks).
+    let n = data.train_images.size()[0];
+    let sample = if steps == full_steps { n } else { n.min(128) };
     let t_cache = Instant::now();
     tch::no_grad(|| {
-        let n = data.train_images.size()[0];
-        for s in (0..n).step_by(64) {
-            let _ = enc.backbone.net.taps(&data.train_images.narrow(0, s, 64.min(n - s)));
+        for s in (0..sample).step_by(64) {
+            let _ = enc
+                .backbone
+                .net
+                .taps(&data.train_images.narrow(0, s, 64.min(sample - s)));
         }
     });
     sync(device);
-    let cache_s = t_cache.elapsed().as_secs_f64();
+    let cache_s = t_cache.elapsed().as_secs_f64() * n as f64 / sample as f64;
     let dir = std::env::temp_dir().join(format!("vox2pix-bench-epoch-{}", std::process::id()));
     if dir.exists() {
         bail!("{}: exists (left by an earlier run?); remove it", dir.display());

@@ -267,3 +267,67 @@ pub fn run_encoder_step_bench(
         threads: tch::get_num_threads(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoder_shifts_stay_in_range_and_vary() {
+        let s = encoder_shifts(3, 64, 5);
+        assert_eq!(s.len(), 64);
+        assert!(s
+            .iter()
+            .all(|&(dy, dx)| (-5..=5).contains(&dy) && (-5..=5).contains(&dx)));
+        // Every offset in ±5 occurs on both axes within one batch.
+        for v in -5..=5 {
+            assert!(s.iter().any(|p| p.0 == v) && s.iter().any(|p| p.1 == v), "{v}");
+        }
+        assert_ne!(encoder_shifts(0, 64, 5), encoder_shifts(1, 64, 5));
+    }
+
+    #[test]
+    fn per_image_shift_matches_the_trainers_augmentation() {
+        // An independent implementation (one padded tensor, per-row windows) must give the same pixels.
+        let x = Tensor::rand([6, 3, 16, 16], (Kind::Float, Device::Cpu));
+        let s = encoder_shifts(2, 6, 3);
+        let a = shift_each(&x, &s);
+        let b = crate::train::augment::shift_images(&x, &s);
+        assert!(a.equal(&b));
+    }
+
+    #[test]
+    fn encoder_step_trains_and_refuses_bad_settings() {
+        let cfg = EncoderStepBenchConfig {
+            batch: 4,
+            voxels: 20,
+            image_size: 32,
+            steps: 2,
+            warmup: 1,
+            ..Default::default()
+        };
+        let mut losses = vec![];
+        let r = run_encoder_step_bench(&cfg, |_, _, l| losses.push(l)).unwrap();
+        assert_eq!(losses.len(), 3);
+        assert_eq!(r.step_ms.len(), 2);
+        assert!(losses.iter().all(|l| l.is_finite()));
+        assert_ne!(losses[0], losses[2], "the step must update E");
+        assert_eq!(r.loss, losses[2]);
+        for bad in [
+            EncoderStepBenchConfig {
+                steps: 0,
+                ..cfg.clone()
+            },
+            EncoderStepBenchConfig {
+                batch: 1,
+                ..cfg.clone()
+            },
+            EncoderStepBenchConfig {
+                image_size: 40,
+                ..cfg.clone()
+            },
+        ] {
+            assert!(run_encoder_step_bench(&bad, |_, _, _| {}).is_err());
+        }
+    }
+}
