@@ -358,3 +358,67 @@ fn run_decoder_epoch(a: &EpochArgs) -> Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::npz::read_npz;
+    use crate::synth::world::{World, WorldConfig};
+
+    #[test]
+    fn decoder_epoch_prefix_runs_the_trainer_and_dumps_its_inputs() {
+        let dir = std::env::temp_dir().join(format!("vox2pix-bench-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let world_dir = dir.join("world");
+        let world = World::new(WorldConfig::resolve("tiny", &[]).unwrap(), 3).unwrap();
+        crate::synth::export::export(&world, &world_dir, false).unwrap();
+        let dump = dir.join("epoch.npz");
+        let args = EpochArgs {
+            common: CommonArgs {
+                device: "cpu".into(),
+                tf32: false,
+                threads: 0,
+            },
+            data: world_dir.clone(),
+            config: "paper".into(),
+            steps: 1,
+            dump: Some(dump.clone()),
+        };
+        run_decoder_epoch(&args).unwrap();
+        // The trainer's scratch run is gone.
+        let scratch = std::env::temp_dir().join(format!("vox2pix-bench-epoch-{}", std::process::id()));
+        assert!(!scratch.exists());
+        // The dump holds the paired data exactly as the trainer loads it, and one step's pool images.
+        let npz = read_npz(&dump).unwrap();
+        let data = TrainingData::load(&world_dir, &["VC".to_string()], Device::Cpu).unwrap();
+        let as_tensor = |k: &str| {
+            let a = npz[k].to_f32().unwrap();
+            let shape: Vec<i64> = a.shape().iter().map(|&d| d as i64).collect();
+            Tensor::from_slice(a.as_slice().unwrap()).view(shape.as_slice())
+        };
+        assert!(as_tensor("train_images").equal(&data.train_images));
+        assert!(as_tensor("y_train").equal(&data.y_train));
+        assert!(as_tensor("train_labels").equal(&data.train_labels.to_kind(tch::Kind::Float)));
+        assert!(as_tensor("snr_inv_n").equal(&data.snr_inv_n));
+        let pool = as_tensor("pool");
+        let s = data.image_size;
+        assert_eq!(pool.size(), [16, 3, s, s]);
+        assert!(pool.min().double_value(&[]) >= 0.0 && pool.max().double_value(&[]) <= 1.0);
+        assert!(pool.std(true).double_value(&[]) > 0.01, "pool images are not blank");
+        // A bad device is refused before any work.
+        let bad = EpochArgs {
+            common: CommonArgs {
+                device: "gpu".into(),
+                tf32: false,
+                threads: 0,
+            },
+            data: world_dir,
+            config: "paper".into(),
+            steps: 1,
+            dump: None,
+        };
+        let err = format!("{:#}", run_decoder_epoch(&bad).unwrap_err());
+        assert!(err.contains("unknown device 'gpu'"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
