@@ -54,10 +54,12 @@ TORCH_LIB=$("$PYTHON" -c 'import torch,os;print(os.path.dirname(torch.__file__)+
 TORCH_VERSION=$("$PYTHON" -c 'import torch;print(torch.__version__)')
 [[ "$TORCH_VERSION" == 2.11.* ]] || die "torch $TORCH_VERSION found, but the binaries are built for libtorch 2.11"
 export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-if ldd "$BIN" | grep -q "not found"; then
-    ldd "$BIN" | grep "not found" >&2
-    die "$BIN: shared libraries not found with LD_LIBRARY_PATH=$TORCH_LIB"
-fi
+for exe in "$BIN" "$PARITY"; do
+    # grep reads all of ldd's output (no -q), so pipefail cannot turn a hit into a miss.
+    if ldd "$exe" 2>&1 | grep "not found" >&2; then
+        die "$exe: shared libraries not found with LD_LIBRARY_PATH=$TORCH_LIB"
+    fi
+done
 
 SUMMARY="$OUT/summary.txt"
 RESULTS="$OUT/results.txt"
@@ -119,7 +121,7 @@ stage encoder_tch 60 "$BIN" bench encoder-step --device "$DEVICE" "${STEP[@]}" "
 stage encoder_torch 60 "${TWIN[@]}" encoder-step --device "$DEVICE" "${STEP[@]}" "${SHAPE_E[@]}"
 stage synth 60 "$BIN" synth --preset "$PRESET" --quiet --out "$WORK/world"
 if [[ -f "$WORK/world/manifest.json" ]]; then
-    stage epoch_tch 75 "$BIN" bench decoder-epoch --device "$DEVICE" --data "$WORK/world" --steps "$STEPS_EPOCH" --dump "$WORK/epoch.npz"
+    stage epoch_tch 120 "$BIN" bench decoder-epoch --device "$DEVICE" --data "$WORK/world" --steps "$STEPS_EPOCH" --dump "$WORK/epoch.npz"
     if [[ -f "$WORK/epoch.npz" ]]; then
         stage epoch_torch 60 "${TWIN[@]}" decoder-epoch --device "$DEVICE" --data "$WORK/epoch.npz" --steps "$STEPS_EPOCH"
         # torch.compile needs a working C++/Triton toolchain there; its failure is reported, not fatal to the rest.
