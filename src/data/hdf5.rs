@@ -30,7 +30,13 @@ pub fn open(path: &Path) -> Result<Box<dyn Hdf5Source>> {
 pub struct PureHdf5 {
     path: PathBuf,
     file: hdf5_pure::File,
+    /// File size in bytes: bounds what a dataset can decode to (see `check_size`).
+    len: u64,
 }
+
+/// Deflate cannot expand data by more than ~1032:1, so no genuine dataset decodes to more than this many times
+/// the file's size.
+const MAX_EXPANSION: u64 = 1100;
 
 impl PureHdf5 {
     pub fn open(path: &Path) -> Result<Self> {
@@ -63,7 +69,28 @@ impl PureHdf5 {
         Ok(PureHdf5 {
             path: path.to_path_buf(),
             file,
+            len: meta.len(),
         })
+    }
+
+    /// Refuses a dataset whose declared shape could not have come from this file: a damaged header would
+    /// otherwise make the backend allocate its claimed size (and abort the process when that fails).
+    fn check_size(&self, name: &str, ds: &hdf5_pure::Dataset, elem_bytes: u64) -> Result<()> {
+        let shape = guarded(&self.path, name, || ds.shape())?
+            .map_err(|e| anyhow!("{}: cannot read the shape of {name}: {e}", self.path.display()))?;
+        let bytes = shape
+            .iter()
+            .try_fold(elem_bytes, |a, &d| a.checked_mul(d))
+            .unwrap_or(u64::MAX);
+        if bytes > self.len.saturating_mul(MAX_EXPANSION).saturating_add(1 << 26) {
+            bail!(
+                "{}: dataset {name} claims shape {shape:?}, far more than a {}-byte file can hold; the file is \
+                 damaged — re-download it",
+                self.path.display(),
+                self.len
+            );
+        }
+        Ok(())
     }
 
     fn dataset(&self, name: &str) -> Result<hdf5_pure::Dataset> {
@@ -100,6 +127,7 @@ impl Hdf5Source for PureHdf5 {
 
     fn read_strings(&self, name: &str) -> Result<Vec<String>> {
         let ds = self.dataset(name)?;
+        self.check_size(name, &ds, 1)?;
         let strings = guarded(&self.path, name, || ds.read_string())?.map_err(|e| {
             anyhow!(
                 "{}: cannot read {name} as strings ({e}); BData stores metadata keys as strings",
@@ -115,6 +143,7 @@ impl Hdf5Source for PureHdf5 {
 
     fn read_f64(&self, name: &str) -> Result<Vec<f64>> {
         let ds = self.dataset(name)?;
+        self.check_size(name, &ds, 8)?;
         guarded(&self.path, name, || ds.read_f64())?.map_err(|e| {
             anyhow!(
                 "{}: cannot read {name} as numbers ({e}); the file may be truncated or use an unsupported filter",

@@ -135,10 +135,13 @@ fn read_legacy(bytes: &[u8]) -> Result<Vec<(String, Tensor)>> {
             .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
             .context("file ends before a storage header (truncated)")?;
         pos += 8;
-        let n = usize::try_from(numel).map_err(|_| anyhow!("storage {key} has a negative size"))?
-            * kind.elt_size_in_bytes();
-        let data = bytes
-            .get(pos..pos + n)
+        let n = usize::try_from(numel)
+            .ok()
+            .and_then(|n| n.checked_mul(kind.elt_size_in_bytes()))
+            .with_context(|| format!("storage {key} has an impossible size ({numel} elements); the file is damaged"))?;
+        let data = pos
+            .checked_add(n)
+            .and_then(|end| bytes.get(pos..end))
             .with_context(|| format!("file ends inside storage {key} (truncated)"))?;
         storages.insert(key, data.to_vec());
         pos += n;
@@ -165,22 +168,20 @@ fn collect_tensors(obj: Val, info: &StorageInfo, storages: &HashMap<String, Vec<
         let data = storages
             .get(&spec.storage_key)
             .with_context(|| format!("storage of '{name}' is missing"))?;
-        if data.len() < numel * kind.elt_size_in_bytes() {
-            bail!(
-                "storage of '{name}' holds {} bytes, expected {}",
-                data.len(),
-                numel * kind.elt_size_in_bytes()
-            );
+        let need = (numel as u128) * kind.elt_size_in_bytes() as u128;
+        if (data.len() as u128) < need {
+            bail!("storage of '{name}' holds {} bytes, expected {need}", data.len());
         }
         let flat = Tensor::f_from_data_size(data, &[numel as i64], kind)?;
-        let last = spec.offset
+        // i128: sizes, strides and offset come from the file and may be absurd; the product must not wrap.
+        let last = spec.offset as i128
             + spec
                 .size
                 .iter()
                 .zip(&spec.stride)
-                .map(|(s, st)| (s - 1).max(0) * st)
-                .sum::<i64>();
-        if spec.size.iter().all(|&s| s > 0) && last >= numel as i64 {
+                .map(|(&s, &st)| (s as i128 - 1).max(0) * st as i128)
+                .sum::<i128>();
+        if spec.size.iter().all(|&s| s > 0) && last >= numel as i128 {
             bail!("tensor '{name}' reaches past the end of its storage");
         }
         let t = flat
@@ -270,8 +271,9 @@ impl<'a> Unpickler<'a> {
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let s = self
-            .data
-            .get(self.pos..self.pos + n)
+            .pos
+            .checked_add(n)
+            .and_then(|end| self.data.get(self.pos..end))
             .context("pickle ends early (truncated file)")?;
         self.pos += n;
         Ok(s)
