@@ -925,12 +925,18 @@ fn full_disk_leaves_no_half_written_dataset() {
 fn fuzz_findings_are_errors() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz");
     let h5 = dir.join("bdata_huge_shape.h5");
-    let err = format!("{:#}", vox2pix::data::bdata::BData::open(&h5).err().expect("must fail"));
+    let Err(e) = vox2pix::data::bdata::BData::open(&h5) else {
+        panic!("{} must fail", h5.display())
+    };
+    let err = format!("{e:#}");
     assert!(err.contains("bdata_huge_shape.h5") && err.contains("damaged"), "{err}");
     let o = Command::new(BIN).arg("info").arg(&h5).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.code() == Some(1) && err.contains("claims shape"), "{err}");
     let pth = dir.join("pth_storage_overflow.pth");
-    let err = format!("{:#}", vox2pix::data::pth::read_pth(&pth).err().expect("must fail"));
+    let Err(e) = vox2pix::data::pth::read_pth(&pth) else {
+        panic!("{} must fail", pth.display())
+    };
+    let err = format!("{e:#}");
     assert!(err.contains("pth_storage_overflow.pth"), "{err}");
 }
