@@ -933,6 +933,17 @@ fn fuzz_findings_are_errors() {
     let o = Command::new(BIN).arg("info").arg(&h5).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.code() == Some(1) && err.contains("claims shape"), "{err}");
+    let o = Command::new(BIN)
+        .arg("info")
+        .arg(dir.join("bdata_chunk_overflow.h5"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(1) && err.starts_with("error:") && err.contains("bdata_chunk_overflow.h5"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
     let pth = dir.join("pth_storage_overflow.pth");
     let Err(e) = vox2pix::data::pth::read_pth(&pth) else {
         panic!("{} must fail", pth.display())
