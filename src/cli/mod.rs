@@ -1,14 +1,14 @@
 //! The `vox2pix` command line: argument parsing and dispatch only; every command calls into the library.
 use clap::{Parser, Subcommand};
 
+mod ablation;
 mod bench;
 mod convert;
-pub mod info;
-mod synth;
 mod demo;
-mod ablation;
 mod evaluate;
+pub mod info;
 mod report;
+mod synth;
 pub mod train;
 mod weights;
 

@@ -3,8 +3,8 @@
 pub mod cortex;
 pub mod export;
 pub mod features;
-pub mod render;
 pub mod raster;
+pub mod render;
 pub mod rng;
 pub mod taxonomy;
 pub mod texture;

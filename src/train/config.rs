@@ -204,7 +204,11 @@ impl TrainConfig {
         }
         // Without overrides, deserialise the user's own text so error line numbers point into their file;
         // with overrides, a re-serialised copy (the error still shows the offending key and value).
-        let text = if overrides.is_empty() { text.to_string() } else { toml::to_string(&table)? };
+        let text = if overrides.is_empty() {
+            text.to_string()
+        } else {
+            toml::to_string(&table)?
+        };
         let cfg: TrainConfig = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
         cfg.validate()?;
         Ok(cfg)
