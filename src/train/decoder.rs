@@ -16,7 +16,7 @@ use crate::train::encoder::{copy_into, EncoderModel};
 use crate::train::optim::AmsGrad;
 use crate::train::pool::{GuardedPool, ImagePool};
 use crate::train::progress::{ensure_finite, epoch_bar};
-use crate::train::run::{CheckpointState, RunDir};
+use crate::train::run::RunDir;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::path::Path;
@@ -297,24 +297,7 @@ pub fn train_decoder(
             "epoch": epoch + 1, "loss": last_loss, "lr": opt.lr,
             "loss_paired": acc.paired / k, "loss_ed": acc.ed / k, "loss_de": acc.de / k,
         }));
-        let mut tensors: Vec<(String, Tensor)> = model
-            .vs
-            .variables()
-            .into_iter()
-            .map(|(k, v)| (format!("model.{k}"), v))
-            .collect();
-        tensors.extend(opt.state_tensors("opt."));
-        // Metrics first: a crash before the checkpoint commit leaves an extra line that resume drops.
-        run.write_metrics(&records)?;
-        run.save_checkpoint(
-            &tensors,
-            CheckpointState {
-                epoch: epoch + 1,
-                file: String::new(),
-                n_voxels: data.n_voxels as usize,
-                last_loss,
-            },
-        )?;
+        run.commit_epoch(&model.vs, &opt, &records, epoch + 1, data.n_voxels as usize, last_loss)?;
         bar.inc(1);
         bar.set_message(format!(
             "loss {last_loss:.4} (paired {:.3}, ED {:.3})",

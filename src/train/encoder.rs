@@ -10,7 +10,7 @@ use crate::train::config::TrainConfig;
 use crate::train::data::TrainingData;
 use crate::train::optim::AmsGrad;
 use crate::train::progress::{ensure_finite, epoch_bar};
-use crate::train::run::{CheckpointState, RunDir};
+use crate::train::run::RunDir;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -214,24 +214,7 @@ pub fn train_encoder(cfg: &TrainConfig, data: &TrainingData, run: &RunDir, devic
         let r = voxel_correlation(&pred, &data.y_test_avg);
         val = median_r_per_roi(&r, data.rois());
         records.push(json!({"epoch": epoch + 1, "loss": last_loss, "lr": opt.lr, "val_median_r": val}));
-        let mut tensors: Vec<(String, Tensor)> = model
-            .vs
-            .variables()
-            .into_iter()
-            .map(|(k, v)| (format!("model.{k}"), v))
-            .collect();
-        tensors.extend(opt.state_tensors("opt."));
-        // Metrics first: a crash before the checkpoint commit leaves an extra line that resume drops.
-        run.write_metrics(&records)?;
-        run.save_checkpoint(
-            &tensors,
-            CheckpointState {
-                epoch: epoch + 1,
-                file: String::new(),
-                n_voxels: data.n_voxels as usize,
-                last_loss,
-            },
-        )?;
+        run.commit_epoch(&model.vs, &opt, &records, epoch + 1, data.n_voxels as usize, last_loss)?;
         bar.inc(1);
         bar.set_message(format!(
             "loss {last_loss:.4}  val r(VC) {:.3}",

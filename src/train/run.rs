@@ -158,6 +158,35 @@ impl RunDir {
         Ok(())
     }
 
+    /// End of an epoch: metrics first (a crash before the checkpoint commit leaves an extra line that resume
+    /// drops), then model variables (`model.*`) and optimiser state (`opt.*`) as the new checkpoint.
+    pub fn commit_epoch(
+        &self,
+        vs: &tch::nn::VarStore,
+        opt: &crate::train::optim::AmsGrad,
+        records: &[serde_json::Value],
+        epochs_done: usize,
+        n_voxels: usize,
+        last_loss: f64,
+    ) -> Result<()> {
+        let mut tensors: Vec<(String, Tensor)> = vs
+            .variables()
+            .into_iter()
+            .map(|(k, v)| (format!("model.{k}"), v))
+            .collect();
+        tensors.extend(opt.state_tensors("opt."));
+        self.write_metrics(records)?;
+        self.save_checkpoint(
+            &tensors,
+            CheckpointState {
+                epoch: epochs_done,
+                file: String::new(),
+                n_voxels,
+                last_loss,
+            },
+        )
+    }
+
     pub fn read_state(&self) -> Result<Option<CheckpointState>> {
         let p = self.path.join("state.json");
         if !p.exists() {
