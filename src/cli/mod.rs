@@ -29,12 +29,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    Demo(demo::DemoArgs),
+    /// Generate a synthetic-world dataset (images + simulated fMRI).
+    Synth(synth::SynthArgs),
     Info(info::InfoArgs),
     Convert(convert::ConvertArgs),
     Weights(weights::WeightsArgs),
-    /// Generate a synthetic-world dataset (images + simulated fMRI).
-    Synth(synth::SynthArgs),
-    Demo(demo::DemoArgs),
     /// Train the synthetic world's own narrow VGG16 on its non-test classes.
     TrainBackbone(train::TrainBackboneArgs),
     /// Train the encoder E (image → fMRI) on paired data.
@@ -43,11 +43,11 @@ pub enum Command {
     TrainDecoder(train::TrainDecoderArgs),
     /// Reconstruct the test images from their averaged fMRI with a trained decoder.
     Reconstruct(train::ReconstructArgs),
-    /// Benchmarks: `bench step` times one decoder training step (ms/step, peak memory).
-    Bench(bench::BenchArgs),
     Evaluate(evaluate::EvaluateArgs),
     Report(report::ReportArgs),
     Ablation(ablation::AblationArgs),
+    /// Benchmarks against the PyTorch twin: decoder step, encoder step, decoder epoch (ms/step, peak memory).
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the CLI and returns the process exit code (0 ok, 1 error, 2 usage error).
