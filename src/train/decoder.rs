@@ -306,15 +306,7 @@ pub fn train_decoder(
         ));
     }
     bar.finish();
-    let final_vars: Vec<(String, Tensor)> = model
-        .vs
-        .variables()
-        .into_iter()
-        .map(|(k, v)| (k, v.to_device(Device::Cpu)))
-        .collect();
-    crate::util::write_atomic_path(&run.path.join(DECODER_FILE), |tmp| {
-        Tensor::write_safetensors(&final_vars, tmp).map_err(|e| anyhow::anyhow!("{e}"))
-    })?;
+    run.save_final(&model.vs, DECODER_FILE)?;
     Ok(DecoderOutcome {
         epochs: t.epochs,
         last_loss,

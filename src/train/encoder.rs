@@ -222,15 +222,7 @@ pub fn train_encoder(cfg: &TrainConfig, data: &TrainingData, run: &RunDir, devic
         ));
     }
     bar.finish();
-    let final_vars: Vec<(String, Tensor)> = model
-        .vs
-        .variables()
-        .into_iter()
-        .map(|(k, v)| (k, v.to_device(Device::Cpu)))
-        .collect();
-    crate::util::write_atomic_path(&run.path.join(ENCODER_FILE), |tmp| {
-        Tensor::write_safetensors(&final_vars, tmp).map_err(|e| anyhow::anyhow!("{e}"))
-    })?;
+    run.save_final(&model.vs, ENCODER_FILE)?;
     Ok(EncoderOutcome {
         epochs: t.epochs,
         last_loss,

@@ -187,6 +187,18 @@ impl RunDir {
         )
     }
 
+    /// The trained model's variables (CPU, no optimiser state) as `RUN/name`, atomically.
+    pub fn save_final(&self, vs: &tch::nn::VarStore, name: &str) -> Result<()> {
+        let vars: Vec<(String, Tensor)> = vs
+            .variables()
+            .into_iter()
+            .map(|(k, v)| (k, v.to_device(tch::Device::Cpu)))
+            .collect();
+        write_atomic_path(&self.path.join(name), |tmp| {
+            Tensor::write_safetensors(&vars, tmp).map_err(|e| anyhow::anyhow!("{e}"))
+        })
+    }
+
     pub fn read_state(&self) -> Result<Option<CheckpointState>> {
         let p = self.path.join("state.json");
         if !p.exists() {
