@@ -12,7 +12,7 @@ use crate::synth::rng::{mix_key, CounterRng};
 use crate::train::augment::shift_images;
 use crate::train::config::{DeSource, TrainConfig};
 use crate::train::data::TrainingData;
-use crate::train::encoder::{copy_into, EncoderModel};
+use crate::train::encoder::EncoderModel;
 use crate::train::optim::AmsGrad;
 use crate::train::pool::{GuardedPool, ImagePool};
 use crate::train::progress::{ensure_finite, epoch_bar};
@@ -162,15 +162,7 @@ pub fn train_decoder(
     tch::manual_seed(mix_key(cfg.seed, &[0xD0]) as i64);
     let mut model = DecoderModel::build(cfg, data, device)?;
     let mut opt = AmsGrad::new(&model.vs, t.lr_at(0));
-    let mut records = run.read_metrics()?;
-    let mut start_epoch = 0;
-    if let Some((state, saved)) = run.load_checkpoint(data.n_voxels as usize)? {
-        copy_into(&mut model.vs, &saved, "model.", &run.path, data.n_voxels)?;
-        opt.load_state(&saved, "opt.").context("checkpoint optimizer state")?;
-        start_epoch = state.epoch;
-        records.retain(|r| r["epoch"].as_u64().is_some_and(|e| (e as usize) <= start_epoch));
-        eprintln!("resuming decoder run {} after epoch {start_epoch}", run.path.display());
-    }
+    let (start_epoch, mut records) = run.resume_into(&mut model.vs, &mut opt, data.n_voxels, "decoder")?;
     let vgg = &enc.backbone.net;
     // Frozen and repeated: the paired targets' perceptual taps, computed once.
     let cached_targets: Option<VggTaps> = if t.cache_paired_targets {

@@ -11,7 +11,7 @@ use crate::train::data::TrainingData;
 use crate::train::optim::AmsGrad;
 use crate::train::progress::{ensure_finite, epoch_bar};
 use crate::train::run::RunDir;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -159,15 +159,7 @@ pub fn train_encoder(cfg: &TrainConfig, data: &TrainingData, run: &RunDir, devic
     tch::manual_seed(mix_key(cfg.seed, &[0xE0]) as i64);
     let mut model = EncoderModel::build(cfg, data, device)?;
     let mut opt = AmsGrad::new(&model.vs, t.lr_at(1));
-    let mut records = run.read_metrics()?;
-    let mut start_epoch = 0;
-    if let Some((state, saved)) = run.load_checkpoint(data.n_voxels as usize)? {
-        copy_into(&mut model.vs, &saved, "model.", &run.path, data.n_voxels)?;
-        opt.load_state(&saved, "opt.").context("checkpoint optimizer state")?;
-        start_epoch = state.epoch;
-        records.retain(|r| r["epoch"].as_u64().is_some_and(|e| (e as usize) <= start_epoch));
-        eprintln!("resuming encoder run {} after epoch {start_epoch}", run.path.display());
-    }
+    let (start_epoch, mut records) = run.resume_into(&mut model.vs, &mut opt, data.n_voxels, "encoder")?;
     let n_img = data.n_trials();
     let batch = t.batch_size as i64;
     let steps = (n_img / batch).max(1);

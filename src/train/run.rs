@@ -158,6 +158,30 @@ impl RunDir {
         Ok(())
     }
 
+    /// Restores model variables and optimiser state from the last checkpoint, if any. Returns the number of
+    /// completed epochs and the metrics records up to that epoch (lines of a crashed, uncommitted epoch dropped).
+    pub fn resume_into(
+        &self,
+        vs: &mut tch::nn::VarStore,
+        opt: &mut crate::train::optim::AmsGrad,
+        n_voxels: i64,
+        what: &str,
+    ) -> Result<(usize, Vec<serde_json::Value>)> {
+        let mut records = self.read_metrics()?;
+        let Some((state, saved)) = self.load_checkpoint(n_voxels as usize)? else {
+            return Ok((0, records));
+        };
+        crate::train::encoder::copy_into(vs, &saved, "model.", &self.path, n_voxels)?;
+        opt.load_state(&saved, "opt.").context("checkpoint optimizer state")?;
+        records.retain(|r| r["epoch"].as_u64().is_some_and(|e| (e as usize) <= state.epoch));
+        eprintln!(
+            "resuming {what} run {} after epoch {}",
+            self.path.display(),
+            state.epoch
+        );
+        Ok((state.epoch, records))
+    }
+
     /// End of an epoch: metrics first (a crash before the checkpoint commit leaves an extra line that resume
     /// drops), then model variables (`model.*`) and optimiser state (`opt.*`) as the new checkpoint.
     pub fn commit_epoch(
