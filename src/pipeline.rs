@@ -49,28 +49,44 @@ fn ensure_backbone(data: &Path, world: &World, steps: usize, device: Device) -> 
         return Ok("reused".into());
     }
     let shipped = shipped_backbone(&world.config.preset, world.seed);
-    if let Ok(bytes) = std::fs::read(card_path(&shipped)) {
-        let card: BackboneCard = serde_json::from_slice(&bytes).context("shipped backbone card")?;
-        // Provenance that matters: same world (preset, seed, image size) and no test class among its training
-        // classes. A newer generator version only means slightly different renders of the same classes.
-        let test: std::collections::BTreeSet<i64> = world.splits.test_classes.iter().map(|&c| c as i64).collect();
-        if card.world_seed == Some(world.seed)
-            && card.world_preset.as_deref() == Some(world.config.preset.as_str())
-            && card.image_size == world.config.image_size
-            && card.trained_classes.iter().all(|c| !test.contains(c))
-        {
-            let gen = crate::synth::world::GENERATOR_VERSION;
-            if card.generator_version.as_deref() != Some(gen) {
-                eprintln!(
-                    "[demo] note: shipped backbone made with generator {:?}, world is {gen}",
-                    card.generator_version
-                );
+    match std::fs::read(card_path(&shipped)) {
+        Ok(bytes) => {
+            let card: BackboneCard = serde_json::from_slice(&bytes).context("shipped backbone card")?;
+            // Provenance that matters: same world (preset, seed, image size) and no test class among its training
+            // classes. A newer generator version only means slightly different renders of the same classes.
+            let test: std::collections::BTreeSet<i64> = world.splits.test_classes.iter().map(|&c| c as i64).collect();
+            let mismatch = if card.world_seed != Some(world.seed) {
+                Some(format!("world seed {:?} ≠ {}", card.world_seed, world.seed))
+            } else if card.world_preset.as_deref() != Some(world.config.preset.as_str()) {
+                Some(format!(
+                    "world preset {:?} ≠ {:?}",
+                    card.world_preset, world.config.preset
+                ))
+            } else if card.image_size != world.config.image_size {
+                Some(format!("image size {} ≠ {}", card.image_size, world.config.image_size))
+            } else if card.trained_classes.iter().any(|c| test.contains(c)) {
+                Some("it was trained on a test class of this world".to_string())
+            } else {
+                None
+            };
+            match mismatch {
+                None => {
+                    let gen = crate::synth::world::GENERATOR_VERSION;
+                    if card.generator_version.as_deref() != Some(gen) {
+                        eprintln!(
+                            "[demo] note: shipped backbone made with generator {:?}, world is {gen}",
+                            card.generator_version
+                        );
+                    }
+                    std::fs::create_dir_all(target.parent().context("backbone dir")?)?;
+                    std::fs::copy(&shipped, &target)?;
+                    std::fs::copy(card_path(&shipped), card_path(&target))?;
+                    return Ok(format!("shipped ({})", shipped.display()));
+                }
+                Some(why) => eprintln!("[demo] shipped backbone {} not used: {why}", shipped.display()),
             }
-            std::fs::create_dir_all(target.parent().context("backbone dir")?)?;
-            std::fs::copy(&shipped, &target)?;
-            std::fs::copy(card_path(&shipped), card_path(&target))?;
-            return Ok(format!("shipped ({})", shipped.display()));
         }
+        Err(e) => eprintln!("[demo] no shipped backbone for this world ({}: {e})", shipped.display()),
     }
     let opts = BackboneTraining {
         steps,

@@ -933,17 +933,18 @@ fn fuzz_findings_are_errors() {
     let o = Command::new(BIN).arg("info").arg(&h5).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.code() == Some(1) && err.contains("claims shape"), "{err}");
-    let o = Command::new(BIN)
-        .arg("info")
-        .arg(dir.join("bdata_chunk_overflow.h5"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        o.status.code() == Some(1) && err.starts_with("error:") && err.contains("bdata_chunk_overflow.h5"),
-        "{err}"
-    );
-    assert!(!err.contains("panicked"), "{err}");
+    for name in ["bdata_chunk_overflow.h5", "bdata_chunk_offset_oom.h5"] {
+        let o = Command::new(BIN).arg("info").arg(dir.join(name)).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            o.status.code() == Some(1)
+                && err.starts_with("error:")
+                && err.contains(name)
+                && err.contains("outside its shape"),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
     let pth = dir.join("pth_storage_overflow.pth");
     let Err(e) = vox2pix::data::pth::read_pth(&pth) else {
         panic!("{} must fail", pth.display())

@@ -52,6 +52,7 @@ pub enum Command {
 
 /// Runs the CLI and returns the process exit code (0 ok, 1 error, 2 usage error).
 pub fn main() -> i32 {
+    crate::data::hdf5::silence_contained_panics();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

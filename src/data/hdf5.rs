@@ -93,6 +93,57 @@ impl PureHdf5 {
         Ok(())
     }
 
+    /// Refuses a dataset whose storage the header places outside the file: contiguous data past the end, or a
+    /// chunk whose bytes or logical offset cannot exist. The backend would otherwise allocate a buffer of the
+    /// claimed size (gigabytes for a flipped bit) before noticing, or do index arithmetic that overflows.
+    fn check_storage(&self, name: &str, ds: &hdf5_pure::Dataset) -> Result<()> {
+        let damaged = |what: String| {
+            anyhow!(
+                "{}: dataset {name} {what}; the file is damaged or truncated — re-download it",
+                self.path.display()
+            )
+        };
+        let layout = guarded(&self.path, name, || ds.layout())?
+            .map_err(|e| anyhow!("{}: cannot read the storage layout of {name}: {e}", self.path.display()))?;
+        match layout {
+            hdf5_pure::Layout::Contiguous {
+                address: Some(address),
+                size,
+            } if address.checked_add(size).is_none_or(|end| end > self.len) => Err(damaged(format!(
+                "stores {size} bytes at offset {address}, past the end of the {}-byte file",
+                self.len
+            ))),
+            hdf5_pure::Layout::Chunked { chunk_shape, .. } => {
+                let shape = guarded(&self.path, name, || ds.shape())?
+                    .map_err(|e| anyhow!("{}: cannot read the shape of {name}: {e}", self.path.display()))?;
+                // A B-tree v2 index has no enumerator in the backend; its reads stay guarded.
+                let Ok(Ok(chunks)) = guarded(&self.path, name, || ds.chunks()) else {
+                    return Ok(());
+                };
+                for c in chunks {
+                    if c.address.checked_add(c.storage_size).is_none_or(|end| end > self.len) {
+                        return Err(damaged(format!(
+                            "has a chunk of {} bytes at offset {}, past the end of the {}-byte file",
+                            c.storage_size, c.address, self.len
+                        )));
+                    }
+                    let inside = c.offset.len() == shape.len()
+                        && c.offset.iter().zip(&shape).zip(&chunk_shape).all(|((&o, &d), &k)| {
+                            o < d.max(1) && o.checked_add(k.max(1)).is_some_and(|e| e <= d.saturating_add(k))
+                        });
+                    if !inside {
+                        return Err(damaged(format!(
+                            "has a chunk at element offset {:?} outside its shape {shape:?}",
+                            c.offset
+                        )));
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn dataset(&self, name: &str) -> Result<hdf5_pure::Dataset> {
         guarded(&self.path, name, || self.file.dataset(name.trim_start_matches('/')))?
             .map_err(|e| anyhow!("{}: cannot open dataset {name}: {e}", self.path.display()))
@@ -128,6 +179,7 @@ impl Hdf5Source for PureHdf5 {
     fn read_strings(&self, name: &str) -> Result<Vec<String>> {
         let ds = self.dataset(name)?;
         self.check_size(name, &ds, 1)?;
+        self.check_storage(name, &ds)?;
         let strings = guarded(&self.path, name, || ds.read_string())?.map_err(|e| {
             anyhow!(
                 "{}: cannot read {name} as strings ({e}); BData stores metadata keys as strings",
@@ -144,6 +196,7 @@ impl Hdf5Source for PureHdf5 {
     fn read_f64(&self, name: &str) -> Result<Vec<f64>> {
         let ds = self.dataset(name)?;
         self.check_size(name, &ds, 8)?;
+        self.check_storage(name, &ds)?;
         guarded(&self.path, name, || ds.read_f64())?.map_err(|e| {
             anyhow!(
                 "{}: cannot read {name} as numbers ({e}); the file may be truncated or use an unsupported filter",
@@ -153,9 +206,46 @@ impl Hdf5Source for PureHdf5 {
     }
 }
 
-/// Runs a backend call, turning a panic inside the parser (malformed or truncated input) into an error.
+thread_local! {
+    /// How many backend calls are running on this thread inside [`guarded`].
+    static BACKEND_CALLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// True while this thread runs a call into the HDF5 parser under [`guarded`]: a panic now will be caught and
+/// reported as a damaged file. The fuzz target's panic hook uses it to tell such contained panics from ours.
+pub fn in_backend_call() -> bool {
+    BACKEND_CALLS.with(|c| c.get() > 0)
+}
+
+/// Keeps the panic hook quiet for panics that [`guarded`] contains (they become "file is damaged" errors), so a
+/// damaged file prints one clear error and no panic text; every other panic still goes to the previous hook.
+pub fn silence_contained_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !in_backend_call() {
+                previous(info)
+            }
+        }));
+    });
+}
+
+/// Runs a backend call, turning a panic inside the parser (malformed or truncated input, or an arithmetic
+/// overflow on offsets read from the file: the release profile keeps overflow checks on for hdf5-pure) into an
+/// error.
 fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|_| {
+    struct Depth;
+    impl Drop for Depth {
+        fn drop(&mut self) {
+            BACKEND_CALLS.with(|c| c.set(c.get() - 1));
+        }
+    }
+    BACKEND_CALLS.with(|c| c.set(c.get() + 1));
+    let depth = Depth;
+    let result = catch_unwind(AssertUnwindSafe(f));
+    drop(depth);
+    result.map_err(|_| {
         anyhow!(
             "{}: the HDF5 parser failed on {what}; the file is damaged or truncated — re-download it",
             path.display()
@@ -163,8 +253,6 @@ fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
     })
 }
 
-/// Writes a BData-layout file — `/dataset` (f64 `[samples, columns]`) and `/metadata/{key,description,value}`
-/// with variable-length strings, as bdpy writes with h5py 3 — atomically. `hdf5-pure` builds the file in memory.
 pub fn write_bdata_file(
     path: &Path,
     dataset: &ndarray::Array2<f64>,

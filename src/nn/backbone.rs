@@ -86,6 +86,11 @@ impl VggTaps {
         self.map(|t| t.to_device(device))
     }
 
+    /// Every tap as float32 (differentiable): losses on autocast (bf16) taps are computed in full precision.
+    pub fn to_float(&self) -> VggTaps {
+        self.map(|t| t.to_kind(tch::Kind::Float))
+    }
+
     fn map(&self, f: impl Fn(&Tensor) -> Tensor) -> VggTaps {
         Self::from_vec(self.as_array().iter().map(|t| f(t)).collect())
     }

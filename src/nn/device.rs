@@ -56,3 +56,51 @@ pub fn set_tf32(on: bool) {
 pub fn tf32_enabled() -> bool {
     unsafe { vox2pix_tf32_cudnn() != 0 }
 }
+
+extern "C" {
+    fn vox2pix_autocast_enter(device: i32, dtype: i32, was_on: *mut i32, was_dtype: *mut i32);
+    fn vox2pix_autocast_exit(device: i32, was_on: i32, was_dtype: i32);
+}
+
+/// Arithmetic precision of the training forward passes.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// Everything in float32 (reference numbers).
+    #[default]
+    F32,
+    /// bfloat16 autocast: convolutions and matrix products in bf16, reductions and losses in float32, weights
+    /// and optimizer state stay float32. Pays on GPUs and on CPUs with AVX512-BF16/AMX.
+    Bf16,
+}
+
+/// Autocast region: while alive, libtorch runs eligible ops on `device` in bf16 (or not at all for
+/// `Precision::F32`). Restores the previous autocast state when dropped.
+pub struct Autocast {
+    device: i32,
+    previous: Option<(i32, i32)>,
+}
+
+impl Autocast {
+    pub fn new(precision: Precision, device: tch::Device) -> Autocast {
+        let device = match device {
+            tch::Device::Cuda(_) => 1,
+            tch::Device::Mps => 2,
+            _ => 0,
+        };
+        let previous = (precision == Precision::Bf16).then(|| {
+            let (mut on, mut dtype) = (0, 0);
+            unsafe { vox2pix_autocast_enter(device, 0, &mut on, &mut dtype) };
+            (on, dtype)
+        });
+        Autocast { device, previous }
+    }
+}
+
+impl Drop for Autocast {
+    fn drop(&mut self) {
+        if let Some((on, dtype)) = self.previous {
+            unsafe { vox2pix_autocast_exit(self.device, on, dtype) }
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! under `configs/`, embedded in the binary; a path selects a user file. `--set key.sub=value` overrides any
 //! field. Unknown keys are errors (a typo must never silently fall back to a default).
 use crate::nn::decoder::DecoderConfig;
+use crate::nn::device::Precision;
 use crate::nn::encoder::EncoderConfig;
 use crate::nn::losses::ImageLossConfig;
 use anyhow::{bail, Context, Result};
@@ -37,6 +38,10 @@ pub struct TrainConfig {
     pub image_loss: ImageLossConfig,
     #[serde(default)]
     pub decoder_training: DecoderTraining,
+    /// Precision of the training forward passes: "f32" (default) or "bf16" autocast (weights, optimizer state
+    /// and losses stay float32). Evaluation always runs in float32.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 fn default_roi() -> Vec<String> {

@@ -7,6 +7,7 @@
 //! computed once: the perceptual taps of the paired targets are cached for the whole run.
 use crate::nn::backbone::VggTaps;
 use crate::nn::decoder::Decoder;
+use crate::nn::device::Autocast;
 use crate::nn::losses::{fmri_loss, perceptual_loss, pixel_l1_normalized, total_variation};
 use crate::synth::rng::{mix_key, CounterRng};
 use crate::train::augment::shift_images;
@@ -199,6 +200,8 @@ pub fn train_decoder(
         rng.shuffle(&mut order);
         let mut acc = StepLosses::default();
         for s in 0..steps {
+            // Forward passes under the configured precision; losses and the update in float32.
+            let autocast = Autocast::new(cfg.precision, device);
             // Paired stream.
             let rows: Vec<i64> = (0..pb).map(|i| order[((s * pb + i) % n_trials) as usize]).collect();
             let rows = Tensor::from_slice(&rows).to_device(device);
@@ -236,12 +239,13 @@ pub fn train_decoder(
                     .collect();
                 let y_hat = tch::no_grad(|| enc.forward_t(&shift_images(&x, &shifts), false));
                 preds.push(model.decoder.forward(&y_hat));
-                tgt_taps.push(tch::no_grad(|| vgg.taps(&x)));
+                tgt_taps.push(tch::no_grad(|| vgg.taps(&x)).to_float());
                 targets.push(x);
             }
             // One backbone pass for all predicted images.
             let pred_all = Tensor::cat(&preds, 0);
-            let taps_all = vgg.taps(&pred_all);
+            let taps_all = vgg.taps(&pred_all).to_float();
+            let preds: Vec<Tensor> = preds.iter().map(|p| p.to_kind(tch::Kind::Float)).collect();
             let mut losses = StepLosses::default();
             let lp = image_loss_from_taps(
                 cfg,
@@ -268,11 +272,14 @@ pub fn train_decoder(
             }
             if use_de {
                 let y_star = draw_de_rows(cfg, data, &mut rng, t.de_batch, device)?;
-                let y_hat = enc.forward_through_frozen(&model.decoder.forward(&y_star));
+                let y_hat = enc
+                    .forward_through_frozen(&model.decoder.forward(&y_star))
+                    .to_kind(tch::Kind::Float);
                 let ld = fmri_loss(&y_hat, &y_star, &data.snr_n, t.fmri_cos_weight);
                 losses.de = ld.double_value(&[]);
                 total += ld * t.weight_de;
             }
+            drop(autocast);
             let total = total + model.decoder.regularization(&data.snr_inv_n);
             losses.total = total.double_value(&[]);
             ensure_finite(losses.total, "decoder", epoch, s as usize, opt.lr, &run.path, epoch)?;

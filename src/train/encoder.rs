@@ -1,6 +1,7 @@
 //! Encoder trainer (`vox2pix train-encoder`): E learns image → fMRI on the paired training data with random
 //! ±shift augmentation (edge fill), Adam/AMSGrad with the paper's step schedule. After every epoch the voxel
 //! correlation per ROI on the test averages is logged — for monitoring only, never to pick a checkpoint.
+use crate::nn::device::Autocast;
 use crate::nn::encoder::SeparableEncoder;
 use crate::nn::losses::mean_cosine;
 use crate::synth::rng::{mix_key, CounterRng};
@@ -42,14 +43,18 @@ impl EncoderModel {
     }
 
     /// E(x) for images in [0,1]; `train` switches dropout and batch-norm statistics.
+    /// VGG block 5 is skipped: E reads the first four taps only.
     pub fn forward_t(&self, x01: &Tensor, train: bool) -> Tensor {
-        let taps = tch::no_grad(|| self.backbone.net.taps(x01));
-        self.encoder.forward_t(&taps, train)
+        let taps = tch::no_grad(|| self.backbone.net.taps_upto(x01, 4));
+        self.encoder
+            .forward_taps_t(&[&taps[0], &taps[1], &taps[2], &taps[3]], train)
     }
 
     /// E(x) in eval mode with gradients flowing to `x01` (not to E's frozen weights): the DE stream's path.
     pub fn forward_through_frozen(&self, x01: &Tensor) -> Tensor {
-        self.encoder.forward_t(&self.backbone.net.taps(x01), false)
+        let taps = self.backbone.net.taps_upto(x01, 4);
+        self.encoder
+            .forward_taps_t(&[&taps[0], &taps[1], &taps[2], &taps[3]], false)
     }
 
     /// E(x) in eval mode, batched, without gradients.
@@ -190,7 +195,9 @@ pub fn train_encoder(cfg: &TrainConfig, data: &TrainingData, run: &RunDir, devic
                 })
                 .collect();
             let x = shift_images(&x, &shifts);
-            let pred = model.forward_t(&x, true);
+            let autocast = Autocast::new(cfg.precision, device);
+            let pred = model.forward_t(&x, true).to_kind(Kind::Float);
+            drop(autocast);
             let e = &cfg.encoder;
             let loss = (&pred - &y).square().mean(Kind::Float) * e.mse_weight - mean_cosine(&pred, &y) * e.cos_weight
                 + model.encoder.regularization();
