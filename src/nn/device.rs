@@ -104,3 +104,29 @@ impl Drop for Autocast {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Kind, Tensor};
+
+    #[test]
+    fn autocast_region_runs_matmul_in_bf16_and_restores_f32() {
+        let a = Tensor::ones([4, 4], (Kind::Float, tch::Device::Cpu));
+        {
+            let _off = Autocast::new(Precision::F32, tch::Device::Cpu);
+            assert_eq!(a.matmul(&a).kind(), Kind::Float);
+        }
+        {
+            let _outer = Autocast::new(Precision::Bf16, tch::Device::Cpu);
+            assert_eq!(a.matmul(&a).kind(), Kind::BFloat16);
+            {
+                let _inner = Autocast::new(Precision::Bf16, tch::Device::Cpu);
+                assert_eq!(a.matmul(&a).kind(), Kind::BFloat16);
+            }
+            // Leaving a nested region keeps the outer one in force.
+            assert_eq!(a.matmul(&a).kind(), Kind::BFloat16);
+        }
+        assert_eq!(a.matmul(&a).kind(), Kind::Float);
+    }
+}

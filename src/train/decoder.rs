@@ -135,6 +135,49 @@ fn draw_de_rows(
     }
 }
 
+/// One ED batch drawn from the unpaired pool: unshifted images (NHWC, f32 in [0, 1]) and the shift of each.
+struct EdBatch {
+    pixels: Vec<f32>,
+    shifts: Vec<(i64, i64)>,
+}
+
+/// Draws, renders or decodes the ED stream's images on a background thread, two batches ahead of training,
+/// so that image preparation is off the step's critical path. Its own random stream (a function of seed and
+/// epoch only) keeps runs reproducible whatever the threads' timing.
+fn prefetch_ed_batches<'scope, 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    pool: &'env GuardedPool<Box<dyn ImagePool>>,
+    t: &'env crate::train::config::DecoderTraining,
+    steps: usize,
+    seed: u64,
+) -> std::sync::mpsc::Receiver<Result<EdBatch>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(2);
+    scope.spawn(move || {
+        let mut rng = CounterRng::new(seed);
+        let r = t.ed_shift_px;
+        for _ in 0..steps {
+            let batch = (|| -> Result<EdBatch> {
+                let mut pixels = Vec::new();
+                let mut shifts = Vec::with_capacity(t.unpaired_batch);
+                for _ in 0..t.unpaired_batch {
+                    let i = rng.below(pool.len() as u64) as usize;
+                    pixels.extend(pool.training_image(i)?);
+                    let dy = rng.below((2 * r + 1) as u64) as i64 - r;
+                    let dx = rng.below((2 * r + 1) as u64) as i64 - r;
+                    shifts.push((dy, dx));
+                }
+                Ok(EdBatch { pixels, shifts })
+            })();
+            let failed = batch.is_err();
+            // A closed channel means training stopped (an error or a NaN guard): nothing left to do.
+            if tx.send(batch).is_err() || failed {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 /// Trains D into `run` (resuming from its last checkpoint if present). `pool` feeds the ED stream and must be
 /// given when `unpaired_batch > 0` and `weight_ed > 0`.
 pub fn train_decoder(
@@ -199,97 +242,97 @@ pub fn train_decoder(
         let mut order: Vec<i64> = (0..n_trials).collect();
         rng.shuffle(&mut order);
         let mut acc = StepLosses::default();
-        for s in 0..steps {
-            // Forward passes under the configured precision; losses and the update in float32.
-            let autocast = Autocast::new(cfg.precision, device);
-            // Paired stream.
-            let rows: Vec<i64> = (0..pb).map(|i| order[((s * pb + i) % n_trials) as usize]).collect();
-            let rows = Tensor::from_slice(&rows).to_device(device);
-            let y = data.y_train.index_select(0, &rows);
-            let img_idx = data.train_labels.index_select(0, &rows);
-            let target = data.train_images.index_select(0, &img_idx);
-            let target_taps = match &cached_targets {
-                Some(c) => c.index_select(&img_idx),
-                None => tch::no_grad(|| vgg.taps(&target)),
+        std::thread::scope(|scope| -> Result<()> {
+            let ed_batches = match pool {
+                Some(p) if use_ed => Some(prefetch_ed_batches(
+                    scope,
+                    p,
+                    t,
+                    steps as usize,
+                    mix_key(cfg.seed, &[0xD3, epoch as u64]),
+                )),
+                _ => None,
             };
-            let mut preds = vec![model.decoder.forward(&y)];
-            let mut targets = vec![target];
-            let mut tgt_taps = vec![target_taps];
-            // ED stream: E is frozen, so its prediction is a constant input to D.
-            if use_ed {
-                let p = pool.context("pool")?;
-                let mut imgs = Vec::with_capacity(t.unpaired_batch);
-                for _ in 0..t.unpaired_batch {
-                    let i = rng.below(p.len() as u64) as usize;
-                    imgs.push(
-                        Tensor::from_slice(&p.training_image(i)?)
-                            .view([size, size, 3])
-                            .permute([2, 0, 1]),
-                    );
+            for s in 0..steps {
+                // Forward passes under the configured precision; losses and the update in float32.
+                let autocast = Autocast::new(cfg.precision, device);
+                // Paired stream.
+                let rows: Vec<i64> = (0..pb).map(|i| order[((s * pb + i) % n_trials) as usize]).collect();
+                let rows = Tensor::from_slice(&rows).to_device(device);
+                let y = data.y_train.index_select(0, &rows);
+                let img_idx = data.train_labels.index_select(0, &rows);
+                let target = data.train_images.index_select(0, &img_idx);
+                let target_taps = match &cached_targets {
+                    Some(c) => c.index_select(&img_idx),
+                    None => tch::no_grad(|| vgg.taps(&target)),
+                };
+                let mut preds = vec![model.decoder.forward(&y)];
+                let mut targets = vec![target];
+                let mut tgt_taps = vec![target_taps];
+                // ED stream: E is frozen, so its prediction is a constant input to D.
+                if let Some(batches) = &ed_batches {
+                    let b = batches.recv().context("ED image prefetch thread stopped")??;
+                    let n = b.shifts.len() as i64;
+                    let x = Tensor::from_slice(&b.pixels)
+                        .view([n, size, size, 3])
+                        .permute([0, 3, 1, 2])
+                        .contiguous()
+                        .to_device(device);
+                    let y_hat = tch::no_grad(|| enc.forward_t(&shift_images(&x, &b.shifts), false));
+                    preds.push(model.decoder.forward(&y_hat));
+                    tgt_taps.push(tch::no_grad(|| vgg.taps(&x)).to_float());
+                    targets.push(x);
                 }
-                let x = Tensor::stack(&imgs, 0).to_device(device);
-                let r = t.ed_shift_px;
-                let shifts: Vec<(i64, i64)> = (0..t.unpaired_batch)
-                    .map(|_| {
-                        (
-                            rng.below((2 * r + 1) as u64) as i64 - r,
-                            rng.below((2 * r + 1) as u64) as i64 - r,
-                        )
-                    })
-                    .collect();
-                let y_hat = tch::no_grad(|| enc.forward_t(&shift_images(&x, &shifts), false));
-                preds.push(model.decoder.forward(&y_hat));
-                tgt_taps.push(tch::no_grad(|| vgg.taps(&x)).to_float());
-                targets.push(x);
-            }
-            // One backbone pass for all predicted images.
-            let pred_all = Tensor::cat(&preds, 0);
-            let taps_all = vgg.taps(&pred_all).to_float();
-            let preds: Vec<Tensor> = preds.iter().map(|p| p.to_kind(tch::Kind::Float)).collect();
-            let mut losses = StepLosses::default();
-            let lp = image_loss_from_taps(
-                cfg,
-                &preds[0],
-                &taps_all.narrow(0, pb),
-                &targets[0],
-                &tgt_taps[0],
-                &data.channel_mean_abs,
-            );
-            losses.paired = lp.double_value(&[]);
-            let mut total = lp * t.weight_paired;
-            if use_ed {
-                let nb = t.unpaired_batch as i64;
-                let le = image_loss_from_taps(
+                // One backbone pass for all predicted images.
+                let pred_all = Tensor::cat(&preds, 0);
+                let taps_all = vgg.taps(&pred_all).to_float();
+                let preds: Vec<Tensor> = preds.iter().map(|p| p.to_kind(tch::Kind::Float)).collect();
+                let mut losses = StepLosses::default();
+                let lp = image_loss_from_taps(
                     cfg,
-                    &preds[1],
-                    &taps_all.narrow(pb, nb),
-                    &targets[1],
-                    &tgt_taps[1],
+                    &preds[0],
+                    &taps_all.narrow(0, pb),
+                    &targets[0],
+                    &tgt_taps[0],
                     &data.channel_mean_abs,
                 );
-                losses.ed = le.double_value(&[]);
-                total += le * t.weight_ed;
+                losses.paired = lp.double_value(&[]);
+                let mut total = lp * t.weight_paired;
+                if use_ed {
+                    let nb = t.unpaired_batch as i64;
+                    let le = image_loss_from_taps(
+                        cfg,
+                        &preds[1],
+                        &taps_all.narrow(pb, nb),
+                        &targets[1],
+                        &tgt_taps[1],
+                        &data.channel_mean_abs,
+                    );
+                    losses.ed = le.double_value(&[]);
+                    total += le * t.weight_ed;
+                }
+                if use_de {
+                    let y_star = draw_de_rows(cfg, data, &mut rng, t.de_batch, device)?;
+                    let y_hat = enc
+                        .forward_through_frozen(&model.decoder.forward(&y_star))
+                        .to_kind(tch::Kind::Float);
+                    let ld = fmri_loss(&y_hat, &y_star, &data.snr_n, t.fmri_cos_weight);
+                    losses.de = ld.double_value(&[]);
+                    total += ld * t.weight_de;
+                }
+                drop(autocast);
+                let total = total + model.decoder.regularization(&data.snr_inv_n);
+                losses.total = total.double_value(&[]);
+                ensure_finite(losses.total, "decoder", epoch, s as usize, opt.lr, &run.path, epoch)?;
+                opt.backward_step(&total);
+                acc.total += losses.total;
+                acc.paired += losses.paired;
+                acc.ed += losses.ed;
+                acc.de += losses.de;
+                bar.set_message(format!("loss {:.4}", losses.total));
             }
-            if use_de {
-                let y_star = draw_de_rows(cfg, data, &mut rng, t.de_batch, device)?;
-                let y_hat = enc
-                    .forward_through_frozen(&model.decoder.forward(&y_star))
-                    .to_kind(tch::Kind::Float);
-                let ld = fmri_loss(&y_hat, &y_star, &data.snr_n, t.fmri_cos_weight);
-                losses.de = ld.double_value(&[]);
-                total += ld * t.weight_de;
-            }
-            drop(autocast);
-            let total = total + model.decoder.regularization(&data.snr_inv_n);
-            losses.total = total.double_value(&[]);
-            ensure_finite(losses.total, "decoder", epoch, s as usize, opt.lr, &run.path, epoch)?;
-            opt.backward_step(&total);
-            acc.total += losses.total;
-            acc.paired += losses.paired;
-            acc.ed += losses.ed;
-            acc.de += losses.de;
-            bar.set_message(format!("loss {:.4}", losses.total));
-        }
+            Ok(())
+        })?;
         let k = steps as f64;
         last_loss = acc.total / k;
         records.push(json!({
