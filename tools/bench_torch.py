@@ -271,6 +271,7 @@ def common_args(ap):
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--tf32", action="store_true")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast for the forward passes (as vox2pix --bf16)")
 
 
 def setup(a):
@@ -303,7 +304,13 @@ def random_vgg(dev):
 
 
 def framework(a):
-    return f"pytorch-{torch.__version__}{'+tf32' if a.tf32 else ''}{'+compile' if getattr(a, 'compile', False) else ''}"
+    return (f"pytorch-{torch.__version__}{'+tf32' if a.tf32 else ''}{'+bf16' if a.bf16 else ''}"
+            f"{'+compile' if getattr(a, 'compile', False) else ''}")
+
+
+def autocast(a, dev):
+    """The forward passes' precision region; losses and the update run in float32 as in vox2pix."""
+    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16)
 
 
 def gpu_mib(dev):
@@ -331,15 +338,16 @@ def bench_step(a):
     times, loss_v = [], float("nan")
     for i in range(a.warmup + a.steps):
         t0 = time.perf_counter()
-        with torch.no_grad():
-            y_ed = enc(vgg(shift_replicate(x_ext, 3, -2), n=4))
-            if cached is not None:
-                tt = [torch.cat([c, e]) for c, e in zip(cached, vgg(x_ext))]
-            else:
-                tt = vgg(torch.cat([x_pair, x_ext]))
-        pred = dec(torch.cat([y_pair, y_ed]))
-        loss, _ = image_loss(vgg, pred, torch.cat([x_pair, x_ext]), tt, n_c)
-        loss = loss + dec.regularization(snr_inv_n)
+        with autocast(a, dev):
+            with torch.no_grad():
+                y_ed = enc(vgg(shift_replicate(x_ext, 3, -2), n=4))
+                if cached is not None:
+                    tt = [torch.cat([c, e]).float() for c, e in zip(cached, vgg(x_ext))]
+                else:
+                    tt = [t.float() for t in vgg(torch.cat([x_pair, x_ext]))]
+            pred = dec(torch.cat([y_pair, y_ed]))
+            loss, _ = image_loss(vgg, pred, torch.cat([x_pair, x_ext]), tt, n_c)
+        loss = loss.float() + dec.regularization(snr_inv_n)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -379,9 +387,10 @@ def bench_encoder_step(a):
     for i in range(a.warmup + a.steps):
         t0 = time.perf_counter()
         xs = shift_each(x, encoder_shifts(i, a.batch, a.shift_px))
-        with torch.no_grad():
-            taps = vgg(xs, n=4)
-        pred = enc(taps)
+        with autocast(a, dev):
+            with torch.no_grad():
+                taps = vgg(xs, n=4)
+            pred = enc(taps).float()
         loss = encoder_loss(pred, y) + enc.regularization()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -460,13 +469,15 @@ def bench_decoder_epoch(a):
         tt = [c[idx] for c in cached]
         x = pool[(torch.arange(ub, device=dev) + s * ub) % pool.shape[0]]
         shifts = [(rng.randint(-5, 5), rng.randint(-5, 5)) for _ in range(ub)]
-        with torch.no_grad():
-            # As the trainer: E's taps come from a full VGG pass (blocks 1-5).
-            y_hat = enc(vgg_f(shift_each(x, shifts)))
-        preds = [dec_f(y), dec_f(y_hat)]
-        with torch.no_grad():
-            tx = vgg_f(x)
-        taps_all = vgg_f(torch.cat(preds))
+        with autocast(a, dev):
+            with torch.no_grad():
+                # As the trainer: E reads VGG blocks 1-4 only.
+                y_hat = enc(vgg_f(shift_each(x, shifts), n=4))
+            preds = [dec_f(y), dec_f(y_hat)]
+            with torch.no_grad():
+                tx = [t.float() for t in vgg_f(x)]
+            taps_all = [t.float() for t in vgg_f(torch.cat(preds))]
+            preds = [p.float() for p in preds]
         lp = 10 * perceptual([t[:pb] for t in taps_all], tt) + pixel_l1(preds[0], target, n_c) + 0.3 * tv(preds[0])
         le = 10 * perceptual([t[pb:] for t in taps_all], tx) + pixel_l1(preds[1], x, n_c) + 0.3 * tv(preds[1])
         _ = lp.item(), le.item()

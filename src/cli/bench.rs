@@ -3,7 +3,7 @@
 use crate::data::npz::{write_npz, Compression};
 use crate::nn::backbone::Vgg16;
 use crate::nn::bench::{run_decoder_step_bench, run_encoder_step_bench, EncoderStepBenchConfig, StepBenchConfig};
-use crate::nn::device::{parse_device, set_cpu_threads, set_tf32, tf32_enabled};
+use crate::nn::device::{parse_device, set_cpu_threads, set_tf32, tf32_enabled, Precision};
 use crate::nn::encoder::SeparableEncoder;
 use crate::synth::rng::CounterRng;
 use crate::train::backbone::LoadedBackbone;
@@ -49,6 +49,19 @@ pub struct CommonArgs {
     /// CPU threads for libtorch (0 = libtorch's default).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// bf16 autocast for the forward passes (weights, optimizer and losses stay float32).
+    #[arg(long)]
+    pub bf16: bool,
+}
+
+impl CommonArgs {
+    fn precision(&self) -> Precision {
+        if self.bf16 {
+            Precision::Bf16
+        } else {
+            Precision::F32
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -142,8 +155,9 @@ fn setup(c: &CommonArgs) -> Result<(Device, String)> {
     set_cpu_threads(c.threads);
     set_tf32(c.tf32);
     let tag = format!(
-        "tch-0.24.0/libtorch-2.11.0{}",
-        if c.tf32 && tf32_enabled() { "+tf32" } else { "" }
+        "tch-0.24.0/libtorch-2.11.0{}{}",
+        if c.tf32 && tf32_enabled() { "+tf32" } else { "" },
+        if c.bf16 { "+bf16" } else { "" }
     );
     Ok((device, tag))
 }
@@ -160,6 +174,7 @@ fn run_step(a: &StepArgs) -> Result<()> {
         warmup: a.warmup,
         cache_target_taps: a.cache_target_taps,
         tf32: a.common.tf32,
+        precision: a.common.precision(),
     };
     let r = run_decoder_step_bench(&cfg, |i, ms, loss| eprintln!("step {i}: {ms:.1} ms loss {loss:.5}"))?;
     println!(
@@ -191,6 +206,7 @@ fn run_encoder_step(a: &EncoderStepArgs) -> Result<()> {
         steps: a.steps,
         warmup: a.warmup,
         tf32: a.common.tf32,
+        precision: a.common.precision(),
     };
     let r = run_encoder_step_bench(&cfg, |i, ms, loss| eprintln!("step {i}: {ms:.1} ms loss {loss:.5}"))?;
     println!(
@@ -296,6 +312,7 @@ fn run_decoder_epoch(a: &EpochArgs) -> Result<()> {
         a.steps.min(full_steps)
     };
     cfg.decoder_training.epochs = 1;
+    cfg.precision = a.common.precision();
     cfg.decoder_training.steps_per_epoch = steps;
     let enc = random_encoder(&cfg, &data, device)?;
     let pool = unpaired_pool(&cfg, &data, None)?;

@@ -4,6 +4,7 @@
 //! Weights are random with the same initialisation distributions as the twin (timing does not need trained ones).
 use super::backbone::Vgg16;
 use super::decoder::{Decoder, DecoderConfig};
+use super::device::{Autocast, Precision};
 use super::encoder::{EncoderConfig, SeparableEncoder};
 use super::losses::{image_loss, ImageLossConfig};
 use anyhow::{bail, Result};
@@ -23,6 +24,8 @@ pub struct StepBenchConfig {
     /// Compute the paired targets' VGG taps once before timing (the trainer's caching option).
     pub cache_target_taps: bool,
     pub tf32: bool,
+    /// bf16 autocast for the forward passes (the trainers' `precision = "bf16"`).
+    pub precision: Precision,
 }
 
 impl Default for StepBenchConfig {
@@ -37,6 +40,7 @@ impl Default for StepBenchConfig {
             warmup: 1,
             cache_target_taps: false,
             tf32: false,
+            precision: Precision::F32,
         }
     }
 }
@@ -109,6 +113,7 @@ pub fn run_decoder_step_bench(
     let mut loss_v = f64::NAN;
     for i in 0..cfg.warmup + cfg.steps {
         let t0 = Instant::now();
+        let autocast = Autocast::new(cfg.precision, dev);
         let (y_ed, target_taps) = tch::no_grad(|| {
             let t = vgg.taps_upto(&shift_replicate(&x_ext, 3, -2), 4);
             let y_ed = enc.forward_taps_t(&[&t[0], &t[1], &t[2], &t[3]], false);
@@ -119,8 +124,9 @@ pub fn run_decoder_step_bench(
             (y_ed, tt)
         });
         let pred = dec.forward(&Tensor::cat(&[&y_pair, &y_ed], 0));
-        let (loss, _) = image_loss(&vgg, &pred, &x_all, &target_taps, &n_c, &loss_cfg);
-        let loss = loss + dec.regularization(&snr_inv_n);
+        let (loss, _) = image_loss(&vgg, &pred, &x_all, &target_taps.to_float(), &n_c, &loss_cfg);
+        drop(autocast);
+        let loss = loss.to_kind(Kind::Float) + dec.regularization(&snr_inv_n);
         opt.backward_step(&loss);
         loss_v = loss.double_value(&[]);
         if let Device::Cuda(n) = dev {
@@ -156,6 +162,7 @@ pub struct EncoderStepBenchConfig {
     pub steps: usize,
     pub warmup: usize,
     pub tf32: bool,
+    pub precision: Precision,
 }
 
 impl Default for EncoderStepBenchConfig {
@@ -169,6 +176,7 @@ impl Default for EncoderStepBenchConfig {
             steps: 5,
             warmup: 1,
             tf32: false,
+            precision: Precision::F32,
         }
     }
 }
@@ -239,8 +247,12 @@ pub fn run_encoder_step_bench(
     for i in 0..cfg.warmup + cfg.steps {
         let t0 = Instant::now();
         let xs = shift_each(&x, &encoder_shifts(i, cfg.batch, cfg.shift_px));
+        let autocast = Autocast::new(cfg.precision, dev);
         let taps = tch::no_grad(|| vgg.taps_upto(&xs, 4));
-        let pred = enc.forward_taps_t(&[&taps[0], &taps[1], &taps[2], &taps[3]], true);
+        let pred = enc
+            .forward_taps_t(&[&taps[0], &taps[1], &taps[2], &taps[3]], true)
+            .to_kind(Kind::Float);
+        drop(autocast);
         let loss = (&pred - &y).square().mean(Kind::Float) * enc_cfg.mse_weight
             - super::losses::mean_cosine(&pred, &y) * enc_cfg.cos_weight
             + enc.regularization();
