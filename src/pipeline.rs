@@ -33,13 +33,22 @@ pub struct DemoOptions {
     pub backbone_steps: usize,
 }
 
-/// Shipped backbones for the built-in worlds: `assets/backbones/<preset>-seed<seed>.safetensors` (+ card).
-pub fn shipped_backbone(preset: &str, seed: u64) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("assets")
-        .join("backbones")
-        .join(format!("{preset}-seed{seed}.safetensors"))
+/// A backbone shipped inside the binary for a built-in world (so an installed or copied binary has it too).
+struct ShippedBackbone {
+    preset: &'static str,
+    seed: u64,
+    weights: &'static [u8],
+    card: &'static [u8],
 }
+
+/// `assets/backbones/<preset>-seed<seed>.safetensors` (+ `.json` card); the README there has the command that
+/// regenerates each.
+const SHIPPED_BACKBONES: &[ShippedBackbone] = &[ShippedBackbone {
+    preset: "demo",
+    seed: 0,
+    weights: include_bytes!("../assets/backbones/demo-seed0.safetensors"),
+    card: include_bytes!("../assets/backbones/demo-seed0.safetensors.json"),
+}];
 
 /// Puts a backbone for the world in `data/backbone/`: the shipped one when it was made for exactly this world
 /// (preset, seed, generator version), else trains one.
@@ -48,10 +57,13 @@ fn ensure_backbone(data: &Path, world: &World, steps: usize, device: Device) -> 
     if target.exists() && card_path(&target).exists() {
         return Ok("reused".into());
     }
-    let shipped = shipped_backbone(&world.config.preset, world.seed);
-    match std::fs::read(card_path(&shipped)) {
-        Ok(bytes) => {
-            let card: BackboneCard = serde_json::from_slice(&bytes).context("shipped backbone card")?;
+    let name = format!("{}-seed{}", world.config.preset, world.seed);
+    match SHIPPED_BACKBONES
+        .iter()
+        .find(|b| b.preset == world.config.preset && b.seed == world.seed)
+    {
+        Some(shipped) => {
+            let card: BackboneCard = serde_json::from_slice(shipped.card).context("shipped backbone card")?;
             // Provenance that matters: same world (preset, seed, image size) and no test class among its training
             // classes. A newer generator version only means slightly different renders of the same classes.
             let test: std::collections::BTreeSet<i64> = world.splits.test_classes.iter().map(|&c| c as i64).collect();
@@ -79,14 +91,17 @@ fn ensure_backbone(data: &Path, world: &World, steps: usize, device: Device) -> 
                         );
                     }
                     std::fs::create_dir_all(target.parent().context("backbone dir")?)?;
-                    std::fs::copy(&shipped, &target)?;
-                    std::fs::copy(card_path(&shipped), card_path(&target))?;
-                    return Ok(format!("shipped ({})", shipped.display()));
+                    crate::util::write_bytes_atomic(&target, shipped.weights)?;
+                    crate::util::write_bytes_atomic(&card_path(&target), shipped.card)?;
+                    return Ok(format!(
+                        "shipped ({name}, held-out accuracy {:.1} %)",
+                        100.0 * card.held_out_accuracy.unwrap_or(0.0)
+                    ));
                 }
-                Some(why) => eprintln!("[demo] shipped backbone {} not used: {why}", shipped.display()),
+                Some(why) => eprintln!("[demo] shipped backbone {name} not used: {why}"),
             }
         }
-        Err(e) => eprintln!("[demo] no shipped backbone for this world ({}: {e})", shipped.display()),
+        None => eprintln!("[demo] no backbone shipped for world {name}; training one"),
     }
     let opts = BackboneTraining {
         steps,
