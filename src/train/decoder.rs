@@ -65,13 +65,31 @@ impl DecoderModel {
     }
 }
 
-/// Losses of one step, for logging.
-#[derive(Default, Clone, Copy)]
-struct StepLosses {
-    total: f64,
-    paired: f64,
-    ed: f64,
-    de: f64,
+/// Per-stream loss sums of an epoch, kept on the device so that a step reads back only its total (one sync, for
+/// the NaN guard and the progress bar).
+struct StreamLossSums {
+    paired: Tensor,
+    ed: Tensor,
+    de: Tensor,
+}
+
+impl StreamLossSums {
+    fn new(device: Device) -> Self {
+        let zero = || Tensor::zeros([], (tch::Kind::Double, device));
+        StreamLossSums {
+            paired: zero(),
+            ed: zero(),
+            de: zero(),
+        }
+    }
+
+    fn add(sum: &mut Tensor, loss: &Tensor) {
+        *sum += loss.detach().to_kind(tch::Kind::Double);
+    }
+
+    fn mean(sum: &Tensor, steps: f64) -> f64 {
+        sum.double_value(&[]) / steps
+    }
 }
 
 pub struct DecoderOutcome {
@@ -241,7 +259,8 @@ pub fn train_decoder(
         opt.lr = t.lr_at(epoch);
         let mut order: Vec<i64> = (0..n_trials).collect();
         rng.shuffle(&mut order);
-        let mut acc = StepLosses::default();
+        let mut acc = StreamLossSums::new(device);
+        let mut total_sum = 0.0;
         std::thread::scope(|scope| -> Result<()> {
             let ed_batches = match pool {
                 Some(p) if use_ed => Some(prefetch_ed_batches(
@@ -287,7 +306,6 @@ pub fn train_decoder(
                 let pred_all = Tensor::cat(&preds, 0);
                 let taps_all = vgg.taps(&pred_all).to_float();
                 let preds: Vec<Tensor> = preds.iter().map(|p| p.to_kind(tch::Kind::Float)).collect();
-                let mut losses = StepLosses::default();
                 let lp = image_loss_from_taps(
                     cfg,
                     &preds[0],
@@ -296,7 +314,7 @@ pub fn train_decoder(
                     &tgt_taps[0],
                     &data.channel_mean_abs,
                 );
-                losses.paired = lp.double_value(&[]);
+                StreamLossSums::add(&mut acc.paired, &lp);
                 let mut total = lp * t.weight_paired;
                 if use_ed {
                     let nb = t.unpaired_batch as i64;
@@ -308,7 +326,7 @@ pub fn train_decoder(
                         &tgt_taps[1],
                         &data.channel_mean_abs,
                     );
-                    losses.ed = le.double_value(&[]);
+                    StreamLossSums::add(&mut acc.ed, &le);
                     total += le * t.weight_ed;
                 }
                 if use_de {
@@ -317,35 +335,33 @@ pub fn train_decoder(
                         .forward_through_frozen(&model.decoder.forward(&y_star))
                         .to_kind(tch::Kind::Float);
                     let ld = fmri_loss(&y_hat, &y_star, &data.snr_n, t.fmri_cos_weight);
-                    losses.de = ld.double_value(&[]);
+                    StreamLossSums::add(&mut acc.de, &ld);
                     total += ld * t.weight_de;
                 }
                 drop(autocast);
                 let total = total + model.decoder.regularization(&data.snr_inv_n);
-                losses.total = total.double_value(&[]);
-                ensure_finite(losses.total, "decoder", epoch, s as usize, opt.lr, &run.path, epoch)?;
+                let total_v = total.double_value(&[]);
+                ensure_finite(total_v, "decoder", epoch, s as usize, opt.lr, &run.path, epoch)?;
                 opt.backward_step(&total);
-                acc.total += losses.total;
-                acc.paired += losses.paired;
-                acc.ed += losses.ed;
-                acc.de += losses.de;
-                bar.set_message(format!("loss {:.4}", losses.total));
+                total_sum += total_v;
+                bar.set_message(format!("loss {total_v:.4}"));
             }
             Ok(())
         })?;
         let k = steps as f64;
-        last_loss = acc.total / k;
+        last_loss = total_sum / k;
+        let (paired, ed, de) = (
+            StreamLossSums::mean(&acc.paired, k),
+            StreamLossSums::mean(&acc.ed, k),
+            StreamLossSums::mean(&acc.de, k),
+        );
         records.push(json!({
             "epoch": epoch + 1, "loss": last_loss, "lr": opt.lr,
-            "loss_paired": acc.paired / k, "loss_ed": acc.ed / k, "loss_de": acc.de / k,
+            "loss_paired": paired, "loss_ed": ed, "loss_de": de,
         }));
         run.commit_epoch(&model.vs, &opt, &records, epoch + 1, data.n_voxels as usize, last_loss)?;
         bar.inc(1);
-        bar.set_message(format!(
-            "loss {last_loss:.4} (paired {:.3}, ED {:.3})",
-            acc.paired / k,
-            acc.ed / k
-        ));
+        bar.set_message(format!("loss {last_loss:.4} (paired {:.3}, ED {:.3})", paired, ed));
     }
     bar.finish();
     run.save_final(&model.vs, DECODER_FILE)?;
