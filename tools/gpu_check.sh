@@ -117,6 +117,8 @@ stage parity 90 "$PARITY" --test-threads=1 --nocapture
 # Rust and PyTorch alternate so that both see the same machine state.
 stage step_tch 60 "$BIN" bench step --device "$DEVICE" "${STEP[@]}" "${SHAPE_D[@]}" --cache-target-taps
 stage step_torch 60 "${TWIN[@]}" step --device "$DEVICE" "${STEP[@]}" "${SHAPE_D[@]}" --cache-target-taps
+stage step_tch_bf16 40 "$BIN" bench step --device "$DEVICE" "${STEP[@]}" "${SHAPE_D[@]}" --cache-target-taps --bf16
+stage step_torch_bf16 40 "${TWIN[@]}" step --device "$DEVICE" "${STEP[@]}" "${SHAPE_D[@]}" --cache-target-taps --bf16
 stage encoder_tch 60 "$BIN" bench encoder-step --device "$DEVICE" "${STEP[@]}" "${SHAPE_E[@]}"
 stage encoder_torch 60 "${TWIN[@]}" encoder-step --device "$DEVICE" "${STEP[@]}" "${SHAPE_E[@]}"
 stage synth 60 "$BIN" synth --preset "$PRESET" --quiet --out "$WORK/world"
@@ -141,7 +143,9 @@ for line in open(sys.argv[1]):
     rows[kv["stage"]] = kv
 def ms(stage):
     return float(rows[stage]["ms_per_step"]) if stage in rows else None
-for what, a, b in [("decoder step", "step_tch", "step_torch"), ("encoder step", "encoder_tch", "encoder_torch"),
+for what, a, b in [("decoder step", "step_tch", "step_torch"), ("decoder step bf16", "step_tch_bf16", "step_torch_bf16"),
+                   ("decoder step: bf16 / fp32 (vox2pix)", "step_tch_bf16", "step_tch"),
+                   ("encoder step", "encoder_tch", "encoder_torch"),
                    ("decoder epoch (per step)", "epoch_tch", "epoch_torch"),
                    ("decoder epoch (per step) vs torch.compile", "epoch_tch", "epoch_torch_compile")]:
     x, y = ms(a), ms(b)
