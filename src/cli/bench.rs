@@ -17,7 +17,7 @@ use crate::train::run::RunDir;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 use tch::{nn::VarStore, Device, Tensor};
 
 #[derive(Args, Debug)]
@@ -321,44 +321,21 @@ fn run_decoder_epoch(a: &EpochArgs) -> Result<()> {
         dump_epoch_inputs(d, &data, pool.as_ref(), steps * cfg.decoder_training.unpaired_batch)?;
         eprintln!("wrote {}", d.display());
     }
-    // The trainer caches the paired targets' taps before its first step. Time the same work on its own so that
-    // the step time can be separated from it: all images for a whole epoch, else the first 128 (two of the
-    // trainer's 64-image chunks), scaled to all (the cost is linear in the number of chunks).
-    let n = data.train_images.size()[0];
-    let sample = if steps == full_steps { n } else { n.min(128) };
-    let t_cache = Instant::now();
-    tch::no_grad(|| {
-        for s in (0..sample).step_by(64) {
-            let _ = enc
-                .backbone
-                .net
-                .taps(&data.train_images.narrow(0, s, 64.min(sample - s)));
-        }
-    });
-    sync(device);
-    let cache_s = t_cache.elapsed().as_secs_f64() * n as f64 / sample as f64;
     let dir = std::env::temp_dir().join(format!("vox2pix-bench-epoch-{}", std::process::id()));
     if dir.exists() {
         bail!("{}: exists (left by an earlier run?); remove it", dir.display());
     }
     let run = RunDir::open(&dir, "decoder", false)?;
-    let started = SystemTime::now();
     let t_run = Instant::now();
     let outcome = train_decoder(&cfg, &data, &enc, pool.as_ref(), &run, device);
     sync(device);
     let run_s = t_run.elapsed().as_secs_f64();
-    // The trainer writes metrics.json right after its last step, then the checkpoint and final weights: its
-    // mtime splits the run into steps and end-of-epoch writes.
-    let steps_end = std::fs::metadata(dir.join("metrics.json")).and_then(|m| m.modified());
     let _ = std::fs::remove_dir_all(&dir);
     let outcome = outcome?;
-    let loop_s = steps_end
-        .ok()
-        .and_then(|t| t.duration_since(started).ok())
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(run_s);
-    let step_s = ((loop_s - cache_s) / steps as f64).max(0.0);
-    let save_s = (run_s - loop_s).max(0.0);
+    // The trainer times its own tap cache and step loop; the rest of the run is the end-of-epoch writes.
+    let cache_s = outcome.cache_seconds;
+    let step_s = outcome.step_seconds / steps as f64;
+    let save_s = (run_s - cache_s - outcome.step_seconds).max(0.0);
     let epoch_s = step_s * full_steps as f64 + save_s;
     println!(
         "RESULT bench=decoder-epoch framework={tag} device={} data={} voxels={} trials={} steps={steps} \

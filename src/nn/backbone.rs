@@ -76,6 +76,16 @@ impl VggTaps {
         Self::from_vec(c)
     }
 
+    /// Batch-axis concatenation of many tap sets in one copy per tap (building a cache chunk by chunk with
+    /// [`VggTaps::cat`] would copy the growing cache once per chunk).
+    pub fn concat(parts: &[VggTaps]) -> VggTaps {
+        Self::from_vec(
+            (0..5)
+                .map(|i| Tensor::cat(&parts.iter().map(|p| p.as_array()[i]).collect::<Vec<_>>(), 0))
+                .collect(),
+        )
+    }
+
     /// Detached copies (cached targets carry no graph).
     pub fn detach(&self) -> VggTaps {
         self.map(|t| t.detach())

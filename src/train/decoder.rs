@@ -95,6 +95,10 @@ impl StreamLossSums {
 pub struct DecoderOutcome {
     pub epochs: usize,
     pub last_loss: f64,
+    /// Time spent caching the paired targets' taps (before the first step).
+    pub cache_seconds: f64,
+    /// Time spent in training steps (this process's epochs, without checkpoint writes).
+    pub step_seconds: f64,
 }
 
 /// Image loss of `pred` against `target` whose taps are given; `pred_taps` computed by the caller so one
@@ -150,6 +154,13 @@ fn draw_de_rows(
             }
             Ok(Tensor::stack(&out, 0).to_device(device))
         }
+    }
+}
+
+/// Waits for queued device work, so that wall-clock timings cover it.
+fn sync(device: Device) {
+    if let Device::Cuda(n) = device {
+        tch::Cuda::synchronize(n as i64);
     }
 }
 
@@ -227,6 +238,7 @@ pub fn train_decoder(
     let (start_epoch, mut records) = run.resume_into(&mut model.vs, &mut opt, data.n_voxels, "decoder")?;
     let vgg = &enc.backbone.net;
     // Frozen and repeated: the paired targets' perceptual taps, computed once.
+    let t_cache = std::time::Instant::now();
     let cached_targets: Option<VggTaps> = if t.cache_paired_targets {
         Some(tch::no_grad(|| {
             let n = data.train_images.size()[0];
@@ -234,15 +246,14 @@ pub fn train_decoder(
                 .step_by(64)
                 .map(|s| vgg.taps(&data.train_images.narrow(0, s, 64.min(n - s))))
                 .collect();
-            let mut all = parts[0].detach();
-            for p in &parts[1..] {
-                all = all.cat(p);
-            }
-            all
+            VggTaps::concat(&parts)
         }))
     } else {
         None
     };
+    sync(device);
+    let cache_seconds = t_cache.elapsed().as_secs_f64();
+    let mut step_seconds = 0.0;
     let n_trials = data.n_trials();
     let pb = t.paired_batch as i64;
     let steps = if t.steps_per_epoch > 0 {
@@ -261,6 +272,7 @@ pub fn train_decoder(
         rng.shuffle(&mut order);
         let mut acc = StreamLossSums::new(device);
         let mut total_sum = 0.0;
+        let t_steps = std::time::Instant::now();
         std::thread::scope(|scope| -> Result<()> {
             let ed_batches = match pool {
                 Some(p) if use_ed => Some(prefetch_ed_batches(
@@ -348,6 +360,8 @@ pub fn train_decoder(
             }
             Ok(())
         })?;
+        sync(device);
+        step_seconds += t_steps.elapsed().as_secs_f64();
         let k = steps as f64;
         last_loss = total_sum / k;
         let (paired, ed, de) = (
@@ -368,6 +382,8 @@ pub fn train_decoder(
     Ok(DecoderOutcome {
         epochs: t.epochs,
         last_loss,
+        cache_seconds,
+        step_seconds,
     })
 }
 
