@@ -1,7 +1,8 @@
 //! The decoder-step benchmark runs end to end, and caching the paired targets' VGG taps changes the timing only:
-//! the loss trajectory is the same to float precision.
+//! the loss trajectory is the same to float precision; bf16 autocast follows it to bf16 precision.
 use tch::Device;
 use vox2pix::nn::bench::{run_decoder_step_bench, shift_replicate, StepBenchConfig};
+use vox2pix::nn::device::Precision;
 
 #[test]
 fn cached_and_uncached_target_taps_give_the_same_losses() {
@@ -15,6 +16,7 @@ fn cached_and_uncached_target_taps_give_the_same_losses() {
         warmup: 1,
         cache_target_taps: false,
         tf32: false,
+        precision: Precision::F32,
     };
     let mut plain = vec![];
     let r1 = run_decoder_step_bench(&base, |_, _, l| plain.push(l)).unwrap();
@@ -37,6 +39,20 @@ fn cached_and_uncached_target_taps_give_the_same_losses() {
     assert_ne!(plain[0], plain[2]);
     assert_eq!(r1.loss, plain[2]);
     assert!((r2.loss - r1.loss).abs() <= 1e-5 * r1.loss.abs());
+    // bf16 autocast: the same objective to bf16 precision, but really computed in bf16 (not bit-equal).
+    let mut half = vec![];
+    run_decoder_step_bench(
+        &StepBenchConfig {
+            precision: Precision::Bf16,
+            ..base.clone()
+        },
+        |_, _, l| half.push(l),
+    )
+    .unwrap();
+    for (a, b) in plain.iter().zip(&half) {
+        assert!(b.is_finite() && (a - b).abs() <= 0.02 * a.abs(), "fp32 {a} vs bf16 {b}");
+    }
+    assert!(plain.iter().zip(&half).any(|(a, b)| a != b), "bf16 run is bit-equal to fp32: autocast not engaged");
     let bad = StepBenchConfig { steps: 0, ..base };
     assert!(run_decoder_step_bench(&bad, |_, _, _| {}).is_err());
 }

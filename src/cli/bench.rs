@@ -372,6 +372,8 @@ mod tests {
                 device: "cpu".into(),
                 tf32: false,
                 threads: 0,
+                // The trainer's bf16 autocast path runs here too.
+                bf16: true,
             },
             data: world_dir.clone(),
             config: "paper".into(),
@@ -405,6 +407,7 @@ mod tests {
                 device: "gpu".into(),
                 tf32: false,
                 threads: 0,
+                bf16: false,
             },
             data: world_dir,
             config: "paper".into(),
