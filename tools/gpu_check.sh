@@ -149,7 +149,7 @@ for what, a, b in [("decoder step", "step_tch", "step_torch"), ("decoder step bf
                    ("decoder epoch (per step)", "epoch_tch", "epoch_torch"),
                    ("decoder epoch (per step) vs torch.compile", "epoch_tch", "epoch_torch_compile")]:
     x, y = ms(a), ms(b)
-    print(f"{what}: vox2pix {x} ms, PyTorch {y} ms, ratio " + (f"{x / y:.2f}" if x and y else "n/a"))
+    print(f"{what}: {a} {x} ms, {b} {y} ms, ratio " + (f"{x / y:.2f}" if x and y else "n/a"))
 for s in ("epoch_tch", "epoch_torch", "epoch_torch_compile"):
     if s in rows:
         r = rows[s]
