@@ -52,7 +52,10 @@ fn cached_and_uncached_target_taps_give_the_same_losses() {
     for (a, b) in plain.iter().zip(&half) {
         assert!(b.is_finite() && (a - b).abs() <= 0.02 * a.abs(), "fp32 {a} vs bf16 {b}");
     }
-    assert!(plain.iter().zip(&half).any(|(a, b)| a != b), "bf16 run is bit-equal to fp32: autocast not engaged");
+    assert!(
+        plain.iter().zip(&half).any(|(a, b)| a != b),
+        "bf16 run is bit-equal to fp32: autocast not engaged"
+    );
     let bad = StepBenchConfig { steps: 0, ..base };
     assert!(run_decoder_step_bench(&bad, |_, _, _| {}).is_err());
 }

@@ -164,14 +164,16 @@ fn sync(device: Device) {
     }
 }
 
-/// One ED batch drawn from the unpaired pool: unshifted images (NHWC, f32 in [0, 1]) and the shift of each.
+/// One ED batch drawn from the unpaired pool: unshifted images [n, 3, S, S] in [0, 1], already on the training
+/// device, and the shift of each.
 struct EdBatch {
-    pixels: Vec<f32>,
+    images: Tensor,
     shifts: Vec<(i64, i64)>,
 }
 
-/// Draws, renders or decodes the ED stream's images on a background thread, two batches ahead of training,
-/// so that image preparation is off the step's critical path. Its own random stream (a function of seed and
+/// Draws, renders or decodes the ED stream's images on a background thread, two batches ahead of training, and
+/// copies them to the device there, so that image preparation and the host-to-device copy are off the step's
+/// critical path. Its own random stream (a function of seed and
 /// epoch only) keeps runs reproducible whatever the threads' timing.
 fn prefetch_ed_batches<'scope, 'env>(
     scope: &'scope std::thread::Scope<'scope, 'env>,
@@ -179,6 +181,7 @@ fn prefetch_ed_batches<'scope, 'env>(
     t: &'env crate::train::config::DecoderTraining,
     steps: usize,
     seed: u64,
+    device: Device,
 ) -> std::sync::mpsc::Receiver<Result<EdBatch>> {
     let (tx, rx) = std::sync::mpsc::sync_channel(2);
     scope.spawn(move || {
@@ -195,7 +198,13 @@ fn prefetch_ed_batches<'scope, 'env>(
                     let dx = rng.below((2 * r + 1) as u64) as i64 - r;
                     shifts.push((dy, dx));
                 }
-                Ok(EdBatch { pixels, shifts })
+                let (n, size) = (shifts.len() as i64, pool.image_size() as i64);
+                let images = Tensor::from_slice(&pixels)
+                    .view([n, size, size, 3])
+                    .permute([0, 3, 1, 2])
+                    .contiguous()
+                    .to_device(device);
+                Ok(EdBatch { images, shifts })
             })();
             let failed = batch.is_err();
             // A closed channel means training stopped (an error or a NaN guard): nothing left to do.
@@ -261,7 +270,6 @@ pub fn train_decoder(
     } else {
         (n_trials / pb).max(1)
     };
-    let size = data.image_size;
     let bar = epoch_bar("train D", t.epochs, start_epoch);
     let mut last_loss = f64::NAN;
     for epoch in start_epoch..t.epochs {
@@ -281,6 +289,7 @@ pub fn train_decoder(
                     t,
                     steps as usize,
                     mix_key(cfg.seed, &[0xD3, epoch as u64]),
+                    device,
                 )),
                 _ => None,
             };
@@ -303,12 +312,7 @@ pub fn train_decoder(
                 // ED stream: E is frozen, so its prediction is a constant input to D.
                 if let Some(batches) = &ed_batches {
                     let b = batches.recv().context("ED image prefetch thread stopped")??;
-                    let n = b.shifts.len() as i64;
-                    let x = Tensor::from_slice(&b.pixels)
-                        .view([n, size, size, 3])
-                        .permute([0, 3, 1, 2])
-                        .contiguous()
-                        .to_device(device);
+                    let x = b.images;
                     let y_hat = tch::no_grad(|| enc.forward_t(&shift_images(&x, &b.shifts), false));
                     preds.push(model.decoder.forward(&y_hat));
                     tgt_taps.push(tch::no_grad(|| vgg.taps(&x)).to_float());
