@@ -187,6 +187,9 @@ fn evaluation_of_a_trained_run_is_consistent_and_the_report_shows_it() {
     let run = copy_run("trained");
     let m = evaluate(&run, &[]);
     // PixCorr per image equals r computed here from reconstructions.npz (written by `reconstruct`).
+    // Both outputs are in place and no temporary file is left behind.
+    assert!(run.join("reconstructions.png").is_file());
+    assert!(!run.join("reconstructions.tmp.npz").exists() && !run.join("reconstructions.tmp.png").exists());
     let npz = vox2pix::data::npz::read_npz(&run.join("reconstructions.npz")).unwrap();
     let (recon, gt) = (npz["recon"].to_f32().unwrap(), npz["gt"].to_f32().unwrap());
     let per = recon.len() / 10;

@@ -209,8 +209,23 @@ pub fn reconstruct_job(run_dir: &Path, data_dir: &Path, device: Device) -> Resul
         tensor_to_npy(&to_hwc(&recon))?,
         tensor_to_npy(&to_hwc(&data.test_images))?,
     );
-    write_npz(&path, &[("recon", &r), ("gt", &g)], Compression::Deflated)?;
-    crate::report::grid::write_pair_grid(&run_dir.join("reconstructions.png"), &data.test_images, &recon, 10)?;
+    // Both files or neither: a failed write must not leave a new grid next to an old npz (or the reverse).
+    let png = run_dir.join("reconstructions.png");
+    let (tmp_npz, tmp_png) = (
+        run_dir.join("reconstructions.tmp.npz"),
+        run_dir.join("reconstructions.tmp.png"),
+    );
+    let written = write_npz(&tmp_npz, &[("recon", &r), ("gt", &g)], Compression::Deflated)
+        .and_then(|()| crate::report::grid::write_pair_grid(&tmp_png, &data.test_images, &recon, 10))
+        .and_then(|()| {
+            std::fs::rename(&tmp_npz, &path).with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::rename(&tmp_png, &png).with_context(|| format!("cannot write {}", png.display()))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp_npz);
+        let _ = std::fs::remove_file(&tmp_png);
+    }
+    written?;
     Ok(path)
 }
 
