@@ -278,6 +278,9 @@ pub fn train_decoder(
         opt.lr = t.lr_at(epoch);
         let mut order: Vec<i64> = (0..n_trials).collect();
         rng.shuffle(&mut order);
+        // The epoch's paired rows go to the device once, not one small copy per step.
+        let epoch_rows: Vec<i64> = (0..steps * pb).map(|k| order[(k % n_trials) as usize]).collect();
+        let epoch_rows = Tensor::from_slice(&epoch_rows).to_device(device);
         let mut acc = StreamLossSums::new(device);
         let mut total_sum = 0.0;
         let t_steps = std::time::Instant::now();
@@ -297,8 +300,7 @@ pub fn train_decoder(
                 // Forward passes under the configured precision; losses and the update in float32.
                 let autocast = Autocast::new(cfg.precision, device);
                 // Paired stream.
-                let rows: Vec<i64> = (0..pb).map(|i| order[((s * pb + i) % n_trials) as usize]).collect();
-                let rows = Tensor::from_slice(&rows).to_device(device);
+                let rows = epoch_rows.narrow(0, s * pb, pb);
                 let y = data.y_train.index_select(0, &rows);
                 let img_idx = data.train_labels.index_select(0, &rows);
                 let target = data.train_images.index_select(0, &img_idx);
