@@ -945,6 +945,12 @@ fn fuzz_findings_are_errors() {
         );
         assert!(!err.contains("panicked"), "{err}");
     }
+    let npy = dir.join("npy_zero_dim_huge_strides.npy");
+    let Err(e) = vox2pix::data::npz::parse_npy(&std::fs::read(&npy).unwrap()) else {
+        panic!("{} must fail", npy.display())
+    };
+    let err = format!("{e:#}");
+    assert!(err.contains("too large to index"), "{err}");
     let pth = dir.join("pth_storage_overflow.pth");
     let Err(e) = vox2pix::data::pth::read_pth(&pth) else {
         panic!("{} must fail", pth.display())

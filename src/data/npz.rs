@@ -190,6 +190,16 @@ pub fn read_npy(r: &mut impl Read) -> Result<NpyArray> {
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .context(".npy shape overflows")?;
     let need = n.checked_mul(dtype.size()).context(".npy shape overflows")?;
+    // A zero dimension makes the element count 0 whatever the others are, but strides over the other dimensions
+    // must still be representable (NumPy refuses such shapes as "too big" as well).
+    let strided = shape
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&p| p <= isize::MAX as usize);
+    if strided.is_none() {
+        bail!(".npy shape {shape:?} is too large to index (its non-zero dimensions overflow); the file is corrupt");
+    }
     // Exact reservation avoids doubling growth (a 45M-element f64 image array would otherwise peak at 1.5×);
     // `try_reserve_exact` turns an absurd shape from a corrupt header into an error instead of an abort.
     macro_rules! reserved {
@@ -223,7 +233,7 @@ pub fn read_npy(r: &mut impl Read) -> Result<NpyArray> {
         done += len;
     }
     let data = if fortran && shape.len() > 1 {
-        fortran_to_c(data, &shape)
+        fortran_to_c(data, &shape)?
     } else {
         data
     };
@@ -430,19 +440,20 @@ fn f16_to_f32(h: u16) -> f32 {
     }
 }
 
-fn fortran_to_c(data: NpyData, shape: &[usize]) -> NpyData {
-    fn reorder<T: Clone>(v: Vec<T>, shape: &[usize]) -> Vec<T> {
-        let a = ArrayD::from_shape_vec(IxDyn(shape).f(), v).expect("length checked against the shape");
-        a.as_standard_layout().iter().cloned().collect()
+fn fortran_to_c(data: NpyData, shape: &[usize]) -> Result<NpyData> {
+    fn reorder<T: Clone>(v: Vec<T>, shape: &[usize]) -> Result<Vec<T>> {
+        let a = ArrayD::from_shape_vec(IxDyn(shape).f(), v)
+            .map_err(|e| anyhow::anyhow!(".npy shape {shape:?} does not fit its data ({e}); the file is corrupt"))?;
+        Ok(a.as_standard_layout().iter().cloned().collect())
     }
-    match data {
-        NpyData::Bool(v) => NpyData::Bool(reorder(v, shape)),
-        NpyData::U8(v) => NpyData::U8(reorder(v, shape)),
-        NpyData::I32(v) => NpyData::I32(reorder(v, shape)),
-        NpyData::I64(v) => NpyData::I64(reorder(v, shape)),
-        NpyData::F32(v) => NpyData::F32(reorder(v, shape)),
-        NpyData::F64(v) => NpyData::F64(reorder(v, shape)),
-    }
+    Ok(match data {
+        NpyData::Bool(v) => NpyData::Bool(reorder(v, shape)?),
+        NpyData::U8(v) => NpyData::U8(reorder(v, shape)?),
+        NpyData::I32(v) => NpyData::I32(reorder(v, shape)?),
+        NpyData::I64(v) => NpyData::I64(reorder(v, shape)?),
+        NpyData::F32(v) => NpyData::F32(reorder(v, shape)?),
+        NpyData::F64(v) => NpyData::F64(reorder(v, shape)?),
+    })
 }
 
 /// An open `.npz` archive; members are decoded on demand.
