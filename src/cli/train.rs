@@ -80,7 +80,8 @@ pub fn train_backbone(a: &TrainBackboneArgs) -> Result<()> {
 #[derive(Args, Debug)]
 #[command(
     after_help = "Examples:\n  vox2pix train-encoder --data data/demo --config demo --out runs/enc\n  \
-vox2pix train-encoder --data god/sbj3 --config paper --out runs/enc3 --device cuda"
+vox2pix train-encoder --data god/sbj3 --config paper --out runs/enc3 --device cuda\n  \
+vox2pix train-encoder --data god/sbj3 --config paper --out runs/enc3 --device cuda --set precision=bf16   # bf16 autocast"
 )]
 pub struct TrainEncoderArgs {
     /// Dataset folder (sbj_N.npz + images_*.npz [+ manifest.json]).
@@ -116,7 +117,8 @@ pub fn train_encoder(a: &TrainEncoderArgs) -> Result<()> {
 #[derive(Args, Debug)]
 #[command(
     after_help = "Examples:\n  vox2pix train-decoder --data data/demo --encoder runs/enc --config demo --out runs/dec\n  \
-vox2pix train-decoder --data god/sbj3 --encoder runs/enc3 --unpaired imagenet/train --out runs/dec3 --device cuda"
+vox2pix train-decoder --data god/sbj3 --encoder runs/enc3 --unpaired imagenet/train --out runs/dec3 --device cuda\n  \
+vox2pix train-decoder --data data/demo --encoder runs/enc --config demo --out runs/dec-bf16 --set precision=bf16"
 )]
 pub struct TrainDecoderArgs {
     #[arg(long)]
