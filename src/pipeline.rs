@@ -50,6 +50,27 @@ const SHIPPED_BACKBONES: &[ShippedBackbone] = &[ShippedBackbone {
     card: include_bytes!("../assets/backbones/demo-seed0.safetensors.json"),
 }];
 
+/// Why a backbone card does not fit `world`, if it does not. Provenance that matters: same world (preset, seed,
+/// image size) and no test class among its training classes. A newer generator version only means slightly
+/// different renders of the same classes, so it is a note, not a mismatch.
+fn shipped_card_mismatch(card: &BackboneCard, world: &World) -> Option<String> {
+    let test: std::collections::BTreeSet<i64> = world.splits.test_classes.iter().map(|&c| c as i64).collect();
+    if card.world_seed != Some(world.seed) {
+        Some(format!("world seed {:?} ≠ {}", card.world_seed, world.seed))
+    } else if card.world_preset.as_deref() != Some(world.config.preset.as_str()) {
+        Some(format!(
+            "world preset {:?} ≠ {:?}",
+            card.world_preset, world.config.preset
+        ))
+    } else if card.image_size != world.config.image_size {
+        Some(format!("image size {} ≠ {}", card.image_size, world.config.image_size))
+    } else if card.trained_classes.iter().any(|c| test.contains(c)) {
+        Some("it was trained on a test class of this world (leakage)".to_string())
+    } else {
+        None
+    }
+}
+
 /// Puts a backbone for the world in `data/backbone/`: the shipped one when it was made for exactly this world
 /// (preset, seed, generator version), else trains one.
 fn ensure_backbone(data: &Path, world: &World, steps: usize, device: Device) -> Result<String> {
@@ -62,46 +83,28 @@ fn ensure_backbone(data: &Path, world: &World, steps: usize, device: Device) -> 
         .iter()
         .find(|b| b.preset == world.config.preset && b.seed == world.seed)
     {
+        None => eprintln!("[demo] no backbone shipped for world {name}; training one"),
         Some(shipped) => {
             let card: BackboneCard = serde_json::from_slice(shipped.card).context("shipped backbone card")?;
-            // Provenance that matters: same world (preset, seed, image size) and no test class among its training
-            // classes. A newer generator version only means slightly different renders of the same classes.
-            let test: std::collections::BTreeSet<i64> = world.splits.test_classes.iter().map(|&c| c as i64).collect();
-            let mismatch = if card.world_seed != Some(world.seed) {
-                Some(format!("world seed {:?} ≠ {}", card.world_seed, world.seed))
-            } else if card.world_preset.as_deref() != Some(world.config.preset.as_str()) {
-                Some(format!(
-                    "world preset {:?} ≠ {:?}",
-                    card.world_preset, world.config.preset
-                ))
-            } else if card.image_size != world.config.image_size {
-                Some(format!("image size {} ≠ {}", card.image_size, world.config.image_size))
-            } else if card.trained_classes.iter().any(|c| test.contains(c)) {
-                Some("it was trained on a test class of this world".to_string())
+            if let Some(why) = shipped_card_mismatch(&card, world) {
+                eprintln!("[demo] shipped backbone {name} not used: {why}");
             } else {
-                None
-            };
-            match mismatch {
-                None => {
-                    let gen = crate::synth::world::GENERATOR_VERSION;
-                    if card.generator_version.as_deref() != Some(gen) {
-                        eprintln!(
-                            "[demo] note: shipped backbone made with generator {:?}, world is {gen}",
-                            card.generator_version
-                        );
-                    }
-                    std::fs::create_dir_all(target.parent().context("backbone dir")?)?;
-                    crate::util::write_bytes_atomic(&target, shipped.weights)?;
-                    crate::util::write_bytes_atomic(&card_path(&target), shipped.card)?;
-                    return Ok(format!(
-                        "shipped ({name}, held-out accuracy {:.1} %)",
-                        100.0 * card.held_out_accuracy.unwrap_or(0.0)
-                    ));
+                let gen = crate::synth::world::GENERATOR_VERSION;
+                if card.generator_version.as_deref() != Some(gen) {
+                    eprintln!(
+                        "[demo] note: shipped backbone made with generator {:?}, world is {gen}",
+                        card.generator_version
+                    );
                 }
-                Some(why) => eprintln!("[demo] shipped backbone {name} not used: {why}"),
+                std::fs::create_dir_all(target.parent().context("backbone dir")?)?;
+                crate::util::write_bytes_atomic(&target, shipped.weights)?;
+                crate::util::write_bytes_atomic(&card_path(&target), shipped.card)?;
+                return Ok(format!(
+                    "shipped ({name}, held-out accuracy {:.1} %)",
+                    100.0 * card.held_out_accuracy.unwrap_or(0.0)
+                ));
             }
         }
-        None => eprintln!("[demo] no backbone shipped for world {name}; training one"),
     }
     let opts = BackboneTraining {
         steps,
@@ -172,4 +175,31 @@ pub fn run_demo(o: &DemoOptions) -> Result<DemoOutcome> {
     out.encoder = enc;
     out.decoder = dec;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipped demo backbone fits the world it was made for and is refused for a leaking card.
+    #[test]
+    fn shipped_demo_backbone_matches_its_world_only() {
+        let world = World::new(WorldConfig::resolve("demo", &[]).unwrap(), 0).unwrap();
+        let shipped = SHIPPED_BACKBONES
+            .iter()
+            .find(|b| b.preset == "demo" && b.seed == 0)
+            .unwrap();
+        let card: BackboneCard = serde_json::from_slice(shipped.card).unwrap();
+        assert_eq!(shipped_card_mismatch(&card, &world), None);
+        // The embedded weights are a safetensors file in torchvision's VGG16 key layout.
+        let n = u64::from_le_bytes(shipped.weights[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&shipped.weights[8..8 + n]).unwrap();
+        assert!(header.get("features.0.weight").is_some() && header.get("features.28.bias").is_some());
+        let mut leaky = card.clone();
+        leaky.trained_classes.push(world.splits.test_classes[0] as i64);
+        assert!(shipped_card_mismatch(&leaky, &world).unwrap().contains("test class"));
+        let mut other = card;
+        other.world_seed = Some(1);
+        assert!(shipped_card_mismatch(&other, &world).unwrap().contains("seed"));
+    }
 }

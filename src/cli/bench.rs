@@ -3,8 +3,7 @@
 use crate::data::npz::{write_npz, Compression};
 use crate::nn::backbone::Vgg16;
 use crate::nn::bench::{run_decoder_step_bench, run_encoder_step_bench, EncoderStepBenchConfig, StepBenchConfig};
-use crate::nn::device::{parse_device, set_cpu_threads, set_tf32, tf32_enabled, Precision};
-use crate::nn::encoder::SeparableEncoder;
+use crate::nn::device::{parse_device, set_cpu_threads, set_tf32, synchronize, tf32_enabled, Precision};
 use crate::synth::rng::CounterRng;
 use crate::train::backbone::LoadedBackbone;
 use crate::train::config::TrainConfig;
@@ -226,12 +225,6 @@ fn run_encoder_step(a: &EncoderStepArgs) -> Result<()> {
     Ok(())
 }
 
-fn sync(device: Device) {
-    if let Device::Cuda(n) = device {
-        tch::Cuda::synchronize(n as i64);
-    }
-}
-
 /// Backbone and E with random weights in the shapes `cfg` asks for (E frozen, eval mode in the trainer).
 fn random_encoder(cfg: &TrainConfig, data: &TrainingData, device: Device) -> Result<EncoderModel> {
     tch::manual_seed(0);
@@ -244,17 +237,9 @@ fn random_encoder(cfg: &TrainConfig, data: &TrainingData, device: Device) -> Res
         path: PathBuf::from("(random weights)"),
         card: None,
     };
-    let mut vs = VarStore::new(device);
-    let ch = backbone.net.channels();
-    let encoder = SeparableEncoder::new(
-        &vs.root(),
-        &cfg.encoder,
-        [ch[0], ch[1], ch[2], ch[3]],
-        data.image_size,
-        data.n_voxels,
-    )?;
-    vs.freeze();
-    Ok(EncoderModel { backbone, vs, encoder })
+    let mut model = EncoderModel::with_backbone(backbone, cfg, data, device)?;
+    model.vs.freeze();
+    Ok(model)
 }
 
 /// Writes what the PyTorch twin needs to run the same epoch: paired data as the trainer holds it, and `n`
@@ -328,7 +313,7 @@ fn run_decoder_epoch(a: &EpochArgs) -> Result<()> {
     let run = RunDir::open(&dir, "decoder", false)?;
     let t_run = Instant::now();
     let outcome = train_decoder(&cfg, &data, &enc, pool.as_ref(), &run, device);
-    sync(device);
+    synchronize(device);
     let run_s = t_run.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&dir);
     let outcome = outcome?;

@@ -129,9 +129,7 @@ pub fn run_decoder_step_bench(
         let loss = loss.to_kind(Kind::Float) + dec.regularization(&snr_inv_n);
         opt.backward_step(&loss);
         loss_v = loss.double_value(&[]);
-        if let Device::Cuda(n) = dev {
-            tch::Cuda::synchronize(n as i64);
-        }
+        super::device::synchronize(dev);
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         if i >= cfg.warmup {
             times.push(ms);
@@ -259,9 +257,7 @@ pub fn run_encoder_step_bench(
         opt.backward_step(&loss);
         enc.apply_constraints();
         loss_v = loss.double_value(&[]);
-        if let Device::Cuda(n) = dev {
-            tch::Cuda::synchronize(n as i64);
-        }
+        super::device::synchronize(dev);
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         if i >= cfg.warmup {
             times.push(ms);

@@ -62,6 +62,13 @@ extern "C" {
     fn vox2pix_autocast_exit(device: i32, was_on: i32, was_dtype: i32);
 }
 
+/// Waits for the device's queued work (a no-op on the CPU), so that wall-clock timings cover it.
+pub fn synchronize(device: tch::Device) {
+    if let tch::Device::Cuda(n) = device {
+        tch::Cuda::synchronize(n as i64);
+    }
+}
+
 /// Arithmetic precision of the training forward passes.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]

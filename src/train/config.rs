@@ -199,7 +199,13 @@ impl TrainConfig {
                 )
             }
         };
-        Self::from_toml(&text, overrides).with_context(|| format!("invalid config {origin}"))
+        Self::from_toml(&text, overrides).with_context(|| {
+            if overrides.is_empty() {
+                format!("invalid config {origin}")
+            } else {
+                format!("invalid config {origin} with --set {}", overrides.join(" --set "))
+            }
+        })
     }
 
     pub fn from_toml(text: &str, overrides: &[String]) -> Result<Self> {

@@ -7,7 +7,7 @@
 //! computed once: the perceptual taps of the paired targets are cached for the whole run.
 use crate::nn::backbone::VggTaps;
 use crate::nn::decoder::Decoder;
-use crate::nn::device::Autocast;
+use crate::nn::device::{synchronize, Autocast};
 use crate::nn::losses::{fmri_loss, perceptual_loss, pixel_l1_normalized, total_variation};
 use crate::synth::rng::{mix_key, CounterRng};
 use crate::train::augment::shift_images;
@@ -157,13 +157,6 @@ fn draw_de_rows(
     }
 }
 
-/// Waits for queued device work, so that wall-clock timings cover it.
-fn sync(device: Device) {
-    if let Device::Cuda(n) = device {
-        tch::Cuda::synchronize(n as i64);
-    }
-}
-
 /// One ED batch drawn from the unpaired pool: the unshifted images and the shift of each.
 struct EdBatch {
     images: EdImages,
@@ -197,10 +190,10 @@ fn nhwc_to_nchw(pixels: &[f32], n: i64, size: i64, device: Device) -> Tensor {
         .to_device(device)
 }
 
-/// Draws, renders or decodes the ED stream's images on a background thread, two batches ahead of training, and
-/// copies them to the device there, so that image preparation and the host-to-device copy are off the step's
-/// critical path. Its own random stream (a function of seed and
-/// epoch only) keeps runs reproducible whatever the threads' timing.
+/// Draws, renders or decodes the ED stream's images on a background thread, two batches ahead of training (and,
+/// on an accelerator, copies them to the device there), so that image preparation is off the step's critical
+/// path. Its own random stream (a function of seed and epoch only) keeps runs reproducible whatever the threads'
+/// timing.
 fn prefetch_ed_batches<'scope, 'env>(
     scope: &'scope std::thread::Scope<'scope, 'env>,
     pool: &'env GuardedPool<Box<dyn ImagePool>>,
@@ -287,7 +280,7 @@ pub fn train_decoder(
     } else {
         None
     };
-    sync(device);
+    synchronize(device);
     let cache_seconds = t_cache.elapsed().as_secs_f64();
     let mut step_seconds = 0.0;
     let n_trials = data.n_trials();
@@ -393,7 +386,7 @@ pub fn train_decoder(
             }
             Ok(())
         })?;
-        sync(device);
+        synchronize(device);
         step_seconds += t_steps.elapsed().as_secs_f64();
         let k = steps as f64;
         last_loss = total_sum / k;

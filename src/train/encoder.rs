@@ -30,6 +30,16 @@ pub struct EncoderModel {
 impl EncoderModel {
     pub fn build(cfg: &TrainConfig, data: &TrainingData, device: Device) -> Result<Self> {
         let backbone = load_backbone(&cfg.backbone, &data.dir, &data.test_classes, device)?;
+        Self::with_backbone(backbone, cfg, data, device)
+    }
+
+    /// A fresh E (the shapes `cfg` and `data` ask for) on a given backbone.
+    pub fn with_backbone(
+        backbone: LoadedBackbone,
+        cfg: &TrainConfig,
+        data: &TrainingData,
+        device: Device,
+    ) -> Result<Self> {
         let vs = nn::VarStore::new(device);
         let ch = backbone.net.channels();
         let encoder = SeparableEncoder::new(
