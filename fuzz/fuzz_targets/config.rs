@@ -3,8 +3,8 @@
 //! text's split point: lines after a line `---` are overrides.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use vox2pix::synth::world::WorldConfig;
-use vox2pix::train::config::TrainConfig;
+use vox2pix_formats::config::TrainConfig;
+use vox2pix_synth::world::WorldConfig;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

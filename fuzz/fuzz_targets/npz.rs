@@ -2,7 +2,7 @@
 //! error, never a panic, abort or runaway allocation.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use vox2pix::data::{layout, npz};
+use vox2pix_formats::{layout, npz};
 
 #[path = "scratch.rs"]
 mod scratch;

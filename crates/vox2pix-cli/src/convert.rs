@@ -1,0 +1,129 @@
+//! `vox2pix convert god`: GOD BData HDF5 + stimulus images → the SelfSuperReconst npz layout.
+use vox2pix_formats::convert::{convert_god, export_god, GodConvertOptions};
+use vox2pix_formats::layout;
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+#[command(about = "Convert a dataset held in another format to the vox2pix (SelfSuperReconst npz) layout")]
+pub struct ConvertArgs {
+    #[command(subcommand)]
+    pub source: ConvertSource,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConvertSource {
+    God(GodArgs),
+    ToGod(ToGodArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Export a vox2pix dataset (e.g. a synthetic world) in GOD's distributed form: SubjectN.h5 + stimuli + tables",
+    long_about = "Export a dataset folder (sbj_N.npz + images_<size>.npz) the way GOD is distributed: a bdpy BData \
+HDF5 file SubjectN.h5 (DataType/Run/Block/stimulus_id columns, ROI_* metadata), the images as \
+stimuli/n########_#.png and stimulus_train.tsv / stimulus_test.tsv. `convert god` reads it back; stimulus ids \
+use the image's class id as WordNet offset.",
+    after_help = "Example:\n  vox2pix convert to-god --dataset data/tiny --out data/tiny_god\n  \
+vox2pix convert god --bdata data/tiny_god/Subject1.h5 --stimuli data/tiny_god/stimuli --out data/tiny_rt \\\n    \
+--train-table data/tiny_god/stimulus_train.tsv --test-table data/tiny_god/stimulus_test.tsv"
+)]
+pub struct ToGodArgs {
+    /// Dataset folder or sbj_N.npz.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Subject number, when the folder holds several.
+    #[arg(long)]
+    pub subject: Option<u32>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    about = "GOD (Horikawa & Kamitani 2017): bdpy BData SubjectN.h5 + stimulus images → sbj_N.npz + images_112.npz",
+    long_about = "Convert one GOD subject from its bdpy BData HDF5 file and a folder of stimulus images.\n\n\
+Steps (docs/real-data.md §3): select the ROI's voxels (default VC); z-score every voxel within each \
+(DataType, Run); split DataType 1 (train) / 2 (test), dropping 3 (imagery); order the images by the stimulus \
+tables (else by stimulus id) and sort trials by image; average the test repeats; compute SNR (calc_snr) and \
+the noise ceiling; centre-crop and bicubic-resize the images to 112 px; write the npz files and manifest.json.\n\n\
+Images are looked up by stimulus file name (n01443537_22563.JPEG; any of .JPEG/.jpg/.png, anywhere under \
+--stimuli).",
+    after_help = "Example:\n  vox2pix convert god --bdata GOD/Subject3.h5 --stimuli GOD/images --out data/god3 \\\n    \
+--train-table GOD/stimulus_ImageNetTraining.tsv --test-table GOD/stimulus_ImageNetTest.tsv"
+)]
+pub struct GodArgs {
+    /// BData HDF5 file (Subject1.h5 … Subject5.h5 from figshare).
+    #[arg(long)]
+    pub bdata: PathBuf,
+    /// Folder holding the stimulus images.
+    #[arg(long)]
+    pub stimuli: PathBuf,
+    /// Output dataset folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Subject number (default: the digits in the BData file name).
+    #[arg(long)]
+    pub subject: Option<u32>,
+    /// ROI whose voxels form the dataset.
+    #[arg(long, default_value = "VC")]
+    pub roi: String,
+    /// stimulus_ImageNetTraining.tsv or imageID_training.csv: training image order (default: by stimulus id).
+    #[arg(long)]
+    pub train_table: Option<PathBuf>,
+    /// stimulus_ImageNetTest.tsv or imageID_test.csv: test image order (default: by stimulus id).
+    #[arg(long)]
+    pub test_table: Option<PathBuf>,
+    /// ImageNet-style class-folder tree for the unpaired pool (test classes are excluded); decoded once into
+    /// OUT/pool_112.npz.
+    #[arg(long)]
+    pub pool: Option<PathBuf>,
+    /// Images drawn per pool class.
+    #[arg(long, default_value_t = 50)]
+    pub per_class: usize,
+    /// Seed of the per-class pool draw.
+    #[arg(long, default_value_t = 0)]
+    pub pool_seed: u64,
+}
+
+pub fn run(args: &ConvertArgs) -> Result<()> {
+    match &args.source {
+        ConvertSource::God(a) => {
+            let opts = GodConvertOptions {
+                bdata: a.bdata.clone(),
+                stimuli: a.stimuli.clone(),
+                out: a.out.clone(),
+                subject: a.subject,
+                roi: a.roi.clone(),
+                train_table: a.train_table.clone(),
+                test_table: a.test_table.clone(),
+                pool: a.pool.clone().map(|p| (p, a.per_class, a.pool_seed)),
+            };
+            let ds = convert_god(&opts)?;
+            let s = &ds.subject;
+            println!(
+                "wrote {}: {} voxels, {} train trials / {} images, {} test trials / {} images",
+                a.out.display(),
+                s.n_voxels(),
+                s.y_train.nrows(),
+                ds.train_images.pixels.shape()[0],
+                s.y_test.nrows(),
+                s.n_test_images()
+            );
+            Ok(())
+        }
+        ConvertSource::ToGod(a) => {
+            let files = layout::locate(&a.dataset, a.subject)?;
+            let ds = layout::load_dataset(&a.dataset, Some(files.subject))?;
+            export_god(&ds, files.subject, &a.out)?;
+            println!(
+                "wrote {}/Subject{}.h5, stimuli/ and stimulus tables",
+                a.out.display(),
+                files.subject
+            );
+            Ok(())
+        }
+    }
+}

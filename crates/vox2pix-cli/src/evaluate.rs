@@ -1,0 +1,108 @@
+//! `vox2pix evaluate`, `vox2pix report` and `vox2pix ablation`: argument parsing and a call into the library.
+use crate::train::DeviceArgs;
+use vox2pix::eval::run_eval::{evaluate_run, metrics_files, EvaluateOptions, PoolChoice};
+use anyhow::{bail, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Evaluate a trained decoder run: identification, semantic classification, encoder r, PixCorr, SSIM",
+    after_help = "Writes RUN/metrics.json, RUN/metrics.csv and RUN/metrics_per_image.csv.\n\nExamples:\n  \
+vox2pix evaluate --run runs/demo/decoder --data runs/demo/data\n  \
+vox2pix evaluate --run runs/demo/decoder --data runs/demo/data --pool test --trials 200"
+)]
+pub struct EvaluateArgs {
+    /// Decoder run directory (from train-decoder or demo).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The dataset the run was trained on.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Random trials per test image for identification and classification.
+    #[arg(long, default_value_t = 1000)]
+    pub trials: usize,
+    /// Identification distractor pool(s): test, external (synthetic world's distractors), or both.
+    #[arg(long = "pool", value_delimiter = ',', default_value = "test,external")]
+    pub pools: Vec<String>,
+    /// At most this many external distractor images (rendered and embedded on the fly).
+    #[arg(long, default_value_t = 1000)]
+    pub external_cap: usize,
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Sanity check: score the ground-truth test images as if they were the reconstructions.
+    #[arg(long)]
+    pub recon_from_gt: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+pub fn parse_pools(names: &[String]) -> Result<Vec<PoolChoice>> {
+    names
+        .iter()
+        .map(|p| match p.trim() {
+            "test" => Ok(PoolChoice::Test),
+            "external" => Ok(PoolChoice::External),
+            other => bail!("--pool: unknown pool '{other}'; use test, external or test,external"),
+        })
+        .collect()
+}
+
+pub fn run(a: &EvaluateArgs) -> Result<()> {
+    let device = a.device.resolve()?;
+    let o = EvaluateOptions {
+        trials: a.trials,
+        pools: parse_pools(&a.pools)?,
+        external_cap: a.external_cap,
+        seed: a.seed,
+        recon_from_gt: a.recon_from_gt,
+        ..Default::default()
+    };
+    if o.trials == 0 {
+        bail!("--trials must be at least 1");
+    }
+    let m = evaluate_run(&a.run, &a.data, device, &o)?;
+    for set in &m.identification {
+        for r in &set.results {
+            println!(
+                "identification {:<17} {:<8} {:>2}-way: {:5.1} % [{:5.1}, {:5.1}]  chance {:4.1} %",
+                set.distance,
+                set.pool,
+                r.n,
+                100.0 * r.accuracy,
+                100.0 * r.accuracy_ci.lo,
+                100.0 * r.accuracy_ci.hi,
+                100.0 * r.chance
+            );
+        }
+    }
+    for r in &m.classification {
+        println!(
+            "classification {:>4}-way top-{}: {:5.1} % [{:5.1}, {:5.1}]  chance {:4.1} %",
+            r.n,
+            r.top_k,
+            100.0 * r.accuracy,
+            100.0 * r.accuracy_ci.lo,
+            100.0 * r.accuracy_ci.hi,
+            100.0 * r.chance
+        );
+    }
+    if let Some(e) = &m.encoder {
+        for roi in std::iter::once(&e.all_voxels).chain(&e.rois) {
+            if let Some(s) = &roi.r {
+                println!("encoder r {:<10} median {:.3}  mean {:.3}", roi.roi, s.median, s.mean);
+            }
+        }
+    }
+    if let (Some(p), Some(s)) = (&m.pixcorr, &m.ssim) {
+        println!(
+            "PixCorr {:.3} [{:.3}, {:.3}]   SSIM {:.3} [{:.3}, {:.3}]",
+            p.mean, p.ci.lo, p.ci.hi, s.mean, s.ci.lo, s.ci.hi
+        );
+    }
+    for f in metrics_files(&a.run) {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
+}

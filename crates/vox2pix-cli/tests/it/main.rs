@@ -1,0 +1,12 @@
+//! Integration tests of `vox2pix-cli`, one test binary for the crate (one link instead of one per file); each module
+//! tests one area, and `helpers` holds what they share.
+#[macro_use]
+mod helpers;
+
+mod bad_inputs;
+mod convert;
+mod evaluate;
+mod gpu_parity;
+mod info;
+mod synth;
+mod train_tiny;

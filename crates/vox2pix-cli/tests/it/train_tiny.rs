@@ -1,0 +1,357 @@
+//! Training on the `tiny` synthetic world: the ED stream's effect, exact resume, leakage and bad-input errors.
+//! One world + backbone is made once per test binary and shared (read-only) by the tests.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use vox2pix_synth::render::{render, Role};
+use vox2pix_formats::config::TrainConfig;
+use vox2pix::data::TrainingData;
+use vox2pix::train::decoder::{cycle_image_loss, DecoderModel};
+use vox2pix::train::encoder::EncoderModel;
+use vox2pix::app::jobs;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vox2pix");
+
+
+/// A tiny world with a (briefly) trained backbone and a trained encoder run, shared by all tests.
+fn world() -> &'static (PathBuf, PathBuf) {
+    static W: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    W.get_or_init(|| {
+        let root = scratch!("world");
+        let data = root.join("data");
+        let ok = |args: &[&str]| {
+            let out = Command::new(BIN).args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        ok(&[
+            "synth",
+            "--preset",
+            "tiny",
+            "--seed",
+            "3",
+            "--out",
+            data.to_str().unwrap(),
+            "--quiet",
+        ]);
+        ok(&[
+            "train-backbone",
+            "--world",
+            data.to_str().unwrap(),
+            "--steps",
+            "25",
+            "--threads",
+            "1",
+        ]);
+        let enc = root.join("enc");
+        ok(&[
+            "train-encoder",
+            "--data",
+            data.to_str().unwrap(),
+            "--config",
+            "tiny",
+            "--out",
+            enc.to_str().unwrap(),
+            "--threads",
+            "1",
+        ]);
+        (data, enc)
+    })
+}
+
+fn cfg(overrides: &[&str]) -> TrainConfig {
+    TrainConfig::load("tiny", &overrides.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+}
+
+fn held_out_unpaired(data: &Path, n: usize) -> tch::Tensor {
+    let world = vox2pix_synth::export::world_from_dir(data).unwrap();
+    let classes = &world.splits.non_test_classes;
+    let size = world.config.image_size as i64;
+    // Distractor stream: never part of the unpaired pool, the backbone's images or the paired set.
+    let imgs: Vec<tch::Tensor> = (0..n)
+        .map(|i| {
+            let r = render(
+                &world.taxonomy,
+                world.seed,
+                Role::Distractor,
+                classes[i % classes.len()],
+                (i / classes.len()) as u32,
+                size as usize,
+            );
+            tch::Tensor::from_slice(&r.rgb).view([size, size, 3]).permute([2, 0, 1])
+        })
+        .collect();
+    tch::Tensor::stack(&imgs, 0)
+}
+
+#[test]
+fn ed_stream_lowers_the_cycle_loss_on_held_out_unpaired_images() {
+    tch::set_num_threads(1);
+    let (data, enc_run) = world();
+    let dev = tch::Device::Cpu;
+    let mut losses = vec![];
+    for (name, unpaired) in [("paired-only", "0"), ("with-ed", "8")] {
+        let c = cfg(&[
+            "decoder_training.epochs=4",
+            "decoder_training.steps_per_epoch=6",
+            &format!("decoder_training.unpaired_batch={unpaired}"),
+        ]);
+        let out = scratch!(name);
+        jobs::decoder_job(data, enc_run, &c, &out, dev, false, None).unwrap();
+        let c = jobs::run_config(&out).unwrap();
+        let d = TrainingData::load(data, &c.roi, dev).unwrap();
+        let enc = EncoderModel::load_run(enc_run, &c, &d, dev).unwrap();
+        let dec = DecoderModel::load_run(&out, &c, &d, dev).unwrap();
+        losses.push(cycle_image_loss(&c, &d, &enc, &dec, &held_out_unpaired(data, 64)));
+    }
+    eprintln!(
+        "held-out cycle image loss: paired-only {:.4}, with ED {:.4}",
+        losses[0], losses[1]
+    );
+    assert!(
+        losses[1] < losses[0] * 0.97,
+        "ED stream did not help: paired-only {} vs ED {}",
+        losses[0],
+        losses[1]
+    );
+}
+
+fn read_bytes(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn killed_and_resumed_run_matches_an_uninterrupted_one() {
+    let (data, enc_run) = world();
+    let args = |out: &Path| {
+        vec![
+            "train-decoder".to_string(),
+            "--data".into(),
+            data.display().to_string(),
+            "--encoder".into(),
+            enc_run.display().to_string(),
+            "--config".into(),
+            "tiny".into(),
+            "--set".into(),
+            "decoder_training.epochs=4".into(),
+            "--out".into(),
+            out.display().to_string(),
+            "--threads".into(),
+            "1".into(),
+        ]
+    };
+    let full = scratch!("full");
+    let st = Command::new(BIN).args(args(&full)).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+
+    // Kill with SIGKILL once the second epoch's checkpoint is committed (mid-run, possibly mid-epoch 3).
+    let cut = scratch!("cut");
+    let mut child = Command::new(BIN).args(args(&cut)).spawn().unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        let epoch = std::fs::read_to_string(cut.join("state.json"))
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v["epoch"].as_u64())
+            .unwrap_or(0);
+        if epoch >= 2 || t0.elapsed().as_secs() > 300 {
+            break;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        !cut.join("decoder.safetensors").exists(),
+        "run finished before it could be killed; make it longer"
+    );
+    let mut resume = args(&cut);
+    resume.push("--resume".into());
+    let st = Command::new(BIN).args(&resume).output().unwrap();
+    assert!(
+        st.status.success(),
+        "resume failed: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert_eq!(
+        read_bytes(&full.join("decoder.safetensors")),
+        read_bytes(&cut.join("decoder.safetensors")),
+        "resumed run ended with different weights"
+    );
+    let metrics = std::fs::read_to_string(cut.join("metrics.jsonl")).unwrap();
+    assert_eq!(
+        metrics.lines().count(),
+        4,
+        "one metrics line per epoch after resume:\n{metrics}"
+    );
+}
+
+fn run_fail(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    err
+}
+
+#[test]
+fn bad_checkpoints_and_configs_give_clear_errors() {
+    let (data, enc_run) = world();
+    let d = data.to_str().unwrap();
+    // Unknown config key.
+    let err = run_fail(&[
+        "train-encoder",
+        "--data",
+        d,
+        "--config",
+        "tiny",
+        "--set",
+        "encoder_training.epochz=2",
+        "--out",
+        scratch!("k").to_str().unwrap(),
+    ]);
+    assert!(err.contains("epochz"), "{err}");
+    // A corrupted checkpoint, then resume.
+    let run = scratch!("corrupt");
+    std::fs::create_dir_all(&run).unwrap();
+    for e in std::fs::read_dir(enc_run).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, run.join(p.file_name().unwrap())).unwrap();
+    }
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("state.json")).unwrap()).unwrap();
+    let ckpt = run.join(state["file"].as_str().unwrap());
+    let bytes = read_bytes(&ckpt);
+    std::fs::write(&ckpt, &bytes[..bytes.len() / 2]).unwrap();
+    let err = run_fail(&[
+        "train-encoder",
+        "--data",
+        d,
+        "--config",
+        "tiny",
+        "--set",
+        "encoder_training.epochs=5",
+        "--out",
+        run.to_str().unwrap(),
+        "--resume",
+    ]);
+    assert!(
+        err.contains("config differs") || err.contains("corrupt or truncated"),
+        "{err}"
+    );
+    let err = run_fail(&[
+        "train-encoder",
+        "--data",
+        d,
+        "--config",
+        "tiny",
+        "--out",
+        run.to_str().unwrap(),
+        "--resume",
+    ]);
+    assert!(
+        err.contains("corrupt or truncated") && err.contains(ckpt.file_name().unwrap().to_str().unwrap()),
+        "{err}"
+    );
+    // An encoder trained for another voxel count (a different ROI) used with this data.
+    let err = run_fail(&[
+        "train-decoder",
+        "--data",
+        d,
+        "--encoder",
+        enc_run.to_str().unwrap(),
+        "--config",
+        "tiny",
+        "--set",
+        "roi=[\"V1\"]",
+        "--out",
+        scratch!("roi").to_str().unwrap(),
+    ]);
+    assert!(err.contains("ROI") || err.contains("voxels"), "{err}");
+    let small = scratch!("v1data");
+    std::fs::create_dir_all(&small).unwrap();
+    let c = cfg(&["roi=[\"V1\"]"]);
+    let v1 = TrainingData::load(data, &c.roi, tch::Device::Cpu).unwrap();
+    let full_cfg = jobs::run_config(enc_run).unwrap();
+    let err = format!(
+        "{:#}",
+        EncoderModel::load_run(enc_run, &full_cfg, &v1, tch::Device::Cpu)
+            .err()
+            .expect("voxel mismatch must fail")
+    );
+    assert!(err.contains("wrong shape") && err.contains("voxels"), "{err}");
+}
+
+#[test]
+fn test_classes_never_enter_training() {
+    use vox2pix::data::pool::{GuardedPool, ImagePool};
+    let (data, _) = world();
+    let d = TrainingData::load(data, &["VC".to_string()], tch::Device::Cpu).unwrap();
+    assert!(!d.test_classes.is_empty());
+    // The world's own pool passes the guard; a pool that contains a test class is refused.
+    let pool = vox2pix::data::world_pool::WorldPool::new(data, 4, false).unwrap();
+    for i in 0..pool.len() {
+        assert!(
+            !d.test_classes.contains(&pool.class_of(i)),
+            "world pool image {i} is of a test class"
+        );
+    }
+    GuardedPool::new(pool, &d.test_classes).unwrap();
+    struct Leaky(i64);
+    impl ImagePool for Leaky {
+        fn len(&self) -> usize {
+            3
+        }
+        fn image_size(&self) -> usize {
+            32
+        }
+        fn class_of(&self, i: usize) -> i64 {
+            if i == 2 {
+                self.0
+            } else {
+                -1
+            }
+        }
+        fn image(&self, _: usize) -> anyhow::Result<Vec<f32>> {
+            Ok(vec![0.0; 32 * 32 * 3])
+        }
+        fn describe(&self) -> String {
+            "leaky".into()
+        }
+    }
+    let err = GuardedPool::new(Leaky(d.test_classes[0]), &d.test_classes)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("leakage"), "{err}");
+    // A backbone whose card says it saw a test class is refused.
+    let bb = vox2pix::train::backbone::world_backbone_path(data);
+    let card_p = vox2pix::train::backbone::card_path(&bb);
+    let mut card: vox2pix::train::backbone::BackboneCard = serde_json::from_slice(&read_bytes(&card_p)).unwrap();
+    for c in &card.trained_classes {
+        assert!(!d.test_classes.contains(c), "backbone trained on test class {c}");
+    }
+    let copy = scratch!("leakbb");
+    std::fs::create_dir_all(&copy).unwrap();
+    let bb2 = copy.join("bb.safetensors");
+    std::fs::copy(&bb, &bb2).unwrap();
+    card.trained_classes.push(d.test_classes[0]);
+    std::fs::write(
+        vox2pix::train::backbone::card_path(&bb2),
+        serde_json::to_vec(&card).unwrap(),
+    )
+    .unwrap();
+    let mut c = cfg(&[]);
+    c.backbone.weights = bb2.display().to_string();
+    let err = vox2pix::train::backbone::load_backbone(&c.backbone, data, &d.test_classes, tch::Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("leakage"), "{err}");
+}

@@ -1,0 +1,285 @@
+//! The few HDF5 operations BData needs, behind a small trait so that the backend can change without touching
+//! the BData logic. The default backend is `hdf5-pure` (pure Rust: no system libhdf5, no cmake); the reasons
+//! are in `docs/real-data.md`. A libhdf5 backend (hdf5-metno) would implement the same trait behind a feature.
+use anyhow::{anyhow, bail, Context, Result};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+/// Read access to one HDF5 file: existence checks, 1-D string datasets and numeric datasets as f64.
+pub trait Hdf5Source {
+    /// The file this source reads (for error messages).
+    fn path(&self) -> &Path;
+    /// Whether `name` (an absolute path such as `/metadata/key`) resolves to a dataset.
+    fn has_dataset(&self, name: &str) -> bool;
+    /// Whether `name` resolves to a group.
+    fn has_group(&self, name: &str) -> bool;
+    /// Dimensions of a dataset.
+    fn shape(&self, name: &str) -> Result<Vec<usize>>;
+    /// A string dataset (variable-length or fixed-length, ASCII or UTF-8) as Rust strings, NUL padding removed.
+    fn read_strings(&self, name: &str) -> Result<Vec<String>>;
+    /// A numeric dataset of any stored type, converted to f64, in C order.
+    fn read_f64(&self, name: &str) -> Result<Vec<f64>>;
+}
+
+/// Opens `path` with the default backend.
+pub fn open(path: &Path) -> Result<Box<dyn Hdf5Source>> {
+    Ok(Box::new(PureHdf5::open(path)?))
+}
+
+/// The `hdf5-pure` backend. The whole file is read into memory on open (GOD subjects are 100–300 MB).
+pub struct PureHdf5 {
+    path: PathBuf,
+    file: hdf5_pure::File,
+    /// File size in bytes: bounds what a dataset can decode to (see `check_size`).
+    len: u64,
+}
+
+/// Deflate cannot expand data by more than ~1032:1, so no genuine dataset decodes to more than this many times
+/// the file's size.
+const MAX_EXPANSION: u64 = 1100;
+
+impl PureHdf5 {
+    pub fn open(path: &Path) -> Result<Self> {
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("cannot open HDF5 file {}: check the path", path.display()))?;
+        if !meta.is_file() {
+            bail!(
+                "{} is not a file; expected a BData HDF5 file such as Subject1.h5",
+                path.display()
+            );
+        }
+        let file = guarded(path, "open", || hdf5_pure::File::open(path))?.map_err(|e| {
+            anyhow!(
+                "{} is not a readable HDF5 file ({e}); it may be truncated or not HDF5 at all — \
+                 re-download it and compare its size with the source",
+                path.display()
+            )
+        })?;
+        // A cut-off file can still parse when the objects read lie in the surviving part; the superblock's
+        // end-of-file address is how libhdf5 notices truncation, so check it the same way.
+        let sb = file.superblock();
+        let expected = sb.base_address.get().saturating_add(sb.eof_address);
+        if meta.len() < expected {
+            bail!(
+                "{} is truncated: it has {} bytes but its HDF5 header says {expected}; re-download it",
+                path.display(),
+                meta.len()
+            );
+        }
+        Ok(PureHdf5 {
+            path: path.to_path_buf(),
+            file,
+            len: meta.len(),
+        })
+    }
+
+    /// Refuses a dataset whose declared shape could not have come from this file: a damaged header would
+    /// otherwise make the backend allocate its claimed size (and abort the process when that fails).
+    fn check_size(&self, name: &str, ds: &hdf5_pure::Dataset, elem_bytes: u64) -> Result<()> {
+        let shape = guarded(&self.path, name, || ds.shape())?
+            .map_err(|e| anyhow!("{}: cannot read the shape of {name}: {e}", self.path.display()))?;
+        let bytes = shape
+            .iter()
+            .try_fold(elem_bytes, |a, &d| a.checked_mul(d))
+            .unwrap_or(u64::MAX);
+        if bytes > self.len.saturating_mul(MAX_EXPANSION).saturating_add(1 << 26) {
+            bail!(
+                "{}: dataset {name} claims shape {shape:?}, far more than a {}-byte file can hold; the file is \
+                 damaged — re-download it",
+                self.path.display(),
+                self.len
+            );
+        }
+        Ok(())
+    }
+
+    /// Refuses a dataset whose storage the header places outside the file: contiguous data past the end, or a
+    /// chunk whose bytes or logical offset cannot exist. The backend would otherwise allocate a buffer of the
+    /// claimed size (gigabytes for a flipped bit) before noticing, or do index arithmetic that overflows.
+    fn check_storage(&self, name: &str, ds: &hdf5_pure::Dataset) -> Result<()> {
+        let damaged = |what: String| {
+            anyhow!(
+                "{}: dataset {name} {what}; the file is damaged or truncated — re-download it",
+                self.path.display()
+            )
+        };
+        let layout = guarded(&self.path, name, || ds.layout())?
+            .map_err(|e| anyhow!("{}: cannot read the storage layout of {name}: {e}", self.path.display()))?;
+        match layout {
+            hdf5_pure::Layout::Contiguous {
+                address: Some(address),
+                size,
+            } if address.checked_add(size).is_none_or(|end| end > self.len) => Err(damaged(format!(
+                "stores {size} bytes at offset {address}, past the end of the {}-byte file",
+                self.len
+            ))),
+            hdf5_pure::Layout::Chunked { chunk_shape, .. } => {
+                let shape = guarded(&self.path, name, || ds.shape())?
+                    .map_err(|e| anyhow!("{}: cannot read the shape of {name}: {e}", self.path.display()))?;
+                // A B-tree v2 index has no enumerator in the backend; its reads stay guarded.
+                let Ok(Ok(chunks)) = guarded(&self.path, name, || ds.chunks()) else {
+                    return Ok(());
+                };
+                for c in chunks {
+                    if c.address.checked_add(c.storage_size).is_none_or(|end| end > self.len) {
+                        return Err(damaged(format!(
+                            "has a chunk of {} bytes at offset {}, past the end of the {}-byte file",
+                            c.storage_size, c.address, self.len
+                        )));
+                    }
+                    // A chunk starts inside the dataset (an edge chunk may overhang it) and its end is representable.
+                    let inside = c.offset.len() == shape.len()
+                        && c.offset
+                            .iter()
+                            .zip(&shape)
+                            .zip(&chunk_shape)
+                            .all(|((&o, &d), &k)| o < d.max(1) && o.checked_add(k).is_some());
+                    if !inside {
+                        return Err(damaged(format!(
+                            "has a chunk at element offset {:?} outside its shape {shape:?}",
+                            c.offset
+                        )));
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn dataset(&self, name: &str) -> Result<hdf5_pure::Dataset> {
+        guarded(&self.path, name, || self.file.dataset(name.trim_start_matches('/')))?
+            .map_err(|e| anyhow!("{}: cannot open dataset {name}: {e}", self.path.display()))
+    }
+}
+
+impl Hdf5Source for PureHdf5 {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn has_dataset(&self, name: &str) -> bool {
+        matches!(
+            guarded(&self.path, name, || self.file.dataset(name.trim_start_matches('/'))),
+            Ok(Ok(_))
+        )
+    }
+
+    fn has_group(&self, name: &str) -> bool {
+        matches!(
+            guarded(&self.path, name, || self.file.group(name.trim_start_matches('/'))),
+            Ok(Ok(_))
+        )
+    }
+
+    fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        let ds = self.dataset(name)?;
+        let shape = guarded(&self.path, name, || ds.shape())?
+            .map_err(|e| anyhow!("{}: cannot read the shape of {name}: {e}", self.path.display()))?;
+        Ok(shape.into_iter().map(|d| d as usize).collect())
+    }
+
+    fn read_strings(&self, name: &str) -> Result<Vec<String>> {
+        let ds = self.dataset(name)?;
+        self.check_size(name, &ds, 1)?;
+        self.check_storage(name, &ds)?;
+        let strings = guarded(&self.path, name, || ds.read_string())?.map_err(|e| {
+            anyhow!(
+                "{}: cannot read {name} as strings ({e}); BData stores metadata keys as strings",
+                self.path.display()
+            )
+        })?;
+        // Fixed-length strings arrive NUL- or space-padded depending on the writer's padding mode.
+        Ok(strings
+            .into_iter()
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+            .collect())
+    }
+
+    fn read_f64(&self, name: &str) -> Result<Vec<f64>> {
+        let ds = self.dataset(name)?;
+        self.check_size(name, &ds, 8)?;
+        self.check_storage(name, &ds)?;
+        guarded(&self.path, name, || ds.read_f64())?.map_err(|e| {
+            anyhow!(
+                "{}: cannot read {name} as numbers ({e}); the file may be truncated or use an unsupported filter",
+                self.path.display()
+            )
+        })
+    }
+}
+
+thread_local! {
+    /// How many backend calls are running on this thread inside [`guarded`].
+    static BACKEND_CALLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// True while this thread runs a call into the HDF5 parser under [`guarded`]: a panic now will be caught and
+/// reported as a damaged file. The fuzz target's panic hook uses it to tell such contained panics from ours.
+pub fn in_backend_call() -> bool {
+    BACKEND_CALLS.with(|c| c.get() > 0)
+}
+
+/// Keeps the panic hook quiet for panics that [`guarded`] contains (they become "file is damaged" errors), so a
+/// damaged file prints one clear error and no panic text; every other panic still goes to the previous hook.
+pub fn silence_contained_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !in_backend_call() {
+                previous(info)
+            }
+        }));
+    });
+}
+
+/// Runs a backend call, turning a panic inside the parser (malformed or truncated input, or an arithmetic
+/// overflow on offsets read from the file: the release profile keeps overflow checks on for hdf5-pure) into an
+/// error.
+fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+    struct Depth;
+    impl Drop for Depth {
+        fn drop(&mut self) {
+            BACKEND_CALLS.with(|c| c.set(c.get() - 1));
+        }
+    }
+    BACKEND_CALLS.with(|c| c.set(c.get() + 1));
+    let depth = Depth;
+    let result = catch_unwind(AssertUnwindSafe(f));
+    drop(depth);
+    result.map_err(|_| {
+        anyhow!(
+            "{}: the HDF5 parser failed on {what}; the file is damaged or truncated — re-download it",
+            path.display()
+        )
+    })
+}
+
+pub fn write_bdata_file(
+    path: &Path,
+    dataset: &ndarray::Array2<f64>,
+    keys: &[String],
+    descriptions: &[String],
+    values: &ndarray::Array2<f64>,
+) -> Result<()> {
+    let std_layout = |a: &ndarray::Array2<f64>| a.as_standard_layout().iter().copied().collect::<Vec<f64>>();
+    let shape = |a: &ndarray::Array2<f64>| [a.nrows() as u64, a.ncols() as u64];
+    let mut b = hdf5_pure::FileBuilder::new();
+    b.create_dataset("dataset")
+        .with_f64_data(&std_layout(dataset))
+        .with_shape(&shape(dataset));
+    let mut meta = b.create_group("metadata");
+    let keys: Vec<&str> = keys.iter().map(|s| s.as_str()).collect();
+    let descriptions: Vec<&str> = descriptions.iter().map(|s| s.as_str()).collect();
+    meta.create_dataset("key").with_vlen_strings(&keys);
+    meta.create_dataset("description").with_vlen_strings(&descriptions);
+    meta.create_dataset("value")
+        .with_f64_data(&std_layout(values))
+        .with_shape(&shape(values));
+    b.add_group(meta.finish());
+    let bytes = b
+        .finish()
+        .map_err(|e| anyhow!("cannot encode {} as HDF5: {e}", path.display()))?;
+    crate::io::write_bytes_atomic(path, &bytes)
+}

@@ -1,0 +1,231 @@
+//! BData HDF5 reader on fixtures written by bdpy / h5py (`tools/make_bdata_fixtures.py`): shapes, ROI voxel
+//! counts, splits, runs, stimulus file names, both string kinds and spellings, and the bad-input errors.
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use vox2pix_formats::bdata::{stimulus_file_name, summarize, BData, GodTrials, Split};
+use vox2pix_formats::images::{build_unpaired_pool, cached_unpaired_pool, read_pool_cache, PoolSpec};
+
+
+
+const TRAIN: [&str; 8] = [
+    "n01518878_14910",
+    "n01518878_8432",
+    "n01639765_52902",
+    "n01639765_48919",
+    "n01645776_9743",
+    "n01645776_12150",
+    "n01664990_7133",
+    "n01664990_16831",
+];
+const TEST: [&str; 3] = ["n01443537_22563", "n01677366_18182", "n01943899_24131"];
+
+fn check_god_fixture(path: &Path) {
+    let b = BData::open(path).unwrap();
+    // 8 train + 4×3 test + 2 imagery samples; 40 voxel columns + DataType, Run, Block, stimulus id.
+    assert_eq!(b.dataset.dim(), (22, 44), "{}", path.display());
+    assert_eq!(b.keys.len(), 18);
+    assert_eq!(b.values.dim(), (18, 44));
+    assert!(
+        b.dataset[[5, 3]].is_nan(),
+        "the fixture's missing value must survive reading"
+    );
+    assert_eq!(b.select("VoxelData").unwrap(), (0..40).collect::<Vec<_>>());
+
+    let t = GodTrials::from_bdata(&b, "VC").unwrap();
+    assert_eq!(t.n_voxels(), 38, "columns 38-39 are outside VC");
+    let counts: Vec<(String, usize)> = t
+        .rois
+        .iter()
+        .map(|(k, m)| (k.clone(), m.iter().filter(|&&x| x).count()))
+        .collect();
+    let expect = [
+        ("FFA", 4),
+        ("HVC", 14),
+        ("LOC", 6),
+        ("LVC", 18),
+        ("PPA", 4),
+        ("V1", 6),
+        ("V2", 6),
+        ("V3", 6),
+        ("V4", 6),
+        ("VC", 38),
+    ];
+    assert_eq!(
+        counts,
+        expect.iter().map(|(k, n)| (k.to_string(), *n)).collect::<Vec<_>>()
+    );
+    // The VC voxels are exactly the first 38 columns, values untouched.
+    for j in [0, 17, 37] {
+        for i in [0, 10, 21] {
+            assert_eq!(t.voxels[[i, j]].to_bits(), b.dataset[[i, j]].to_bits());
+        }
+    }
+    assert_eq!(t.rows(Split::Train).len(), 8);
+    assert_eq!(t.rows(Split::Test).len(), 12);
+    assert_eq!(t.rows(Split::Imagery).len(), 2);
+    let runs = |s| t.rows(s).iter().map(|&i| t.run[i]).collect::<BTreeSet<_>>();
+    assert_eq!(runs(Split::Train), BTreeSet::from([1, 2]));
+    assert_eq!(runs(Split::Test), BTreeSet::from([1, 2, 3, 4]));
+    let names = |s| {
+        t.rows(s)
+            .iter()
+            .map(|&i| stimulus_file_name(t.stimulus_id[i]).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let train: BTreeSet<String> = names(Split::Train).into_iter().collect();
+    assert_eq!(train, TRAIN.iter().map(|s| format!("{s}.JPEG")).collect());
+    let test = names(Split::Test);
+    for s in TEST {
+        assert_eq!(
+            test.iter().filter(|n| **n == format!("{s}.JPEG")).count(),
+            4,
+            "4 repeats of {s}"
+        );
+    }
+    assert_eq!(t.block.as_ref().map(|b| b.len()), Some(22));
+}
+
+#[test]
+fn bdpy_file_with_variable_length_strings_reads_correctly() {
+    check_god_fixture(&fixture("bdata", "god_bdpy.h5"));
+}
+
+#[test]
+fn old_spelling_with_fixed_length_strings_and_label_key_reads_correctly() {
+    check_god_fixture(&fixture("bdata", "god_old_fixed.h5"));
+    let new = BData::open(&fixture("bdata", "god_bdpy.h5")).unwrap();
+    let old = BData::open(&fixture("bdata", "god_old_fixed.h5")).unwrap();
+    assert!(old.keys.contains(&"Label".to_string()) && !old.keys.contains(&"stimulus_id".to_string()));
+    let bits = |b: &BData| b.dataset.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&new), bits(&old));
+    assert_eq!(new.descriptions[1], "1 = DataType");
+    assert_eq!(
+        old.descriptions[1], "1 = DataType",
+        "fixed-length padding must be stripped"
+    );
+}
+
+#[test]
+fn gzip_chunked_table_reads_the_same_numbers() {
+    let plain = BData::open(&fixture("bdata", "god_bdpy.h5")).unwrap();
+    let gz = BData::open(&fixture("bdata", "god_gzip.h5")).unwrap();
+    assert_eq!(gz.dataset.dim(), plain.dataset.dim());
+    // Identical except where the fixture blanked imagery stimulus ids and one Block value.
+    let differing: Vec<(usize, usize)> = plain
+        .dataset
+        .indexed_iter()
+        .filter(|(ij, v)| v.to_bits() != gz.dataset[*ij].to_bits())
+        .map(|(ij, _)| ij)
+        .collect();
+    assert_eq!(differing, [(0, 42), (20, 43), (21, 43)]);
+    let t = GodTrials::from_bdata(&gz, "VC").unwrap();
+    assert!(t.block.is_none(), "a Block column with NaN is dropped, not fatal");
+    assert_eq!(t.rows(Split::Imagery).len(), 2);
+}
+
+#[test]
+fn summary_reports_rois_splits_runs_and_repeats() {
+    let s = summarize(&fixture("bdata", "god_bdpy.h5")).unwrap();
+    for needle in [
+        "VC=38",
+        "V1=6",
+        "HVC=14",
+        "LVC=18",
+        "22 samples × 44 columns (40 voxel columns)",
+    ] {
+        assert!(s.contains(needle), "summary lacks '{needle}':\n{s}");
+    }
+    assert!(
+        s.contains("train    8 samples, 2 runs, 8 distinct stimuli, 1 repeats each"),
+        "{s}"
+    );
+    assert!(
+        s.contains("test     12 samples, 4 runs, 3 distinct stimuli, 4 repeats each"),
+        "{s}"
+    );
+    assert!(s.contains("imagery  2 samples, 1 runs"), "{s}");
+}
+
+#[test]
+fn truncated_file_is_a_clear_error() {
+    let d = temp_dir!("trunc");
+    let bytes = std::fs::read(fixture("bdata", "god_bdpy.h5")).unwrap();
+    for cut in [bytes.len() / 2, 512, 8] {
+        let p = d.join("Subject1.h5");
+        std::fs::write(&p, &bytes[..cut]).unwrap();
+        let e = format!("{:#}", BData::open(&p).unwrap_err());
+        assert!(e.contains("Subject1.h5"), "error must name the file: {e}");
+        assert!(
+            e.contains("truncated") || e.contains("damaged"),
+            "error must say what is wrong: {e}"
+        );
+    }
+    let e = format!("{:#}", BData::open(&fixture("bdata", "stimulus_test.tsv")).unwrap_err());
+    assert!(e.contains("not a readable HDF5 file"), "{e}");
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn missing_metadata_is_a_clear_error() {
+    let e = format!("{:#}", BData::open(&fixture("bdata", "no_metadata.h5")).unwrap_err());
+    assert!(e.contains("no_metadata.h5") && e.contains("/metadata"), "{e}");
+}
+
+#[test]
+fn unknown_roi_lists_the_existing_roi_keys() {
+    let b = BData::open(&fixture("bdata", "god_bdpy.h5")).unwrap();
+    let e = format!("{:#}", GodTrials::from_bdata(&b, "V9").unwrap_err());
+    assert!(e.contains("ROI_V9"), "{e}");
+    for k in ["ROI_V1", "ROI_PPA", "ROI_LVC", "ROI_HVC", "ROI_VC"] {
+        assert!(e.contains(k), "the message must list {k}: {e}");
+    }
+    let e = format!("{:#}", b.select("ImageID").unwrap_err());
+    assert!(
+        e.contains("'ImageID' does not exist") && e.contains("stimulus_id"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unpaired_pool_excludes_test_classes_samples_k_per_class_and_caches() {
+    let spec = PoolSpec {
+        per_class: 3,
+        seed: 7,
+        exclude: BTreeSet::from([1443537]),
+        image_size: 16,
+    };
+    let pool = build_unpaired_pool(&fixture("bdata", "pool"), &spec).unwrap();
+    // Classes: n01443537 (3 images, a test class), n01518878 (5), n09999999 (2) → 3 + 2 images.
+    assert_eq!(pool.class_ids, vec![1518878, 1518878, 1518878, 9999999, 9999999]);
+    assert_eq!(pool.pixels.shape(), &[5, 16, 16, 3]);
+    assert_eq!(
+        pool.files.iter().collect::<BTreeSet<_>>().len(),
+        5,
+        "no image drawn twice"
+    );
+    assert!(pool.files.iter().all(|f| !f.starts_with("n01443537/")));
+    // Same seed → same draw; the draw is a subset of the class folder.
+    assert_eq!(build_unpaired_pool(&fixture("bdata", "pool"), &spec).unwrap().files, pool.files);
+    let d = temp_dir!("pool");
+    let cache = d.join("pool_16.npz");
+    let first = cached_unpaired_pool(&fixture("bdata", "pool"), &cache, &spec).unwrap();
+    assert_eq!(first, pool);
+    assert_eq!(
+        read_pool_cache(&cache).unwrap(),
+        pool,
+        "the cache must round-trip exactly"
+    );
+    // A different spec does not reuse the cache.
+    let spec2 = PoolSpec {
+        per_class: 1,
+        ..spec.clone()
+    };
+    assert_eq!(
+        cached_unpaired_pool(&fixture("bdata", "pool"), &cache, &spec2)
+            .unwrap()
+            .class_ids
+            .len(),
+        2
+    );
+    let _ = std::fs::remove_dir_all(d);
+}

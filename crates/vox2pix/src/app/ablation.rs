@@ -1,0 +1,104 @@
+//! `vox2pix ablation`: the paper's central claim as a table. Trains D on the same data, seed and encoder with
+//! {paired only, + ED, + ED + DE}, evaluates each the same way, and writes the table (`report::ablation`).
+//! Optionally adds ROI-restricted decoders (full method, one encoder per ROI). Finished variants are reused, so
+//! an interrupted ablation continues.
+use crate::app::jobs;
+use crate::eval::run_eval::{evaluate_run, EvaluateOptions};
+use crate::model::run::run_config;
+use crate::report::ablation::{write_tables, AblationRow};
+use crate::report::html::write_report;
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+use tch::Device;
+use vox2pix_formats::config::TrainConfig;
+
+/// What to ablate, and where.
+pub struct AblationOptions {
+    pub data: PathBuf,
+    pub config: TrainConfig,
+    pub encoder_run: PathBuf,
+    pub out: PathBuf,
+    /// ROI-restricted decoders to add (e.g. V1, LVC, HVC); each gets its own encoder run under `out`.
+    pub rois: Vec<String>,
+    pub eval: EvaluateOptions,
+    pub device: Device,
+}
+
+/// The three stream settings on top of `cfg`; the ED and DE batches keep the config's sizes when it sets them.
+pub fn variants(cfg: &TrainConfig) -> Vec<(&'static str, TrainConfig)> {
+    let t = &cfg.decoder_training;
+    let unpaired = if t.unpaired_batch > 0 {
+        t.unpaired_batch
+    } else {
+        t.paired_batch
+    };
+    let de = if t.de_batch > 0 { t.de_batch } else { unpaired };
+    let with = |u: usize, d: usize| {
+        let mut c = cfg.clone();
+        c.decoder_training.unpaired_batch = u;
+        c.decoder_training.de_batch = d;
+        if u > 0 && c.decoder_training.weight_ed <= 0.0 {
+            c.decoder_training.weight_ed = 1.0;
+        }
+        if d > 0 {
+            c.decoder_training.weight_de = 1.0;
+        }
+        c
+    };
+    vec![
+        ("paired", with(0, 0)),
+        ("paired+ED", with(unpaired, 0)),
+        ("paired+ED+DE", with(unpaired, de)),
+    ]
+}
+
+fn train_eval(o: &AblationOptions, name: &str, cfg: &TrainConfig, enc: &Path) -> Result<AblationRow> {
+    let run = o.out.join(name);
+    if !run.join(crate::model::DECODER_FILE).exists() {
+        eprintln!("[ablation] training decoder '{name}'");
+        jobs::decoder_job(&o.data, enc, cfg, &run, o.device, run.join("run.json").exists(), None)?;
+    }
+    jobs::reconstruct_job(&run, &o.data, o.device)?;
+    eprintln!("[ablation] evaluating '{name}'");
+    let metrics = evaluate_run(&run, &o.data, o.device, &o.eval)?;
+    write_report(&run)?;
+    Ok(AblationRow {
+        name: name.to_string(),
+        run,
+        metrics,
+    })
+}
+
+pub fn run_ablation(o: &AblationOptions) -> Result<Vec<AblationRow>> {
+    std::fs::create_dir_all(&o.out)?;
+    let enc_cfg = run_config(&o.encoder_run)?;
+    if enc_cfg.roi != o.config.roi {
+        bail!(
+            "the encoder run {} was trained on ROI {:?} but the config asks for {:?}; use the same roi",
+            o.encoder_run.display(),
+            enc_cfg.roi,
+            o.config.roi
+        );
+    }
+    let mut rows = Vec::new();
+    for (name, cfg) in variants(&o.config) {
+        rows.push(train_eval(o, name, &cfg, &o.encoder_run)?);
+    }
+    let full = variants(&o.config)
+        .pop()
+        .map(|v| v.1)
+        .unwrap_or_else(|| o.config.clone());
+    for roi in &o.rois {
+        let mut cfg = full.clone();
+        cfg.roi = vec![roi.clone()];
+        let enc = o.out.join(format!("encoder-{roi}"));
+        if !enc.join(crate::model::ENCODER_FILE).exists() {
+            eprintln!("[ablation] training the {roi} encoder");
+            jobs::encoder_job(&o.data, &cfg, &enc, o.device, enc.join("run.json").exists())?;
+        }
+        rows.push(train_eval(o, &format!("roi-{roi}"), &cfg, &enc)?);
+    }
+    write_tables(&o.out, &rows)?;
+    Ok(rows)
+}
+

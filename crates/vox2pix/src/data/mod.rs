@@ -1,0 +1,137 @@
+//! Datasets as tensors, the bridge from `vox2pix_formats` to libtorch: [`TrainingData`] is what the trainers and
+//! evaluators need from a dataset on the device (images [N, 3, S, S] in [0, 1], ROI-selected fMRI, per-voxel
+//! SNR weights, ROI masks, and the class split used by the leakage checks); [`images_to_tensor`] is the one
+//! HWC-u8 → NCHW-float conversion; [`pool`] and [`world_pool`] are the unpaired image sources of the ED stream.
+pub mod pool;
+pub mod world_pool;
+
+use vox2pix_formats::layout::load_dataset;
+use vox2pix_formats::manifest::{read_manifest, DatasetManifest};
+use vox2pix_formats::Dataset;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+pub struct TrainingData {
+    pub dir: PathBuf,
+    pub dataset: Dataset,
+    pub manifest: Option<DatasetManifest>,
+    pub roi: Vec<String>,
+    pub image_size: i64,
+    pub n_voxels: i64,
+    /// [N_train_images, 3, S, S] f32 in [0, 1].
+    pub train_images: Tensor,
+    /// [N_trials, V] single trials and, per trial, the index of its image.
+    pub y_train: Tensor,
+    pub train_labels: Tensor,
+    pub test_images: Tensor,
+    pub y_test_avg: Tensor,
+    /// SNR normalised to mean 1 (`snr_n`) and inverse SNR normalised to mean 1 (`snr_inv_n`), method.md §1.3.
+    pub snr_n: Tensor,
+    pub snr_inv_n: Tensor,
+    /// Per-channel mean |pixel| of the training images, [3] (the pixel-loss normaliser `img_norm l1`).
+    pub channel_mean_abs: Tensor,
+    /// Classes the test images belong to; no training stream may draw them.
+    pub test_classes: Vec<i64>,
+    pub train_classes: Vec<i64>,
+}
+
+/// Images as files and renderers hold them, pixel-interleaved RGB f32 in [0, 1] (`n` images of `size`²×3, one
+/// after the other) → a contiguous [n, 3, size, size] CPU tensor.
+pub fn rgb_to_tensor(pixels: &[f32], n: i64, size: i64) -> Tensor {
+    Tensor::from_slice(pixels)
+        .view([n, size, size, 3])
+        .permute([0, 3, 1, 2])
+        .contiguous()
+}
+
+/// uint8 [n, H, W, 3] → f32 [n, 3, H, W] in [0, 1] (the dataset's stored images).
+pub fn images_to_tensor(pixels: &ndarray::Array4<u8>) -> Tensor {
+    let s = pixels.shape();
+    let data: Vec<u8> = pixels.iter().copied().collect();
+    Tensor::from_slice(&data)
+        .view([s[0] as i64, s[1] as i64, s[2] as i64, s[3] as i64])
+        .permute([0, 3, 1, 2])
+        .to_kind(Kind::Float)
+        / 255.0
+}
+
+pub fn array2_to_tensor(a: &ndarray::Array2<f32>) -> Tensor {
+    let data: Vec<f32> = a.iter().copied().collect();
+    Tensor::from_slice(&data).view([a.nrows() as i64, a.ncols() as i64])
+}
+
+impl TrainingData {
+    pub fn load(dir: &Path, roi: &[String], device: Device) -> Result<Self> {
+        let full = load_dataset(dir, None).with_context(|| format!("cannot load dataset {}", dir.display()))?;
+        let manifest = if dir.is_dir() { read_manifest(dir)? } else { None };
+        let names: Vec<&str> = roi.iter().map(String::as_str).collect();
+        let dataset = full.select_rois(&names)?;
+        let subj = &dataset.subject;
+        let size = dataset.train_images.pixels.shape()[1] as i64;
+        if size % 16 != 0 || size < 32 {
+            bail!(
+                "{}: images are {size} px; vox2pix models need a multiple of 16 ≥ 32 (112 for GOD)",
+                dir.display()
+            );
+        }
+        let test_classes: Vec<i64> = dataset
+            .test_images
+            .class_ids
+            .clone()
+            .or_else(|| manifest.as_ref().map(|m| m.test_classes.clone()))
+            .unwrap_or_default();
+        let train_classes: Vec<i64> = dataset
+            .train_images
+            .class_ids
+            .clone()
+            .or_else(|| manifest.as_ref().map(|m| m.train_classes.clone()))
+            .unwrap_or_default();
+        if let Some(c) = train_classes.iter().find(|c| test_classes.contains(c)) {
+            bail!(
+                "leakage: class {c} appears among both the training and the test images of {}",
+                dir.display()
+            );
+        }
+        let snr = Tensor::from_slice(subj.snr.as_slice().context("snr not contiguous")?)
+            .to_kind(Kind::Float)
+            .clamp_min(1e-6);
+        let snr_n = &snr / snr.mean(Kind::Float);
+        let inv = snr.reciprocal();
+        let snr_inv_n = &inv / inv.mean(Kind::Float);
+        let train_images = images_to_tensor(&dataset.train_images.pixels);
+        let channel_mean_abs = train_images
+            .abs()
+            .mean_dim([0i64, 2, 3].as_slice(), false, Kind::Float)
+            .clamp_min(1e-6);
+        let labels: Vec<i64> = subj.train_labels.to_vec();
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            roi: roi.to_vec(),
+            image_size: size,
+            n_voxels: subj.n_voxels() as i64,
+            train_images: train_images.to_device(device),
+            y_train: array2_to_tensor(&subj.y_train).to_device(device),
+            train_labels: Tensor::from_slice(&labels).to_device(device),
+            test_images: images_to_tensor(&dataset.test_images.pixels).to_device(device),
+            y_test_avg: array2_to_tensor(&subj.y_test_avg).to_device(device),
+            snr_n: snr_n.to_device(device),
+            snr_inv_n: snr_inv_n.to_device(device),
+            channel_mean_abs: channel_mean_abs.to_device(device),
+            test_classes,
+            train_classes,
+            manifest,
+            dataset,
+        })
+    }
+
+    pub fn n_trials(&self) -> i64 {
+        self.y_train.size()[0]
+    }
+
+    /// ROI masks over the selected voxels.
+    pub fn rois(&self) -> &BTreeMap<String, Vec<bool>> {
+        &self.dataset.subject.rois
+    }
+}

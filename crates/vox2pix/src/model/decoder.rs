@@ -1,0 +1,53 @@
+//! D assembled ([`DecoderModel`]): the decoder built fresh from a config and a dataset's shapes, or loaded from a
+//! finished decoder run (`RUN/decoder.safetensors`).
+use crate::data::TrainingData;
+use crate::model::run::RunDir;
+use crate::model::weights::load_run_weights;
+use crate::nn::decoder::Decoder;
+use anyhow::{bail, Result};
+use std::path::Path;
+use tch::{nn, Device, Tensor};
+use vox2pix_formats::config::TrainConfig;
+
+/// File name of a finished decoder run's weights.
+pub const DECODER_FILE: &str = "decoder.safetensors";
+
+pub struct DecoderModel {
+    pub vs: nn::VarStore,
+    pub decoder: Decoder,
+}
+
+impl DecoderModel {
+    pub fn build(cfg: &TrainConfig, data: &TrainingData, device: Device) -> Result<Self> {
+        let vs = nn::VarStore::new(device);
+        let decoder = Decoder::new(&vs.root(), &cfg.decoder, data.n_voxels, data.image_size)?;
+        Ok(Self { vs, decoder })
+    }
+
+    pub fn load_run(run_dir: &Path, cfg: &TrainConfig, data: &TrainingData, device: Device) -> Result<Self> {
+        RunDir::existing(run_dir, "decoder")?;
+        let mut m = Self::build(cfg, data, device)?;
+        let file = run_dir.join(DECODER_FILE);
+        if !file.exists() {
+            bail!(
+                "{}: the decoder run has no {DECODER_FILE} (did training finish?)",
+                run_dir.display()
+            );
+        }
+        load_run_weights(&mut m.vs, &file, data.n_voxels)?;
+        m.vs.freeze();
+        Ok(m)
+    }
+
+    /// D(y) batched without gradients.
+    pub fn reconstruct(&self, y: &Tensor, batch: i64) -> Tensor {
+        tch::no_grad(|| {
+            let n = y.size()[0];
+            let outs: Vec<Tensor> = (0..n)
+                .step_by(batch as usize)
+                .map(|s| self.decoder.forward(&y.narrow(0, s, batch.min(n - s))))
+                .collect();
+            Tensor::cat(&outs, 0)
+        })
+    }
+}

@@ -1,0 +1,273 @@
+//! Frozen ImageNet backbones in torchvision's parameter layout: VGG16 (perceptual loss, encoder taps,
+//! the synthetic world's classifier) and AlexNet `features[:10]` (semantic classification embedding, method.md §6.2).
+use tch::nn::{self, Module};
+pub use vox2pix_formats::config::InputNorm;
+use tch::Tensor;
+
+const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
+const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
+const CAFFE_MEAN_BGR: [f64; 3] = [103.939, 116.779, 123.68];
+
+/// Maps RGB in [0,1] ([B,3,H,W]) to what the backbone's first convolution expects under `norm`.
+pub fn normalize_input(norm: InputNorm, x01: &Tensor) -> Tensor {
+        let (kind, dev) = (x01.kind(), x01.device());
+        let col = |v: [f64; 3]| Tensor::from_slice(&v).to_kind(kind).to_device(dev).view([1, 3, 1, 1]);
+        match norm {
+            InputNorm::Torchvision => (x01 - col(IMAGENET_MEAN)) / col(IMAGENET_STD),
+            InputNorm::Caffe => x01.flip([1]) * 255.0 - col(CAFFE_MEAN_BGR),
+        }
+}
+
+/// Channel count for a width multiplier; at least 1 so that tiny widths still form a network.
+pub fn scaled_channels(base: i64, width: f64) -> i64 {
+    ((base as f64 * width).round() as i64).max(1)
+}
+
+/// The five post-ReLU VGG16 activations that feed the perceptual loss (all five) and the encoder (first four).
+/// Spatial sizes at input S: S, S/2, S/4, S/8, S/16.
+#[derive(Debug)]
+pub struct VggTaps {
+    pub relu1_2: Tensor,
+    pub relu2_2: Tensor,
+    pub relu3_3: Tensor,
+    pub relu4_3: Tensor,
+    pub relu5_3: Tensor,
+}
+
+impl VggTaps {
+    /// The taps in depth order.
+    pub fn as_array(&self) -> [&Tensor; 5] {
+        [
+            &self.relu1_2,
+            &self.relu2_2,
+            &self.relu3_3,
+            &self.relu4_3,
+            &self.relu5_3,
+        ]
+    }
+
+    /// Rows `start..start+len` of every tap (e.g. one mini-batch out of cached target taps).
+    pub fn narrow(&self, start: i64, len: i64) -> VggTaps {
+        self.map(|t| t.narrow(0, start, len))
+    }
+
+    /// Row selection along the batch axis (e.g. cached taps of the images in a shuffled batch).
+    pub fn index_select(&self, rows: &Tensor) -> VggTaps {
+        self.map(|t| t.index_select(0, rows))
+    }
+
+    /// Batch-axis concatenation of two tap sets (paired and unpaired rows of one step).
+    pub fn cat(&self, other: &VggTaps) -> VggTaps {
+        let (a, b) = (self.as_array(), other.as_array());
+        let c: Vec<Tensor> = a.iter().zip(b.iter()).map(|(x, y)| Tensor::cat(&[*x, *y], 0)).collect();
+        Self::from_vec(c)
+    }
+
+    /// Batch-axis concatenation of many tap sets in one copy per tap (building a cache chunk by chunk with
+    /// [`VggTaps::cat`] would copy the growing cache once per chunk).
+    pub fn concat(parts: &[VggTaps]) -> VggTaps {
+        Self::from_vec(
+            (0..5)
+                .map(|i| Tensor::cat(&parts.iter().map(|p| p.as_array()[i]).collect::<Vec<_>>(), 0))
+                .collect(),
+        )
+    }
+
+    /// Detached copies (cached targets carry no graph).
+    pub fn detach(&self) -> VggTaps {
+        self.map(|t| t.detach())
+    }
+
+    /// Moves every tap to `device` (e.g. cached on the CPU, used on the GPU).
+    pub fn to_device(&self, device: tch::Device) -> VggTaps {
+        self.map(|t| t.to_device(device))
+    }
+
+    /// Every tap as float32 (differentiable): losses on autocast (bf16) taps are computed in full precision.
+    pub fn to_float(&self) -> VggTaps {
+        self.map(|t| t.to_kind(tch::Kind::Float))
+    }
+
+    fn map(&self, f: impl Fn(&Tensor) -> Tensor) -> VggTaps {
+        Self::from_vec(self.as_array().iter().map(|t| f(t)).collect())
+    }
+
+    fn from_vec(mut v: Vec<Tensor>) -> VggTaps {
+        let relu5_3 = v.pop().unwrap_or_default();
+        let relu4_3 = v.pop().unwrap_or_default();
+        let relu3_3 = v.pop().unwrap_or_default();
+        let relu2_2 = v.pop().unwrap_or_default();
+        let relu1_2 = v.pop().unwrap_or_default();
+        VggTaps {
+            relu1_2,
+            relu2_2,
+            relu3_3,
+            relu4_3,
+            relu5_3,
+        }
+    }
+}
+
+/// torchvision `vgg16().features` indices of the 13 convolutions, grouped into the five blocks.
+pub const VGG16_BLOCKS: [&[usize]; 5] = [&[0, 2], &[5, 7], &[10, 12, 14], &[17, 19, 21], &[24, 26, 28]];
+pub const VGG16_BASE_CHANNELS: [i64; 5] = [64, 128, 256, 512, 512];
+
+/// VGG16 convolutional trunk (`features.N.weight/bias`, torchvision layout) with an optional classifier head
+/// (`classifier.weight/bias`: global average pool of relu5_3 → linear) used only to train the synthetic
+/// world's own narrow backbone. Width 1.0 is torchvision's network; width w scales every channel count.
+#[derive(Debug)]
+pub struct Vgg16 {
+    blocks: Vec<Vec<nn::Conv2D>>,
+    channels: [i64; 5],
+    norm: InputNorm,
+    classifier: Option<nn::Linear>,
+}
+
+impl Vgg16 {
+    /// Trunk only, torchvision input normalisation. Initialisation is torchvision's (Kaiming-normal fan-out, zero
+    /// bias), which matters only when the backbone is trained from scratch.
+    pub fn new(p: &nn::Path, width: f64) -> Self {
+        Self::build(p, width, InputNorm::Torchvision, None)
+    }
+
+    /// Trunk plus a `n_classes` linear classifier on the globally pooled relu5_3.
+    pub fn with_classifier(p: &nn::Path, width: f64, n_classes: i64) -> Self {
+        Self::build(p, width, InputNorm::Torchvision, Some(n_classes))
+    }
+
+    /// Full control over the input normalisation (e.g. caffe weights).
+    pub fn build(p: &nn::Path, width: f64, norm: InputNorm, n_classes: Option<i64>) -> Self {
+        let channels = VGG16_BASE_CHANNELS.map(|c| scaled_channels(c, width));
+        let init = nn::Init::Kaiming {
+            dist: nn::init::NormalOrUniform::Normal,
+            fan: nn::init::FanInOut::FanOut,
+            non_linearity: nn::init::NonLinearity::ReLU,
+        };
+        let cfg = nn::ConvConfig {
+            padding: 1,
+            ws_init: init,
+            bs_init: nn::Init::Const(0.0),
+            ..Default::default()
+        };
+        let features = p / "features";
+        let mut cin = 3;
+        let mut blocks = Vec::new();
+        for (b, idx) in VGG16_BLOCKS.iter().enumerate() {
+            let mut convs = Vec::new();
+            for &i in idx.iter() {
+                convs.push(nn::conv2d(&features / i, cin, channels[b], 3, cfg));
+                cin = channels[b];
+            }
+            blocks.push(convs);
+        }
+        let classifier = n_classes.map(|n| {
+            let lc = nn::LinearConfig {
+                ws_init: nn::Init::Randn { mean: 0.0, stdev: 0.01 },
+                bs_init: Some(nn::Init::Const(0.0)),
+                bias: true,
+            };
+            nn::linear(p / "classifier", channels[4], n, lc)
+        });
+        Vgg16 {
+            blocks,
+            channels,
+            norm,
+            classifier,
+        }
+    }
+
+    /// Channel counts of relu1_2 … relu5_3.
+    pub fn channels(&self) -> [i64; 5] {
+        self.channels
+    }
+
+    /// The input normalisation applied inside [`Vgg16::taps`].
+    pub fn input_norm(&self) -> InputNorm {
+        self.norm
+    }
+
+    /// The five taps for RGB input in [0,1] ([B,3,H,W], H and W multiples of 16).
+    pub fn taps(&self, x01: &Tensor) -> VggTaps {
+        VggTaps::from_vec(self.forward_blocks(x01, 5))
+    }
+
+    /// The first `n` taps only (the encoder needs four; skipping block 5 saves its cost).
+    pub fn taps_upto(&self, x01: &Tensor, n: usize) -> Vec<Tensor> {
+        self.forward_blocks(x01, n.min(5))
+    }
+
+    fn forward_blocks(&self, x01: &Tensor, n: usize) -> Vec<Tensor> {
+        let mut x = normalize_input(self.norm, x01);
+        let mut taps = Vec::with_capacity(n);
+        for (b, convs) in self.blocks.iter().take(n).enumerate() {
+            if b > 0 {
+                x = x.max_pool2d_default(2);
+            }
+            for c in convs {
+                x = c.forward(&x).relu();
+            }
+            taps.push(x.shallow_clone());
+        }
+        taps
+    }
+
+    /// Classification embedding for the synthetic world: global average pool of relu5_3, [B, channels[4]].
+    pub fn embedding(&self, x01: &Tensor) -> Tensor {
+        let last = self.forward_blocks(x01, 5).pop().unwrap_or_default();
+        let kind = last.kind();
+        last.mean_dim(&[2i64, 3][..], false, kind)
+    }
+
+    /// Class logits from the classifier head; `None` when the backbone was built without one.
+    pub fn logits(&self, x01: &Tensor) -> Option<Tensor> {
+        self.classifier.as_ref().map(|c| c.forward(&self.embedding(x01)))
+    }
+}
+
+/// AlexNet `features[:10]` (conv1 … ReLU after conv4) in torchvision's layout (`features.{0,3,6,8}`).
+#[derive(Debug)]
+pub struct AlexNetFeatures {
+    convs: [nn::Conv2D; 4],
+}
+
+impl AlexNetFeatures {
+    /// Width 1.0 = torchvision (64/192/384/256 channels). PyTorch's default conv initialisation.
+    pub fn new(p: &nn::Path, width: f64) -> Self {
+        let f = p / "features";
+        let ch = [64, 192, 384, 256].map(|c| scaled_channels(c, width));
+        let conv = |i: i64, cin: i64, cout: i64, k: i64, stride: i64, pad: i64| {
+            let bound = 1.0 / ((cin * k * k) as f64).sqrt();
+            let u = nn::Init::Uniform { lo: -bound, up: bound };
+            let cfg = nn::ConvConfig {
+                stride,
+                padding: pad,
+                ws_init: u,
+                bs_init: u,
+                ..Default::default()
+            };
+            nn::conv2d(&f / i, cin, cout, k, cfg)
+        };
+        AlexNetFeatures {
+            convs: [
+                conv(0, 3, ch[0], 11, 4, 2),
+                conv(3, ch[0], ch[1], 5, 1, 2),
+                conv(6, ch[1], ch[2], 3, 1, 1),
+                conv(8, ch[2], ch[3], 3, 1, 1),
+            ],
+        }
+    }
+
+    /// Flattened ReLU(conv4) activations, [B, C·h·w] (256·6·6 = 9,216 at 112 px). The input must already be
+    /// mapped to [−1, 1] as x/127.5 − 1 (method.md §6.2: no ImageNet mean/std, replicated on purpose).
+    pub fn embedding(&self, x: &Tensor) -> Tensor {
+        let c = &self.convs;
+        let x = c[0].forward(x).relu().max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false);
+        let x = c[1]
+            .forward(&x)
+            .relu()
+            .max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false);
+        let x = c[2].forward(&x).relu();
+        let x = c[3].forward(&x).relu();
+        x.flatten(1, -1)
+    }
+}

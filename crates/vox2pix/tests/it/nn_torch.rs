@@ -1,0 +1,320 @@
+//! src/nn against PyTorch: fixtures from tools/make_torch_fixtures.py (torch 2.11 + torchvision 0.26, float64
+//! reference) for narrow VGG16/AlexNet weights in both torchvision formats, the encoder, the decoder and every
+//! loss; plus the weight loader's error reports and the model save/load round trip.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+use vox2pix::nn::backbone::{AlexNetFeatures, Vgg16};
+use vox2pix::nn::decoder::{Decoder, DecoderConfig};
+use vox2pix::nn::encoder::{EncoderConfig, SeparableEncoder};
+use vox2pix::nn::losses::{self, ImageLossConfig};
+use vox2pix::model::weights::{self, ModelCard, TORCHVISION_ALEXNET_UNUSED, TORCHVISION_VGG16_UNUSED};
+
+const TOL: f64 = 1e-4;
+const S: i64 = 32;
+const V: i64 = 37;
+
+
+fn expected() -> HashMap<String, Tensor> {
+    Tensor::read_safetensors(fixture("nn", "expected.safetensors"))
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+fn get(e: &HashMap<String, Tensor>, k: &str) -> Tensor {
+    e.get(k).unwrap_or_else(|| panic!("fixture has no {k}")).shallow_clone()
+}
+
+/// max|a − b| / max|b|: relative to the tensor's scale, so near-zero entries do not blow up the ratio.
+fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.size(), b.size(), "shape mismatch");
+    let a = a.to_kind(Kind::Double);
+    let b = b.to_kind(Kind::Double);
+    let scale = b.abs().max().double_value(&[]).max(1e-30);
+    (a - &b).abs().max().double_value(&[]) / scale
+}
+
+fn assert_close(name: &str, a: &Tensor, b: &Tensor) {
+    let r = rel_err(a, b);
+    eprintln!("{name}: relative error {r:.2e}");
+    assert!(r <= TOL, "{name}: relative error {r:.3e} > {TOL:e}");
+}
+
+fn narrow_vgg(file: &str) -> (VarStore, Vgg16) {
+    let mut vs = VarStore::new(Device::Cpu);
+    let vgg = Vgg16::new(&vs.root(), 0.125);
+    let rep = weights::load_weights(&mut vs, &fixture("nn", file), TORCHVISION_VGG16_UNUSED).unwrap();
+    assert_eq!(rep.loaded, 26, "13 convolutions × (weight, bias)");
+    assert_eq!(rep.ignored, vec!["classifier.0.weight".to_string()]);
+    vs.freeze();
+    (vs, vgg)
+}
+
+#[test]
+fn vgg16_taps_and_embedding_match_pytorch_from_pth_and_safetensors() {
+    let e = expected();
+    let x = get(&e, "x");
+    for file in ["vgg16_w0125.pth", "vgg16_w0125.safetensors"] {
+        let (_vs, vgg) = narrow_vgg(file);
+        let taps = vgg.taps(&x);
+        for (name, t) in ["relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"]
+            .iter()
+            .zip(taps.as_array())
+        {
+            assert_close(&format!("{file} {name}"), t, &get(&e, &format!("vgg.{name}")));
+        }
+        assert_close(
+            &format!("{file} embedding"),
+            &vgg.embedding(&x),
+            &get(&e, "vgg.embedding"),
+        );
+    }
+}
+
+#[test]
+fn alexnet_embedding_matches_pytorch_from_pth_and_safetensors() {
+    let e = expected();
+    for file in ["alexnet_w0125.pth", "alexnet_w0125.safetensors"] {
+        let mut vs = VarStore::new(Device::Cpu);
+        let alex = AlexNetFeatures::new(&vs.root(), 0.125);
+        let rep = weights::load_weights(&mut vs, &fixture("nn", file), TORCHVISION_ALEXNET_UNUSED).unwrap();
+        assert_eq!(rep.loaded, 8);
+        assert_eq!(
+            rep.ignored.len(),
+            3,
+            "features.10.{{weight,bias}} and classifier.1.weight: {:?}",
+            rep.ignored
+        );
+        let emb = alex.embedding(&get(&e, "alex.input").to_kind(Kind::Float));
+        assert_eq!(emb.size(), vec![2, 32 * 3 * 3]);
+        assert_close(file, &emb, &get(&e, "alex.embedding"));
+    }
+}
+
+#[test]
+fn losses_match_pytorch() {
+    let e = expected();
+    let (_vs, vgg) = narrow_vgg("vgg16_w0125.safetensors");
+    let (x, x2) = (get(&e, "x"), get(&e, "x2"));
+    let (ta, tb) = (vgg.taps(&x), vgg.taps(&x2));
+    let cfg = ImageLossConfig::default();
+    assert_close(
+        "perceptual",
+        &losses::perceptual_loss(&ta, &tb, &cfg.layer_weights),
+        &get(&e, "loss.perceptual"),
+    );
+    let lw = [0.5, 0.1, 0.0, 0.3, 1.0];
+    assert_close(
+        "perceptual weighted",
+        &losses::perceptual_loss(&ta, &tb, &lw),
+        &get(&e, "loss.perceptual_w"),
+    );
+    let n_c = get(&e, "n_c");
+    assert_close(
+        "pixel L1",
+        &losses::pixel_l1_normalized(&x, &x2, &n_c),
+        &get(&e, "loss.pixel_l1"),
+    );
+    assert_close("TV β=2.5", &losses::total_variation(&x, 2.5), &get(&e, "loss.tv"));
+    assert_close("TV β=1", &losses::total_variation(&x, 1.0), &get(&e, "loss.tv_b1"));
+    let (yp, yt) = (get(&e, "y_pred"), get(&e, "y_true"));
+    assert_close(
+        "encoder loss",
+        &losses::encoder_loss(&yp, &yt, 0.1),
+        &get(&e, "loss.encoder"),
+    );
+    assert_close(
+        "fMRI loss",
+        &losses::fmri_loss(&yp, &yt, &get(&e, "snr_n"), 0.1),
+        &get(&e, "loss.fmri"),
+    );
+}
+
+fn fixture_encoder(vgg: &Vgg16, cfg: &EncoderConfig) -> (VarStore, SeparableEncoder) {
+    let mut vs = VarStore::new(Device::Cpu);
+    let c = vgg.channels();
+    let enc = SeparableEncoder::new(&vs.root(), cfg, [c[0], c[1], c[2], c[3]], S, V).unwrap();
+    weights::load_model(&mut vs, &fixture("nn", "encoder.safetensors")).unwrap();
+    (vs, enc)
+}
+
+#[test]
+fn encoder_forward_and_regularization_match_pytorch() {
+    let e = expected();
+    let (_v, vgg) = narrow_vgg("vgg16_w0125.pth");
+    let taps = vgg.taps(&get(&e, "x"));
+    let cfg = EncoderConfig {
+        head_channels: 8,
+        ..Default::default()
+    };
+    let (_vs, enc) = fixture_encoder(&vgg, &cfg);
+    assert_eq!(enc.space_map_sides(), vec![6, 2]);
+    assert_close("E eval", &enc.forward_t(&taps, false), &get(&e, "encoder.out_eval"));
+    assert_close("E regularization", &enc.regularization(), &get(&e, "encoder.reg"));
+    // Train mode with dropout off: BN uses batch statistics.
+    let cfg0 = EncoderConfig { dropout: 0.0, ..cfg };
+    let (_vs0, enc0) = fixture_encoder(&vgg, &cfg0);
+    assert_close(
+        "E train (no dropout)",
+        &enc0.forward_t(&taps, true),
+        &get(&e, "encoder.out_train_nodrop"),
+    );
+    // The fixture's branch mix has one negative entry; it is read (and projected) as 0.
+    let w = enc.branch_weights();
+    assert_eq!(w.double_value(&[3, 2]), 0.0);
+    assert!(w.min().double_value(&[]) >= 0.0);
+}
+
+#[test]
+fn decoder_forward_regularization_and_image_loss_match_pytorch() {
+    let e = expected();
+    let (_v, vgg) = narrow_vgg("vgg16_w0125.safetensors");
+    let mut vs = VarStore::new(Device::Cpu);
+    let cfg = DecoderConfig {
+        channels: 16,
+        groups: 8,
+        ..Default::default()
+    };
+    let dec = Decoder::new(&vs.root(), &cfg, V, S).unwrap();
+    weights::load_model(&mut vs, &fixture("nn", "decoder.safetensors")).unwrap();
+    let out = dec.forward(&get(&e, "decoder.y").to_kind(Kind::Float));
+    assert_close("D forward", &out, &get(&e, "decoder.out"));
+    assert_close(
+        "D regularization",
+        &dec.regularization(&get(&e, "snr_inv_n")),
+        &get(&e, "decoder.reg"),
+    );
+    let x = get(&e, "x");
+    let target_taps = tch::no_grad(|| vgg.taps(&x));
+    let (total, parts) = losses::image_loss(
+        &vgg,
+        &out,
+        &x,
+        &target_taps,
+        &get(&e, "n_c"),
+        &ImageLossConfig::default(),
+    );
+    assert_close("image loss", &total, &get(&e, "image_loss.total"));
+    assert_close("image loss percept", &parts.percept, &get(&e, "image_loss.percept"));
+    assert_close("image loss mae", &parts.mae, &get(&e, "image_loss.mae"));
+    assert_close("image loss tv", &parts.tv, &get(&e, "image_loss.tv"));
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vox2pix_nn_{tag}_{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn bad_weights_are_reported_by_key() {
+    let d = tmpdir("bad");
+    let mut named = weights::read_named_tensors(&fixture("nn", "vgg16_w0125.safetensors")).unwrap();
+    named.retain(|(k, _)| k != "features.7.bias" && k != "classifier.0.weight");
+    for (k, t) in named.iter_mut() {
+        if k == "features.12.weight" {
+            *t = t.narrow(0, 0, 16);
+        }
+    }
+    named.push((
+        "features.99.weight".into(),
+        Tensor::zeros([2], (Kind::Float, Device::Cpu)),
+    ));
+    let bad = d.join("bad.safetensors");
+    Tensor::write_safetensors(&named, &bad).unwrap();
+    let mut vs = VarStore::new(Device::Cpu);
+    let vgg = Vgg16::new(&vs.root(), 0.125);
+    let before = vgg
+        .taps(&Tensor::ones([1, 3, 32, 32], (Kind::Float, Device::Cpu)))
+        .relu1_2
+        .sum(Kind::Double);
+    let err = format!(
+        "{:#}",
+        weights::load_weights(&mut vs, &bad, TORCHVISION_VGG16_UNUSED).unwrap_err()
+    );
+    assert!(err.contains("missing keys (1): features.7.bias"), "{err}");
+    assert!(err.contains("unexpected keys (1): features.99.weight"), "{err}");
+    assert!(
+        err.contains("features.12.weight (file [16, 32, 3, 3], model [32, 32, 3, 3])"),
+        "{err}"
+    );
+    // Nothing was copied: the model is unchanged.
+    let after = vgg
+        .taps(&Tensor::ones([1, 3, 32, 32], (Kind::Float, Device::Cpu)))
+        .relu1_2
+        .sum(Kind::Double);
+    assert_eq!(before.double_value(&[]), after.double_value(&[]));
+
+    // Wrong width: every conv is mis-shaped and the error says so.
+    let mut vs = VarStore::new(Device::Cpu);
+    let _wide = Vgg16::new(&vs.root(), 0.25);
+    let err = format!(
+        "{:#}",
+        weights::load_weights(&mut vs, &fixture("nn", "vgg16_w0125.pth"), TORCHVISION_VGG16_UNUSED).unwrap_err()
+    );
+    assert!(err.contains("wrong shapes (26)"), "{err}");
+    // Unused torchvision keys are an error unless allowed.
+    let mut vs = VarStore::new(Device::Cpu);
+    let _v = Vgg16::new(&vs.root(), 0.125);
+    let err = format!(
+        "{:#}",
+        weights::load_weights(&mut vs, &fixture("nn", "vgg16_w0125.pth"), &[]).unwrap_err()
+    );
+    assert!(err.contains("unexpected keys (1): classifier.0.weight"), "{err}");
+    // Not a weights file at all, and a missing file.
+    let junk = d.join("junk.pth");
+    std::fs::write(&junk, b"not a zip").unwrap();
+    let err = format!("{:#}", weights::load_weights(&mut vs, &junk, &[]).unwrap_err());
+    assert!(err.contains("junk.pth") && err.contains("torch.save"), "{err}");
+    let err = format!(
+        "{:#}",
+        weights::load_weights(&mut vs, &d.join("nope.safetensors"), &[]).unwrap_err()
+    );
+    assert!(err.contains("does not exist"), "{err}");
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn model_save_load_round_trip_with_card() {
+    let d = tmpdir("card");
+    let vs = VarStore::new(Device::Cpu);
+    let cfg = DecoderConfig {
+        channels: 16,
+        groups: 8,
+        ..Default::default()
+    };
+    let dec = Decoder::new(&vs.root(), &cfg, V, S).unwrap();
+    let card = ModelCard {
+        format: weights::MODEL_CARD_FORMAT,
+        architecture: "decoder".into(),
+        image_size: S,
+        n_voxels: Some(V),
+        roi: Some("VC".into()),
+        data_hash: Some("abc123".into()),
+        backbone_width: Some(0.125),
+        input_norm: None,
+        config: serde_json::to_value(&cfg).unwrap(),
+        extra: Default::default(),
+    };
+    let path = d.join("decoder.safetensors");
+    weights::save_model(&vs, &path, &card).unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(
+        leftovers.len(),
+        2,
+        "only the weights and the card remain: {leftovers:?}"
+    );
+    let back = weights::read_card(&path, "decoder").unwrap();
+    assert_eq!(back, card);
+    let cfg2: DecoderConfig = serde_json::from_value(back.config).unwrap();
+    let mut vs2 = VarStore::new(Device::Cpu);
+    let dec2 = Decoder::new(&vs2.root(), &cfg2, V, S).unwrap();
+    weights::load_model(&mut vs2, &path).unwrap();
+    let y = Tensor::randn([2, V], (Kind::Float, Device::Cpu));
+    assert_eq!(rel_err(&dec2.forward(&y), &dec.forward(&y)), 0.0);
+    let err = format!("{:#}", weights::read_card(&path, "encoder").unwrap_err());
+    assert!(err.contains("architecture 'decoder'"), "{err}");
+    std::fs::remove_dir_all(&d).ok();
+}
