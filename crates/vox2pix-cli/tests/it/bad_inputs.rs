@@ -3,6 +3,7 @@
 //! (the listing of the case's folder and of the shared fixture is unchanged, no temporary files).
 //! Also: the NaN guard stops a run with an absurd learning rate and keeps the last good checkpoint loadable,
 //! and an atomic write that fails mid-way (disk full) leaves neither a temporary file nor a damaged target.
+use crate::helpers::fixture;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -774,7 +775,7 @@ fn nan_guard_stops_and_keeps_the_last_good_checkpoint() {
     );
     let (epoch, file) = state_epoch(&blown);
     assert_eq!(epoch, 2, "the committed checkpoint is the last good epoch");
-    let saved = vox2pix::model::run::load_safetensors(&blown.join(&file)).unwrap();
+    let saved = vox2pix::model::weights::read_tensor_map(&blown.join(&file)).unwrap();
     assert!(!saved.is_empty());
     for (k, t) in &saved {
         let finite = t.isfinite().all().int64_value(&[]) == 1;

@@ -1,5 +1,6 @@
 //! `convert god` on the fixture against the NumPy implementation of the documented steps
 //! (`tools/make_bdata_fixtures.py` → `expected_god.npz`), plus the missing-image error.
+use crate::helpers::fixture;
 use ndarray::ArrayD;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -7,9 +7,12 @@ use std::process::Command;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use vox2pix::nn::backbone::Vgg16;
-use vox2pix::nn::decoder::{Decoder, DecoderConfig};
-use vox2pix::nn::encoder::{EncoderConfig, SeparableEncoder};
-use vox2pix::nn::losses::{image_loss, ImageLossConfig};
+use vox2pix::nn::decoder::Decoder;
+use vox2pix_formats::config::DecoderConfig;
+use vox2pix::nn::encoder::SeparableEncoder;
+use vox2pix_formats::config::EncoderConfig;
+use vox2pix::nn::losses::image_loss;
+use vox2pix_formats::config::ImageLossConfig;
 
 const REL_TOL: f64 = 1e-3;
 const SIZE: i64 = 32;
@@ -72,6 +75,7 @@ fn input(shape: &[i64], seed: i64) -> Tensor {
 
 #[test]
 fn vgg_taps_forward_and_input_gradient_match() {
+    let _torch = crate::helpers::torch_lock();
     let (dev, tol) = other_device("vgg");
     tch::manual_seed(1);
     let vs_c = VarStore::new(Device::Cpu);
@@ -97,6 +101,7 @@ fn vgg_taps_forward_and_input_gradient_match() {
 
 #[test]
 fn encoder_forward_and_weight_gradients_match() {
+    let _torch = crate::helpers::torch_lock();
     let (dev, tol) = other_device("encoder");
     let ch = [8, 16, 32, 64];
     let cfg = EncoderConfig::default();
@@ -128,6 +133,7 @@ fn encoder_forward_and_weight_gradients_match() {
 
 #[test]
 fn decoder_forward_and_weight_gradients_match() {
+    let _torch = crate::helpers::torch_lock();
     let (dev, tol) = other_device("decoder");
     let cfg = DecoderConfig::default();
     tch::manual_seed(4);
@@ -154,6 +160,7 @@ fn decoder_forward_and_weight_gradients_match() {
 
 #[test]
 fn image_loss_and_its_gradient_match() {
+    let _torch = crate::helpers::torch_lock();
     let (dev, tol) = other_device("image loss");
     tch::manual_seed(6);
     let vs_c = VarStore::new(Device::Cpu);
@@ -179,6 +186,7 @@ fn image_loss_and_its_gradient_match() {
 
 #[test]
 fn cuda_requested_without_a_gpu_is_a_clear_error() {
+    let _torch = crate::helpers::torch_lock();
     if tch::Cuda::is_available() {
         eprintln!("SKIPPED: this machine has a CUDA GPU, so --device cuda is valid here");
         return;

@@ -1,5 +1,6 @@
 //! `vox2pix info` through the real binary: a good dataset prints its summary; bad inputs exit non-zero with an
 //! `error:` line naming the file and the problem, never a panic.
+use crate::helpers::fixture;
 use ndarray::Array1;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,8 +6,9 @@ use std::sync::OnceLock;
 use vox2pix_synth::render::{render, Role};
 use vox2pix_formats::config::TrainConfig;
 use vox2pix::data::TrainingData;
-use vox2pix::train::decoder::{cycle_image_loss, DecoderModel};
-use vox2pix::train::encoder::EncoderModel;
+use vox2pix::model::DecoderModel;
+use vox2pix::train::decoder::cycle_image_loss;
+use vox2pix::model::EncoderModel;
 use vox2pix::app::jobs;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vox2pix");
@@ -101,7 +102,7 @@ fn ed_stream_lowers_the_cycle_loss_on_held_out_unpaired_images() {
         ]);
         let out = scratch!(name);
         jobs::decoder_job(data, enc_run, &c, &out, dev, false, None).unwrap();
-        let c = jobs::run_config(&out).unwrap();
+        let c = vox2pix::model::run_config(&out).unwrap();
         let d = TrainingData::load(data, &c.roi, dev).unwrap();
         let enc = EncoderModel::load_run(enc_run, &c, &d, dev).unwrap();
         let dec = DecoderModel::load_run(&out, &c, &d, dev).unwrap();
@@ -278,7 +279,7 @@ fn bad_checkpoints_and_configs_give_clear_errors() {
     std::fs::create_dir_all(&small).unwrap();
     let c = cfg(&["roi=[\"V1\"]"]);
     let v1 = TrainingData::load(data, &c.roi, tch::Device::Cpu).unwrap();
-    let full_cfg = jobs::run_config(enc_run).unwrap();
+    let full_cfg = vox2pix::model::run_config(enc_run).unwrap();
     let err = format!(
         "{:#}",
         EncoderModel::load_run(enc_run, &full_cfg, &v1, tch::Device::Cpu)
@@ -331,9 +332,9 @@ fn test_classes_never_enter_training() {
         .to_string();
     assert!(err.contains("leakage"), "{err}");
     // A backbone whose card says it saw a test class is refused.
-    let bb = vox2pix::train::backbone::world_backbone_path(data);
-    let card_p = vox2pix::train::backbone::card_path(&bb);
-    let mut card: vox2pix::train::backbone::BackboneCard = serde_json::from_slice(&read_bytes(&card_p)).unwrap();
+    let bb = vox2pix::model::backbone::world_backbone_path(data);
+    let card_p = vox2pix_formats::weights::card::backbone_card_path(&bb);
+    let mut card: vox2pix_formats::weights::card::BackboneCard = serde_json::from_slice(&read_bytes(&card_p)).unwrap();
     for c in &card.trained_classes {
         assert!(!d.test_classes.contains(c), "backbone trained on test class {c}");
     }
@@ -343,13 +344,13 @@ fn test_classes_never_enter_training() {
     std::fs::copy(&bb, &bb2).unwrap();
     card.trained_classes.push(d.test_classes[0]);
     std::fs::write(
-        vox2pix::train::backbone::card_path(&bb2),
+        vox2pix_formats::weights::card::backbone_card_path(&bb2),
         serde_json::to_vec(&card).unwrap(),
     )
     .unwrap();
     let mut c = cfg(&[]);
     c.backbone.weights = bb2.display().to_string();
-    let err = vox2pix::train::backbone::load_backbone(&c.backbone, data, &d.test_classes, tch::Device::Cpu)
+    let err = vox2pix::model::backbone::load_backbone(&c.backbone, data, &d.test_classes, tch::Device::Cpu)
         .err()
         .unwrap()
         .to_string();

@@ -1,5 +1,6 @@
 //! BData HDF5 reader on fixtures written by bdpy / h5py (`tools/make_bdata_fixtures.py`): shapes, ROI voxel
 //! counts, splits, runs, stimulus file names, both string kinds and spellings, and the bad-input errors.
+use crate::helpers::fixture;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use vox2pix_formats::bdata::{stimulus_file_name, summarize, BData, GodTrials, Split};

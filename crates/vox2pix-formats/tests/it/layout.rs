@@ -1,6 +1,7 @@
 //! SelfSuperReconst layout and preprocessing: a NumPy-written `sbj_N.npz` folder loads to the values NumPy wrote,
 //! vox2pix's own export round-trips exactly, ROI selection, load-time validation errors, and preprocessing
 //! against an independent NumPy computation (`tools/make_npz_fixtures.py`).
+use crate::helpers::fixture;
 use ndarray::{Array1, Array2, Array4, Axis};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! Integration tests of `vox2pix-formats`, one test binary for the crate (one link instead of one per file); each module
-//! tests one area, and `helpers` holds what they share.
+//! tests one area; `helpers` (`tests/helpers.rs`, shared by every crate's test binary) holds what they share.
 #[macro_use]
+#[path = "../../../../tests/helpers.rs"]
 mod helpers;
 
 mod bdata;

@@ -1,6 +1,7 @@
 //! npy/npz codec against NumPy: files written by `np.savez` / `np.savez_compressed`
 //! (`tools/make_npz_fixtures.py`) read to the values NumPy reports, our files round-trip exactly, and NumPy
 //! loads our files (when a Python with NumPy is available).
+use crate::helpers::fixture;
 use ndarray::{array, Array2, ArrayD, IxDyn};
 use std::path::{Path, PathBuf};
 use vox2pix_formats::npz::{read_npz, write_npz, Compression, Dtype, NpyArray, NpyData, NpzReader};

@@ -1,5 +1,6 @@
 //! `weights fetch` against a local HTTP server on 127.0.0.1 (no network): a good checksum is accepted and
 //! the state dict converted to safetensors; a bad checksum or a failed download leaves nothing in the cache.
+use crate::helpers::fixture;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

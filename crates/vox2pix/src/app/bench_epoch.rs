@@ -160,6 +160,7 @@ pub fn dump_epoch_inputs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Tensor;
     use vox2pix_formats::npz::read_npz;
     use vox2pix_synth::world::{World, WorldConfig};
 

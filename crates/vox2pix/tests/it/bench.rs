@@ -6,6 +6,7 @@ use vox2pix_formats::config::Precision;
 
 #[test]
 fn cached_and_uncached_target_taps_give_the_same_losses() {
+    let _torch = crate::helpers::torch_lock();
     let base = StepBenchConfig {
         device: Device::Cpu,
         paired: 2,
@@ -62,6 +63,7 @@ fn cached_and_uncached_target_taps_give_the_same_losses() {
 
 #[test]
 fn shift_translates_with_edge_fill() {
+    let _torch = crate::helpers::torch_lock();
     let x = tch::Tensor::arange(16, (tch::Kind::Float, Device::Cpu)).view([1, 1, 4, 4]);
     let s = shift_replicate(&x, 1, -1);
     // out[y, x] = in[clamp(y − 1), clamp(x + 1)]

@@ -38,6 +38,7 @@ fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
 
 #[test]
 fn pearson_matches_numpy_corrcoef() {
+    let _torch = crate::helpers::torch_lock();
     let f = load("pearson_trials");
     let (a, b) = (&f["a"], &f["b"]);
     assert_close(
@@ -124,6 +125,7 @@ fn check_trials(f: &HashMap<String, Tensor>, prefix: &str, ns: &[usize], ks: &[u
 
 #[test]
 fn identification_and_classification_trials_match_numpy() {
+    let _torch = crate::helpers::torch_lock();
     let f = load("pearson_trials");
     let test_pool: Vec<usize> = (0..8).collect();
     let ext_pool: Vec<usize> = (8..30).collect();
@@ -180,6 +182,7 @@ fn identification_and_classification_trials_match_numpy() {
 
 #[test]
 fn ssim_matches_scikit_image_and_pixcorr_matches_numpy() {
+    let _torch = crate::helpers::torch_lock();
     let f = load("ssim");
     assert_close(
         "ssim",
@@ -221,6 +224,7 @@ fn narrow_vgg(f: &HashMap<String, Tensor>, x: &Tensor) -> Vec<Tensor> {
 
 #[test]
 fn perceptual_distance_matches_lpips_package() {
+    let _torch = crate::helpers::torch_lock();
     let f = load("lpips");
     let want = vec64(&f["dist"]);
     let images = f["images"].to_kind(Kind::Double);
@@ -267,6 +271,7 @@ fn perceptual_distance_matches_lpips_package() {
 
 #[test]
 fn encoder_metrics_match_numpy() {
+    let _torch = crate::helpers::torch_lock();
     let f = load("encoder");
     let mut rois = BTreeMap::new();
     for name in ["A", "B"] {

@@ -39,6 +39,7 @@ fn gt_index(n: usize) -> Vec<usize> {
 
 #[test]
 fn perfect_reconstructions_are_always_identified() {
+    let _torch = crate::helpers::torch_lock();
     let gt = images(50, 1);
     let cfg = NWayIdentification::default();
     let mut backbone = random_backbone();
@@ -68,6 +69,7 @@ fn perfect_reconstructions_are_always_identified() {
 
 #[test]
 fn shuffled_reconstructions_score_at_chance() {
+    let _torch = crate::helpers::torch_lock();
     let gt = images(50, 3);
     // Reconstruction i shows ground truth i + 1: a derangement, so nothing links a reconstruction to its GT.
     let recon = gt.roll([1], [0]);
@@ -154,6 +156,7 @@ fn prototypes(dim: i64) -> (Tensor, Tensor) {
 
 #[test]
 fn classification_of_prototype_embeddings_is_far_above_chance() {
+    let _torch = crate::helpers::torch_lock();
     let (centres, protos) = prototypes(128);
     let truth: Vec<usize> = (0..50).map(|i| i * 20).collect();
     let idx = Tensor::from_slice(&truth.iter().map(|&c| c as i64).collect::<Vec<_>>());
@@ -207,6 +210,7 @@ fn classification_of_prototype_embeddings_is_far_above_chance() {
 
 #[test]
 fn bad_input_is_a_named_error() {
+    let _torch = crate::helpers::torch_lock();
     let gt = images(10, 4);
     let dist = pixel_correlation_distance_matrix(&gt, &gt).unwrap();
     let cfg = NWayIdentification::default();
@@ -241,6 +245,7 @@ fn bad_input_is_a_named_error() {
 
 #[test]
 fn metrics_round_trip_through_json_and_csv() {
+    let _torch = crate::helpers::torch_lock();
     let gt = images(20, 6);
     let dist = pixel_correlation_distance_matrix(&gt, &gt).unwrap();
     let cfg = NWayIdentification {
@@ -296,6 +301,7 @@ fn metrics_round_trip_through_json_and_csv() {
 
 #[test]
 fn classification_benchmark_runs() {
+    let _torch = crate::helpers::torch_lock();
     let b = bench_classification(Device::Cpu).unwrap();
     println!(
         "classification 50 images x 1000 trials x 1030 prototypes (N = 50/100/500/1000, top-1/5): {:.3} s \

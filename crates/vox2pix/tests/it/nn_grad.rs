@@ -4,8 +4,10 @@
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use vox2pix::nn::backbone::Vgg16;
-use vox2pix::nn::decoder::{Decoder, DecoderConfig};
-use vox2pix::nn::encoder::{EncoderConfig, SeparableEncoder};
+use vox2pix::nn::decoder::Decoder;
+use vox2pix_formats::config::DecoderConfig;
+use vox2pix::nn::encoder::SeparableEncoder;
+use vox2pix_formats::config::EncoderConfig;
 use vox2pix::nn::{losses, readout, regularizers};
 
 const F64: (Kind, Device) = (Kind::Double, Device::Cpu);
@@ -55,6 +57,7 @@ fn randn(shape: &[i64]) -> Tensor {
 
 #[test]
 fn patch_unfolding_matches_direct_indexing_and_has_right_gradient() {
+    let _torch = crate::helpers::torch_lock();
     tch::manual_seed(1);
     let x = randn(&[2, 3, 5, 6]);
     let p = readout::unfold_patches(&x, 3);
@@ -80,6 +83,7 @@ fn patch_unfolding_matches_direct_indexing_and_has_right_gradient() {
 
 #[test]
 fn readouts_have_right_values_and_gradients() {
+    let _torch = crate::helpers::torch_lock();
     tch::manual_seed(2);
     let (b, f, p, v) = (2, 5, 6, 4);
     let patches = randn(&[b, f, p]);
@@ -119,6 +123,7 @@ fn readouts_have_right_values_and_gradients() {
 
 #[test]
 fn group_lassos_match_a_loop_reference_and_have_right_gradients() {
+    let _torch = crate::helpers::torch_lock();
     tch::manual_seed(3);
     let w = randn(&[4, 5, 3]); // [H, W, V]
     let (l1, g) = (0.3, 0.7);
@@ -167,6 +172,7 @@ fn group_lassos_match_a_loop_reference_and_have_right_gradients() {
 
 #[test]
 fn image_and_fmri_losses_have_right_gradients() {
+    let _torch = crate::helpers::torch_lock();
     tch::manual_seed(4);
     let x = Tensor::rand([2, 3, 6, 7], F64);
     check_grad("TV β=2.5", &[x.shallow_clone()], |t| {
@@ -194,6 +200,7 @@ fn image_and_fmri_losses_have_right_gradients() {
 
 #[test]
 fn whole_encoder_gradients_in_float64() {
+    let _torch = crate::helpers::torch_lock();
     tch::manual_seed(5);
     let mut vs = VarStore::new(Device::Cpu);
     let cfg = EncoderConfig {
@@ -245,6 +252,7 @@ fn whole_encoder_gradients_in_float64() {
 
 #[test]
 fn frozen_backbone_computes_no_weight_gradients() {
+    let _torch = crate::helpers::torch_lock();
     tch::manual_seed(6);
     let mut vgg_vs = VarStore::new(Device::Cpu);
     let vgg = Vgg16::new(&vgg_vs.root(), 0.125);

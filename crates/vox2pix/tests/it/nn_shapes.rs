@@ -3,8 +3,10 @@
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use vox2pix::nn::backbone::{AlexNetFeatures, Vgg16};
-use vox2pix::nn::decoder::{Decoder, DecoderConfig};
-use vox2pix::nn::encoder::{EncoderConfig, SeparableEncoder};
+use vox2pix::nn::decoder::Decoder;
+use vox2pix_formats::config::DecoderConfig;
+use vox2pix::nn::encoder::SeparableEncoder;
+use vox2pix_formats::config::EncoderConfig;
 
 /// VC voxel counts of GOD subjects 1–5 (method.md §1.1).
 const GOD_VC: [i64; 5] = [3444, 4979, 5355, 4656, 6237];
@@ -16,6 +18,7 @@ fn four(c: [i64; 5]) -> [i64; 4] {
 
 #[test]
 fn encoder_and_decoder_shapes_with_god_voxel_counts_at_112px() {
+    let _torch = crate::helpers::torch_lock();
     tch::manual_seed(0);
     let vs = VarStore::new(Device::Cpu);
     let vgg = Vgg16::new(&(vs.root() / "vgg"), 1.0);
@@ -70,6 +73,7 @@ fn encoder_and_decoder_shapes_with_god_voxel_counts_at_112px() {
 
 #[test]
 fn narrow_backbone_shapes_at_64px_and_ssr_variant() {
+    let _torch = crate::helpers::torch_lock();
     let vs = VarStore::new(Device::Cpu);
     let vgg = Vgg16::with_classifier(&(vs.root() / "vgg"), 0.25, 10);
     assert_eq!(vgg.channels(), [16, 32, 64, 128, 128]);
@@ -114,6 +118,7 @@ fn narrow_backbone_shapes_at_64px_and_ssr_variant() {
 
 #[test]
 fn bad_configs_and_sizes_are_named_errors() {
+    let _torch = crate::helpers::torch_lock();
     let vs = VarStore::new(Device::Cpu);
     let ch = [16, 32, 64, 128];
     let e = |cfg: EncoderConfig, s: i64, v: i64| {

@@ -1,15 +1,20 @@
 //! src/nn against PyTorch: fixtures from tools/make_torch_fixtures.py (torch 2.11 + torchvision 0.26, float64
 //! reference) for narrow VGG16/AlexNet weights in both torchvision formats, the encoder, the decoder and every
 //! loss; plus the weight loader's error reports and the model save/load round trip.
+use crate::helpers::fixture;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use vox2pix::nn::backbone::{AlexNetFeatures, Vgg16};
-use vox2pix::nn::decoder::{Decoder, DecoderConfig};
-use vox2pix::nn::encoder::{EncoderConfig, SeparableEncoder};
-use vox2pix::nn::losses::{self, ImageLossConfig};
-use vox2pix::model::weights::{self, ModelCard, TORCHVISION_ALEXNET_UNUSED, TORCHVISION_VGG16_UNUSED};
+use vox2pix::nn::decoder::Decoder;
+use vox2pix_formats::config::DecoderConfig;
+use vox2pix::nn::encoder::SeparableEncoder;
+use vox2pix_formats::config::EncoderConfig;
+use vox2pix::nn::losses;
+use vox2pix_formats::config::ImageLossConfig;
+use vox2pix::model::weights::{self, TORCHVISION_ALEXNET_UNUSED, TORCHVISION_VGG16_UNUSED};
+use vox2pix_formats::weights::card::{self, ModelCard};
 
 const TOL: f64 = 1e-4;
 const S: i64 = 32;
@@ -54,6 +59,7 @@ fn narrow_vgg(file: &str) -> (VarStore, Vgg16) {
 
 #[test]
 fn vgg16_taps_and_embedding_match_pytorch_from_pth_and_safetensors() {
+    let _torch = crate::helpers::torch_lock();
     let e = expected();
     let x = get(&e, "x");
     for file in ["vgg16_w0125.pth", "vgg16_w0125.safetensors"] {
@@ -75,6 +81,7 @@ fn vgg16_taps_and_embedding_match_pytorch_from_pth_and_safetensors() {
 
 #[test]
 fn alexnet_embedding_matches_pytorch_from_pth_and_safetensors() {
+    let _torch = crate::helpers::torch_lock();
     let e = expected();
     for file in ["alexnet_w0125.pth", "alexnet_w0125.safetensors"] {
         let mut vs = VarStore::new(Device::Cpu);
@@ -95,6 +102,7 @@ fn alexnet_embedding_matches_pytorch_from_pth_and_safetensors() {
 
 #[test]
 fn losses_match_pytorch() {
+    let _torch = crate::helpers::torch_lock();
     let e = expected();
     let (_vs, vgg) = narrow_vgg("vgg16_w0125.safetensors");
     let (x, x2) = (get(&e, "x"), get(&e, "x2"));
@@ -142,6 +150,7 @@ fn fixture_encoder(vgg: &Vgg16, cfg: &EncoderConfig) -> (VarStore, SeparableEnco
 
 #[test]
 fn encoder_forward_and_regularization_match_pytorch() {
+    let _torch = crate::helpers::torch_lock();
     let e = expected();
     let (_v, vgg) = narrow_vgg("vgg16_w0125.pth");
     let taps = vgg.taps(&get(&e, "x"));
@@ -169,6 +178,7 @@ fn encoder_forward_and_regularization_match_pytorch() {
 
 #[test]
 fn decoder_forward_regularization_and_image_loss_match_pytorch() {
+    let _torch = crate::helpers::torch_lock();
     let e = expected();
     let (_v, vgg) = narrow_vgg("vgg16_w0125.safetensors");
     let mut vs = VarStore::new(Device::Cpu);
@@ -210,6 +220,7 @@ fn tmpdir(tag: &str) -> PathBuf {
 
 #[test]
 fn bad_weights_are_reported_by_key() {
+    let _torch = crate::helpers::torch_lock();
     let d = tmpdir("bad");
     let mut named = weights::read_named_tensors(&fixture("nn", "vgg16_w0125.safetensors")).unwrap();
     named.retain(|(k, _)| k != "features.7.bias" && k != "classifier.0.weight");
@@ -278,6 +289,7 @@ fn bad_weights_are_reported_by_key() {
 
 #[test]
 fn model_save_load_round_trip_with_card() {
+    let _torch = crate::helpers::torch_lock();
     let d = tmpdir("card");
     let vs = VarStore::new(Device::Cpu);
     let cfg = DecoderConfig {
@@ -287,7 +299,7 @@ fn model_save_load_round_trip_with_card() {
     };
     let dec = Decoder::new(&vs.root(), &cfg, V, S).unwrap();
     let card = ModelCard {
-        format: weights::MODEL_CARD_FORMAT,
+        format: card::MODEL_CARD_FORMAT,
         architecture: "decoder".into(),
         image_size: S,
         n_voxels: Some(V),
@@ -306,7 +318,7 @@ fn model_save_load_round_trip_with_card() {
         2,
         "only the weights and the card remain: {leftovers:?}"
     );
-    let back = weights::read_card(&path, "decoder").unwrap();
+    let back = card::read_card(&path, "decoder").unwrap();
     assert_eq!(back, card);
     let cfg2: DecoderConfig = serde_json::from_value(back.config).unwrap();
     let mut vs2 = VarStore::new(Device::Cpu);
@@ -314,7 +326,7 @@ fn model_save_load_round_trip_with_card() {
     weights::load_model(&mut vs2, &path).unwrap();
     let y = Tensor::randn([2, V], (Kind::Float, Device::Cpu));
     assert_eq!(rel_err(&dec2.forward(&y), &dec.forward(&y)), 0.0);
-    let err = format!("{:#}", weights::read_card(&path, "encoder").unwrap_err());
+    let err = format!("{:#}", card::read_card(&path, "encoder").unwrap_err());
     assert!(err.contains("architecture 'decoder'"), "{err}");
     std::fs::remove_dir_all(&d).ok();
 }

@@ -1,5 +1,6 @@
-//! What the test modules share: the committed fixtures (`tests/fixtures/` at the repository root, made by the
-//! scripts in `tools/`) and per-test scratch folders under the system temp dir.
+//! What the test modules of every crate share (each crate's `tests/it/main.rs` includes this file): the committed
+//! fixtures (`tests/fixtures/`, made by the scripts in `tools/`), per-test scratch folders under the system temp
+//! dir, and the lock for tests that use libtorch's process-wide state.
 #![allow(dead_code, unused_macros)]
 use std::path::{Path, PathBuf};
 
@@ -33,4 +34,12 @@ macro_rules! temp_dir {
         std::fs::create_dir_all(&d).unwrap();
         d
     }};
+}
+
+/// Serialises the tests that use libtorch's process-wide state (the global random generator behind
+/// `tch::manual_seed` and every fresh VarStore's initialisation, thread counts, autocast): in one test binary
+/// they would otherwise run in parallel threads and draw from each other's random streams.
+pub fn torch_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
