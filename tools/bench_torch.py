@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch twin of vox2pix's neural core (src/nn/) and of `vox2pix bench step`.
+"""PyTorch twin of vox2pix's neural core (crates/vox2pix/src/nn/) and of `vox2pix bench step`.
 
 The module part (VGG16 taps, separable encoder, decoder, losses) is written independently of the Rust code from
 method.md §2-§4 and is used by tools/make_torch_fixtures.py to produce the equivalence fixtures. Parameter names
@@ -365,7 +365,7 @@ def bench_step(a):
 
 
 def encoder_shifts(step, batch, r):
-    """The same fixed shift pattern as vox2pix::nn::bench::encoder_shifts."""
+    """The same fixed shift pattern as vox2pix::app::bench::encoder_shifts."""
     m = 2 * r + 1
     return [(((step * batch + i) * 7 + 3) % m - r, ((step * batch + i) * 13 + 5) % m - r) for i in range(batch)]
 
@@ -410,7 +410,7 @@ def bench_encoder_step(a):
 
 
 def bench_decoder_epoch(a):
-    """The decoder trainer's epoch (src/train/decoder.rs, paper config: 16 paired + 16 ED rows, DE off, cached
+    """The decoder trainer's epoch (crates/vox2pix/src/train/decoder.rs, paper config: 16 paired + 16 ED rows, DE off, cached
     paired-target taps) in eager PyTorch, fed from `vox2pix bench decoder-epoch --dump FILE`."""
     import numpy as np
     import random

@@ -26,8 +26,9 @@ if [[ "${1:-}" == "--prepare" ]]; then
     # shellcheck disable=SC1091
     . scripts/env.sh
     cargo build --release --bin vox2pix
-    exe=$(cargo test --release --no-run --test gpu_parity 2>&1 | sed -n 's/.*Executable tests\/gpu_parity.rs (\(.*\))/\1/p' | tail -1)
-    [[ -n "$exe" && -x "$exe" ]] || die "could not find the gpu_parity test binary (cargo test --no-run output changed?)"
+    # The parity tests are the `gpu_parity` module of the CLI crate's one test binary.
+    exe=$(cargo test --release --no-run -p vox2pix-cli --test it 2>&1 | sed -n 's/.*Executable tests\/it\/main.rs (\(.*\))/\1/p' | tail -1)
+    [[ -n "$exe" && -x "$exe" ]] || die "could not find the vox2pix-cli test binary (cargo test --no-run output changed?)"
     mkdir -p "$CARRY"
     cp "$CARGO_TARGET_DIR/release/vox2pix" "$CARRY/vox2pix"
     cp "$exe" "$CARRY/gpu_parity"
@@ -113,7 +114,7 @@ else
     PRESET=tiny
 fi
 
-stage parity 90 "$PARITY" --test-threads=1 --nocapture
+stage parity 90 "$PARITY" gpu_parity:: --test-threads=1 --nocapture
 # Rust and PyTorch alternate so that both see the same machine state.
 stage step_tch 60 "$BIN" bench step --device "$DEVICE" "${STEP[@]}" "${SHAPE_D[@]}" --cache-target-taps
 stage step_torch 60 "${TWIN[@]}" step --device "$DEVICE" "${STEP[@]}" "${SHAPE_D[@]}" --cache-target-taps

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the PyTorch reference fixtures for src/nn/ under tests/fixtures/nn/ (run from the repository root):
+"""Writes the PyTorch reference fixtures for the layers (crates/vox2pix/src/nn/) under tests/fixtures/nn/ (run from the repository root):
 
     PYTHONPATH=$VOX2PIX_TORCH_DIR:~/.cache/vox2pix/tools python3 tools/make_torch_fixtures.py
 

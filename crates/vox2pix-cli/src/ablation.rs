@@ -1,12 +1,12 @@
 //! `vox2pix ablation`: paired only vs + ED vs + ED + DE on the same data, seed and encoder.
 use crate::evaluate::parse_pools;
 use crate::train::{ConfigArgs, DeviceArgs};
-use vox2pix::eval::run_eval::EvaluateOptions;
-use vox2pix::app::ablation::{run_ablation, AblationOptions};
-use vox2pix_formats::config::TrainConfig;
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
+use vox2pix::app::ablation::{run_ablation, AblationOptions};
+use vox2pix::eval::run_eval::EvaluateOptions;
+use vox2pix_formats::config::TrainConfig;
 
 #[derive(Args, Debug)]
 #[command(

@@ -215,7 +215,6 @@ fn run_encoder_step(a: &EncoderStepArgs) -> Result<()> {
     Ok(())
 }
 
-
 fn run_decoder_epoch_cmd(a: &EpochArgs) -> Result<()> {
     let (device, tag) = setup(&a.common)?;
     let bench = DecoderEpochBench {

@@ -1,9 +1,9 @@
 //! `vox2pix convert god`: GOD BData HDF5 + stimulus images → the SelfSuperReconst npz layout.
-use vox2pix_formats::convert::{convert_god, export_god, GodConvertOptions};
-use vox2pix_formats::layout;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
+use vox2pix_formats::convert::{convert_god, export_god, GodConvertOptions};
+use vox2pix_formats::layout;
 
 #[derive(Args, Debug)]
 #[command(about = "Convert a dataset held in another format to the vox2pix (SelfSuperReconst npz) layout")]

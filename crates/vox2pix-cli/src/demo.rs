@@ -1,9 +1,9 @@
 //! `vox2pix demo`: the whole method on the built-in synthetic world.
 use crate::train::DeviceArgs;
-use vox2pix::app::demo::{run_demo, DemoOptions};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
+use vox2pix::app::demo::{run_demo, DemoOptions};
 
 #[derive(Args, Debug)]
 #[command(

@@ -1,9 +1,9 @@
 //! `vox2pix evaluate`, `vox2pix report` and `vox2pix ablation`: argument parsing and a call into the library.
 use crate::train::DeviceArgs;
-use vox2pix::eval::run_eval::{evaluate_run, metrics_files, EvaluateOptions, PoolChoice};
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
+use vox2pix::eval::run_eval::{evaluate_run, metrics_files, EvaluateOptions, PoolChoice};
 
 #[derive(Args, Debug)]
 #[command(

@@ -35,4 +35,3 @@ pub fn run(args: &InfoArgs) -> Result<()> {
     print!("{summary}");
     Ok(())
 }
-

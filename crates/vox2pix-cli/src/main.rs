@@ -4,11 +4,14 @@ use clap::{Parser, Subcommand};
 
 mod ablation;
 mod bench;
+mod compare;
 mod convert;
 mod demo;
 mod evaluate;
 mod info;
+mod layers;
 mod report;
+mod study;
 mod synth;
 mod train;
 mod weights;
@@ -47,6 +50,12 @@ enum Command {
     Evaluate(evaluate::EvaluateArgs),
     Report(report::ReportArgs),
     Ablation(ablation::AblationArgs),
+    /// Paired comparison of two evaluated decoder runs on the same test images (B − A, CI, p).
+    Compare(compare::CompareArgs),
+    /// Variants × seeds on synthetic worlds: paired effects against paired-only training, with CIs.
+    Study(study::StudyArgs),
+    /// Layer preference of a trained encoder per ROI, validated against the synthetic world.
+    Layers(layers::LayersArgs),
     /// Benchmarks against the PyTorch twin: decoder step, encoder step, decoder epoch (ms/step, peak memory).
     Bench(bench::BenchArgs),
 }
@@ -90,5 +99,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Evaluate(a) => evaluate::run(&a),
         Command::Report(a) => report::run(&a),
         Command::Ablation(a) => ablation::run(&a),
+        Command::Compare(a) => compare::run(&a),
+        Command::Study(a) => study::run(&a),
+        Command::Layers(a) => layers::run(&a),
     }
 }

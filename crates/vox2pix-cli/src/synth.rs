@@ -1,10 +1,10 @@
 //! `vox2pix synth`: generates a synthetic-world dataset (images + simulated fMRI) in the SelfSuperReconst
 //! layout, with manifest, GOD-style id tables and a contact sheet.
-use vox2pix_synth::export::export;
-use vox2pix_synth::world::{World, WorldConfig};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
+use vox2pix_synth::export::export;
+use vox2pix_synth::world::{World, WorldConfig};
 
 #[derive(Args, Debug)]
 #[command(

@@ -1,11 +1,11 @@
 //! `train-backbone`, `train-encoder`, `train-decoder`, `reconstruct`: argument parsing over `vox2pix::app::jobs`.
-use vox2pix::nn::device::{parse_device, set_cpu_threads};
-use vox2pix::train::backbone::{train_world_backbone, BackboneTraining};
-use vox2pix_formats::config::TrainConfig;
-use vox2pix::app::jobs;
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
+use vox2pix::app::jobs;
+use vox2pix::nn::device::{parse_device, set_cpu_threads};
+use vox2pix::train::backbone::{train_world_backbone, BackboneTraining};
+use vox2pix_formats::config::TrainConfig;
 
 /// Where to compute.
 #[derive(Args, Debug, Clone)]

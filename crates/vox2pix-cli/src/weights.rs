@@ -1,8 +1,8 @@
 //! `vox2pix weights fetch`: torchvision VGG16 / AlexNet weights → verified `.safetensors` in the weights cache.
-use vox2pix_formats::weights::fetch::{default_cache_dir, fetch, torchvision_source, Checksum};
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
+use vox2pix_formats::weights::fetch::{default_cache_dir, fetch, torchvision_source, Checksum};
 
 #[derive(Args, Debug)]
 #[command(about = "Manage pretrained backbone weights")]

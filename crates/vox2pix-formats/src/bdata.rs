@@ -1,17 +1,34 @@
 //! bdpy BData HDF5 files (GOD `Subject1.h5` … `Subject5.h5`; `docs/data-formats.md` §1.3): the raw table
 //! ([`BData`]), column selection by metadata key, the GOD trial view ([`GodTrials`]) and the stimulus id ↔
 //! `n########_#####.JPEG` mapping (§1.2).
+use crate::error::{ErrorKind, FormatError};
 use crate::hdf5::{self, Hdf5Source};
 use crate::ROI_NAMES;
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use ndarray::Array2;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+/// `bail!` with an [`ErrorKind::Invalid`] [`FormatError`] holding the same message: the file is valid HDF5 but
+/// not usable BData (a missing key, mismatched counts, a label out of range).
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        return Err(FormatError::new(ErrorKind::Invalid, format!($($arg)*)).into())
+    };
+}
+
+/// An [`ErrorKind::Invalid`] [`FormatError`] with the message `format!(...)`.
+macro_rules! invalid_err {
+    ($($arg:tt)*) => {
+        FormatError::new(ErrorKind::Invalid, format!($($arg)*))
+    };
+}
+
 /// A BData file as stored: one float table plus per-column metadata rows.
 #[derive(Clone, Debug)]
 pub struct BData {
+    /// The file this table was read from (`<in memory>` for one built by [`BData::from_dataset`]).
     pub path: PathBuf,
     /// `/dataset` (older files: `/dataSet`), `[n_samples, n_columns]`.
     pub dataset: Array2<f64>,
@@ -36,19 +53,21 @@ impl BData {
         let data_name = ["/dataset", "/dataSet"]
             .into_iter()
             .find(|n| h5.has_dataset(n))
-            .with_context(|| format!("{file}: no /dataset (or older /dataSet) table; this is not a bdpy BData file"))?;
+            .ok_or_else(|| {
+                invalid_err!("{file}: no /dataset (or older /dataSet) table; this is not a bdpy BData file")
+            })?;
         let meta = ["/metadata", "/metaData"]
             .into_iter()
             .find(|n| h5.has_group(n))
-            .with_context(|| {
-                format!(
+            .ok_or_else(|| {
+                invalid_err!(
                     "{file}: no /metadata (or older /metaData) group; a BData file needs metadata/key and \
                  metadata/value to know which columns hold voxels and labels — re-export it with bdpy"
                 )
             })?;
         for part in ["key", "value"] {
             if !h5.has_dataset(&format!("{meta}/{part}")) {
-                bail!("{file}: {meta}/{part} is missing; a BData file needs both {meta}/key and {meta}/value");
+                invalid!("{file}: {meta}/{part} is missing; a BData file needs both {meta}/key and {meta}/value");
             }
         }
         let dataset = read_matrix(h5, data_name)?;
@@ -60,21 +79,21 @@ impl BData {
             vec![String::new(); keys.len()]
         };
         if values.nrows() != keys.len() {
-            bail!(
+            invalid!(
                 "{file}: {meta}/value has {} rows but {meta}/key names {} keys; they must match",
                 values.nrows(),
                 keys.len()
             );
         }
         if values.ncols() != dataset.ncols() {
-            bail!(
+            invalid!(
                 "{file}: {meta}/value has {} columns but {data_name} has {}; every data column needs its metadata",
                 values.ncols(),
                 dataset.ncols()
             );
         }
         if descriptions.len() != keys.len() {
-            bail!(
+            invalid!(
                 "{file}: {meta}/description has {} entries for {} keys",
                 descriptions.len(),
                 keys.len()
@@ -89,6 +108,7 @@ impl BData {
         })
     }
 
+    /// Number of samples (rows of the table).
     pub fn n_samples(&self) -> usize {
         self.dataset.nrows()
     }
@@ -97,7 +117,7 @@ impl BData {
     pub fn metadata_row(&self, key: &str) -> Result<ndarray::ArrayView1<'_, f64>> {
         match self.keys.iter().position(|k| k == key) {
             Some(i) => Ok(self.values.row(i)),
-            None => bail!(
+            None => invalid!(
                 "{}: metadata key '{key}' does not exist; the file has: {}",
                 self.path.display(),
                 self.keys.join(", ")
@@ -105,6 +125,7 @@ impl BData {
         }
     }
 
+    /// Whether the metadata has a row named `key`.
     pub fn has_key(&self, key: &str) -> bool {
         self.keys.iter().any(|k| k == key)
     }
@@ -125,7 +146,7 @@ impl BData {
         let cols = self.select(key)?;
         match cols.as_slice() {
             [j] => Ok(self.dataset.column(*j).to_vec()),
-            _ => bail!(
+            _ => invalid!(
                 "{}: metadata key '{key}' marks {} columns; a per-sample label must mark exactly one",
                 self.path.display(),
                 cols.len()
@@ -137,7 +158,7 @@ impl BData {
     pub fn label_any(&self, keys: &[&str]) -> Result<(String, Vec<f64>)> {
         match keys.iter().find(|k| self.has_key(k)) {
             Some(k) => Ok((k.to_string(), self.label(k)?)),
-            None => bail!(
+            None => invalid!(
                 "{}: none of the label keys {} exists; the file has: {}",
                 self.path.display(),
                 keys.join(" / "),
@@ -256,9 +277,9 @@ pub fn export_stimulus_ids(ds: &crate::Dataset) -> Result<(Vec<f64>, Vec<f64>)> 
         let classes = set
             .class_ids
             .as_ref()
-            .with_context(|| format!("the {what} images have no class ids; GOD stimulus ids are built from them"))?;
+            .ok_or_else(|| invalid_err!("the {what} images have no class ids; GOD stimulus ids are built from them"))?;
         if classes.len() >= 500_000 {
-            bail!(
+            invalid!(
                 "{} {what} images; stimulus ids hold at most 499,999 per set",
                 classes.len()
             );
@@ -268,7 +289,7 @@ pub fn export_stimulus_ids(ds: &crate::Dataset) -> Result<(Vec<f64>, Vec<f64>)> 
             .enumerate()
             .map(|(i, &c)| {
                 if !(0..100_000_000).contains(&c) {
-                    bail!("{what} image {i} has class id {c}; a stimulus id needs a class in 0..1e8");
+                    invalid!("{what} image {i} has class id {c}; a stimulus id needs a class in 0..1e8");
                 }
                 Ok(c as f64 + (first + i as u64) as f64 * 1e-6)
             })
@@ -285,17 +306,22 @@ fn read_matrix(h5: &dyn Hdf5Source, name: &str) -> Result<Array2<f64>> {
     let (r, c) = match shape.as_slice() {
         [r, c] => (*r, *c),
         [n] => (1, *n),
-        _ => bail!(
+        _ => invalid!(
             "{}: {name} has shape {shape:?}; expected a 2-D table",
             h5.path().display()
         ),
     };
     let data = h5.read_f64(name)?;
-    Array2::from_shape_vec((r, c), data).with_context(|| {
-        format!(
-            "{}: {name} holds fewer values than its shape {shape:?} says",
-            h5.path().display()
+    Array2::from_shape_vec((r, c), data).map_err(|e| {
+        FormatError::caused_by(
+            ErrorKind::Corrupt,
+            format!(
+                "{}: {name} holds fewer values than its shape {shape:?} says",
+                h5.path().display()
+            ),
+            e,
         )
+        .into()
     })
 }
 
@@ -329,8 +355,11 @@ pub struct GodTrials {
     pub voxels: Array2<f64>,
     /// Masks of [`ROI_NAMES`] over the V selected voxels; sub-ROIs the file lacks are absent.
     pub rois: BTreeMap<String, Vec<bool>>,
+    /// Sample type of each row (`DataType`).
     pub split: Vec<Split>,
+    /// Run number of each row (`Run`).
     pub run: Vec<u32>,
+    /// Block number of each row (`Block`); `None` when the file has no integral Block column.
     pub block: Option<Vec<u32>>,
     /// `stimulus_id` (or `Label`) per sample.
     pub stimulus_id: Vec<f64>,
@@ -346,7 +375,7 @@ impl GodTrials {
             format!("ROI_{roi}")
         };
         if !b.has_key(&roi_key) {
-            bail!(
+            invalid!(
                 "{file}: ROI key '{roi_key}' does not exist; the ROI keys in this file are: {}",
                 if b.roi_keys().is_empty() {
                     "(none)".to_string()
@@ -357,12 +386,12 @@ impl GodTrials {
         }
         let cols = b.select(&roi_key)?;
         if cols.is_empty() {
-            bail!("{file}: ROI '{roi_key}' selects no column (no metadata value equals 1)");
+            invalid!("{file}: ROI '{roi_key}' selects no column (no metadata value equals 1)");
         }
         if b.has_key("VoxelData") {
             let voxel_row = b.metadata_row("VoxelData")?;
             if let Some(&j) = cols.iter().find(|&&j| voxel_row[j] != 1.0) {
-                bail!("{file}: ROI '{roi_key}' marks column {j}, which is not a VoxelData column");
+                invalid!("{file}: ROI '{roi_key}' marks column {j}, which is not a VoxelData column");
             }
         }
         let voxels = b.dataset.select(ndarray::Axis(1), &cols);
@@ -379,8 +408,9 @@ impl GodTrials {
             .iter()
             .enumerate()
             .map(|(i, &c)| {
-                Split::from_code(c).with_context(|| {
-                    format!("{file}: sample {i} has DataType {c}; expected 1 (train), 2 (test) or 3 (imagery)")
+                Split::from_code(c).ok_or_else(|| {
+                    invalid_err!("{file}: sample {i} has DataType {c}; expected 1 (train), 2 (test) or 3 (imagery)")
+                        .into()
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -407,6 +437,7 @@ impl GodTrials {
         (0..self.split.len()).filter(|&i| self.split[i] == split).collect()
     }
 
+    /// Number of selected voxels V.
     pub fn n_voxels(&self) -> usize {
         self.voxels.ncols()
     }
@@ -419,7 +450,7 @@ fn to_ids(v: &[f64], key: &str, path: &Path) -> Result<Vec<u32>> {
             if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= u32::MAX as f64 {
                 Ok(x as u32)
             } else {
-                bail!(
+                invalid!(
                     "{}: sample {i} has {key} = {x}; expected a non-negative integer",
                     path.display()
                 )
@@ -438,12 +469,12 @@ pub fn stimulus_file_name(id: f64) -> Result<String> {
 /// The WordNet offset and the image number of a stimulus id.
 pub fn stimulus_parts(id: f64) -> Result<(u64, u64)> {
     if !(0.0..1e8).contains(&id) {
-        bail!("stimulus id {id} is not of the form <wordnet offset>.<image number × 1e-6>");
+        invalid!("stimulus id {id} is not of the form <wordnet offset>.<image number × 1e-6>");
     }
     let wnid = id.trunc();
     let image = ((id - wnid) * 1e6).round();
     if image >= 1e6 {
-        bail!("stimulus id {id} has an image number that rounds to 1000000; ids hold at most 6 fractional digits");
+        invalid!("stimulus id {id} has an image number that rounds to 1000000; ids hold at most 6 fractional digits");
     }
     Ok((wnid as u64, image as u64))
 }
@@ -461,7 +492,7 @@ pub fn parse_stimulus_file_name(name: &str) -> Result<f64> {
         });
     match parsed {
         Some((wnid, image)) => Ok(wnid as f64 + image as f64 * 1e-6),
-        None => bail!("'{name}' is not a GOD stimulus file name like n01443537_22563.JPEG"),
+        None => invalid!("'{name}' is not a GOD stimulus file name like n01443537_22563.JPEG"),
     }
 }
 

@@ -2,9 +2,6 @@
 //! under `configs/`, embedded in the binary; a path selects a user file. `--set key.sub=value` overrides any
 //! field. Unknown keys are errors (a typo must never silently fall back to a default).
 
-
-
-
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -19,6 +16,8 @@ pub const PRESETS: [(&str, &str); 4] = [
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
+/// A training configuration (`configs/*.toml`): the seed, the ROI, the model hyperparameters and both training
+/// stages. Unknown keys are errors; every section falls back to its defaults.
 pub struct TrainConfig {
     /// Seed of every random draw (initialisation, batch order, shifts, dropout).
     #[serde(default)]
@@ -27,16 +26,22 @@ pub struct TrainConfig {
     #[serde(default = "default_roi")]
     pub roi: Vec<String>,
     #[serde(default)]
+    /// The frozen pretrained CNN (`[backbone]`).
     pub backbone: BackboneConfig,
     #[serde(default)]
+    /// Sizes and regularisers of the encoder E (`[encoder]`).
     pub encoder: EncoderConfig,
     #[serde(default)]
+    /// Schedule of the encoder stage (`[encoder_training]`).
     pub encoder_training: EncoderTraining,
     #[serde(default)]
+    /// Sizes and regularisers of the decoder D (`[decoder]`).
     pub decoder: DecoderConfig,
     #[serde(default)]
+    /// Weights of the image loss of the decoder stage (`[image_loss]`).
     pub image_loss: ImageLossConfig,
     #[serde(default)]
+    /// Schedule and streams of the decoder stage (`[decoder_training]`).
     pub decoder_training: DecoderTraining,
     /// Precision of the training forward passes: "f32" (default) or "bf16" autocast (weights, optimizer state
     /// and losses stay float32). Evaluation always runs in float32.
@@ -72,7 +77,9 @@ impl Default for BackboneConfig {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EncoderTraining {
+    /// Training epochs (50).
     pub epochs: usize,
+    /// Images per batch (64).
     pub batch_size: usize,
     /// Step schedule: `[first_epoch, lr]` pairs (1-based epochs), e.g. `[[1, 1e-3], [21, 1e-4]]`.
     pub lr_steps: Vec<(usize, f64)>,
@@ -117,20 +124,27 @@ pub enum DeSource {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DecoderTraining {
+    /// Training epochs (150).
     pub epochs: usize,
     /// Steps per epoch; 0 = number of training trials / `paired_batch` (the paper's 75).
     pub steps_per_epoch: usize,
     /// Rows per step of each stream: paired (y → D → x̂), ED (x → E → D → x̂), DE (y → D → E → ŷ).
     pub paired_batch: usize,
+    /// Rows per step of the ED stream (unpaired images); 0 disables it.
     pub unpaired_batch: usize,
+    /// Rows per step of the DE stream (unpaired fMRI); 0 disables it.
     pub de_batch: usize,
     /// Loss weights of the three streams.
     pub weight_paired: f64,
+    /// Loss weight of the ED stream.
     pub weight_ed: f64,
+    /// Loss weight of the DE stream.
     pub weight_de: f64,
     /// lr = lr · lr_decay^⌊(epoch+1)/lr_decay_every⌋ (epoch 0-based), the Keras schedule.
     pub lr: f64,
+    /// Factor applied to the learning rate every `lr_decay_every` epochs (0.2).
     pub lr_decay: f64,
+    /// Epochs between learning-rate decays (30).
     pub lr_decay_every: usize,
     /// ±px random shift of the ED stream's encoder input (its target stays unshifted).
     pub ed_shift_px: i64,
@@ -140,6 +154,7 @@ pub struct DecoderTraining {
     pub unpaired_exclude_paired_classes: bool,
     /// Compute the perceptual features of the paired targets once and reuse them every step.
     pub cache_paired_targets: bool,
+    /// Where the DE stream's fMRI comes from (default: the training fMRI).
     pub de_source: DeSource,
     /// Required for `de_source = "test-repeats"`.
     pub allow_test_fmri: bool,
@@ -218,6 +233,7 @@ impl TrainConfig {
         })
     }
 
+    /// Parses a config from TOML text, applies `key.sub=value` overrides and validates it.
     pub fn from_toml(text: &str, overrides: &[String]) -> Result<Self> {
         let mut table: toml::Table = text.parse().context("not valid TOML")?;
         for o in overrides {
@@ -235,6 +251,7 @@ impl TrainConfig {
         Ok(cfg)
     }
 
+    /// The config as pretty-printed TOML (every field, defaults included).
     pub fn to_toml(&self) -> Result<String> {
         Ok(toml::to_string_pretty(self)?)
     }
@@ -420,7 +437,9 @@ pub struct DecoderConfig {
     pub kernel_size: i64,
     /// GroupNorm groups (32); must divide `channels`.
     pub groups: i64,
+    /// GroupNorm epsilon (1e-5).
     pub gn_eps: f64,
+    /// Interpolation of the 2× upsampling steps (bilinear).
     pub upsample: Upsample,
     /// FC group lasso: weight of mean(|W|·snr_inv_n[v]).
     pub fc_l1: f64,
@@ -449,6 +468,7 @@ impl Default for DecoderConfig {
 }
 
 impl DecoderConfig {
+    /// Checks ranges: `groups` divides `channels`, an odd kernel, finite non-negative weights; errors name the field.
     pub fn validate(&self) -> Result<()> {
         if self.channels < 1 || self.groups < 1 || self.channels % self.groups != 0 {
             bail!(
@@ -479,8 +499,11 @@ impl DecoderConfig {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImageLossConfig {
+    /// Weight of the perceptual loss L_percept (10).
     pub percept_weight: f64,
+    /// Weight of the pixel MAE L_mae (1).
     pub mae_weight: f64,
+    /// Weight of the total-variation loss L_tv (0.3).
     pub tv_weight: f64,
     /// L_percept = Σ_k layer_weights[k] · d_k over relu1_2 … relu5_3; the default 0.2 each is the paper's mean
     /// of the five distances (layer ablations set the unused ones to 0 and rescale the rest).
@@ -502,6 +525,7 @@ impl Default for ImageLossConfig {
 }
 
 impl ImageLossConfig {
+    /// Checks that every weight and the TV exponent are finite and ≥ 0; errors name the field.
     pub fn validate(&self) -> Result<()> {
         let mut all = vec![
             ("percept_weight", self.percept_weight),

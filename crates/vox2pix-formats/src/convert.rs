@@ -17,8 +17,11 @@ use std::path::{Path, PathBuf};
 /// Everything `convert god` needs.
 #[derive(Clone, Debug)]
 pub struct GodConvertOptions {
+    /// The subject's BData HDF5 file (`Subject<N>.h5`).
     pub bdata: PathBuf,
+    /// Folder of the GOD stimulus images (`n########_#####.JPEG`).
     pub stimuli: PathBuf,
+    /// Output dataset folder (`sbj_N.npz`, `images_112.npz`, `manifest.json`).
     pub out: PathBuf,
     /// Subject number for `sbj_N.npz`; default: the digits of the file name (`Subject3.h5` → 3).
     pub subject: Option<u32>,
@@ -26,6 +29,7 @@ pub struct GodConvertOptions {
     pub roi: String,
     /// `stimulus_ImageNetTraining.tsv` / `imageID_training.csv`: fixes the training image order.
     pub train_table: Option<PathBuf>,
+    /// `stimulus_ImageNetTest.tsv` / `imageID_test.csv`: fixes the test image order.
     pub test_table: Option<PathBuf>,
     /// Optional unpaired pool: class-folder tree, images per class, seed.
     pub pool: Option<(PathBuf, usize, u64)>,
@@ -36,8 +40,11 @@ type StimKey = (u64, u64);
 
 /// The preprocessed fMRI of one subject plus the image order it refers to.
 pub struct GodSubject {
+    /// The preprocessed fMRI, labels and ROI masks.
     pub data: SubjectData,
+    /// The training image of each `train_labels` index, as (WordNet offset, image number).
     pub train_images: Vec<StimKey>,
+    /// The test image of each `test_labels` index, as (WordNet offset, image number).
     pub test_images: Vec<StimKey>,
 }
 

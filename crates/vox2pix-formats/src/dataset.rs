@@ -1,7 +1,15 @@
 //! The in-memory dataset model: one subject's fMRI (train single trials, test trials with repeats, test
 //! averages), per-voxel reliability, ROI masks, and the paired train/test images with their class ids.
 //! It mirrors the SelfSuperReconst `sbj_N.npz` + `images_112.npz` derivative (`docs/data-formats.md`).
-use anyhow::{bail, Context, Result};
+use crate::error::{ErrorKind, FormatError};
+use anyhow::Result;
+
+/// `bail!` with an [`ErrorKind::Invalid`] [`FormatError`] holding the same message.
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        return Err(FormatError::new(ErrorKind::Invalid, format!($($arg)*)).into())
+    };
+}
 use ndarray::{Array1, Array2, Array4};
 use std::collections::BTreeMap;
 
@@ -11,6 +19,7 @@ pub const ROI_NAMES: [&str; 10] = ["V1", "V2", "V3", "V4", "LOC", "FFA", "PPA", 
 /// Images as uint8 `[n, H, W, 3]` (HWC, RGB), with the class id of each image.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageSet {
+    /// Pixels, uint8 `[n, H, W, 3]`.
     pub pixels: Array4<u8>,
     /// Class id per image (synthetic world: class index; GOD: WordNet offset), `None` when unknown.
     pub class_ids: Option<Vec<i64>>,
@@ -37,14 +46,18 @@ pub struct SubjectData {
     pub rois: BTreeMap<String, Vec<bool>>,
     /// Run id of each training / test trial, where the source provides it (BData, synthetic world).
     pub train_runs: Option<Vec<u32>>,
+    /// Run id of each test trial, where the source provides it.
     pub test_runs: Option<Vec<u32>>,
 }
 
 /// A subject's fMRI plus the paired images.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
+    /// The subject's fMRI.
     pub subject: SubjectData,
+    /// The training images, indexed by `subject.train_labels`.
     pub train_images: ImageSet,
+    /// The test images, indexed by `subject.test_labels` (one row of `y_test_avg` each).
     pub test_images: ImageSet,
 }
 
@@ -71,26 +84,26 @@ impl SubjectData {
             ("arr_6 (snr)", self.snr.len()),
         ] {
             if n != v {
-                bail!("{key} has {n} voxels but arr_0 (y_train) has {v}; all arrays must cover the same voxels");
+                invalid!("{key} has {n} voxels but arr_0 (y_train) has {v}; all arrays must cover the same voxels");
             }
         }
         for (name, mask) in &self.rois {
             if mask.len() != v {
-                bail!(
+                invalid!(
                     "ROI mask '{name}' has {} entries but the data has {v} voxels",
                     mask.len()
                 );
             }
         }
         if self.train_labels.len() != self.y_train.nrows() {
-            bail!(
+            invalid!(
                 "arr_3 (train labels) has {} entries but arr_0 has {} trials; one label per trial is required",
                 self.train_labels.len(),
                 self.y_train.nrows()
             );
         }
         if self.test_labels.len() != self.y_test.nrows() {
-            bail!(
+            invalid!(
                 "arr_4 (test labels) has {} entries but arr_1 has {} trials; one label per trial is required",
                 self.test_labels.len(),
                 self.y_test.nrows()
@@ -108,7 +121,7 @@ impl SubjectData {
         ] {
             if let Some(r) = runs {
                 if r.len() != n {
-                    bail!("{key} has {} entries but there are {n} trials", r.len());
+                    invalid!("{key} has {} entries but there are {n} trials", r.len());
                 }
             }
         }
@@ -127,14 +140,17 @@ impl SubjectData {
     /// known ones) and for a selection of zero voxels.
     pub fn select_rois(&self, names: &[&str]) -> Result<Vec<usize>> {
         if names.is_empty() {
-            bail!("no ROI named; choose from: {}", self.roi_names().join(", "));
+            invalid!("no ROI named; choose from: {}", self.roi_names().join(", "));
         }
         let mut keep = vec![false; self.n_voxels()];
         for name in names {
-            let mask = self.rois.get(*name).with_context(|| {
-                format!(
-                    "unknown ROI '{name}'; this dataset has: {}",
-                    self.roi_names().join(", ")
+            let mask = self.rois.get(*name).ok_or_else(|| {
+                FormatError::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "unknown ROI '{name}'; this dataset has: {}",
+                        self.roi_names().join(", ")
+                    ),
                 )
             })?;
             for (k, &m) in keep.iter_mut().zip(mask) {
@@ -143,7 +159,7 @@ impl SubjectData {
         }
         let idx: Vec<usize> = keep.iter().enumerate().filter(|(_, &k)| k).map(|(i, _)| i).collect();
         if idx.is_empty() {
-            bail!(
+            invalid!(
                 "ROI selection {} contains no voxel; choose a non-empty ROI",
                 names.join("+")
             );
@@ -190,7 +206,7 @@ impl Dataset {
     pub fn validate(&self) -> Result<()> {
         for (what, set) in [("train_images", &self.train_images), ("test_images", &self.test_images)] {
             if set.pixels.shape()[3] != 3 {
-                bail!(
+                invalid!(
                     "{what} has {} channels; images must be [n, H, W, 3] RGB",
                     set.pixels.shape()[3]
                 );
@@ -198,7 +214,7 @@ impl Dataset {
             // The encoder/decoder geometry is derived from one side length; a non-square image would only
             // fail deep inside libtorch.
             if set.pixels.shape()[1] != set.pixels.shape()[2] {
-                bail!(
+                invalid!(
                     "{what} are {}×{} (H×W); images must be square [n, S, S, 3] — centre-crop them to S×S",
                     set.pixels.shape()[1],
                     set.pixels.shape()[2]
@@ -206,12 +222,12 @@ impl Dataset {
             }
             if let Some(c) = &set.class_ids {
                 if c.len() != set.pixels.shape()[0] {
-                    bail!("{what}: {} class ids for {} images", c.len(), set.pixels.shape()[0]);
+                    invalid!("{what}: {} class ids for {} images", c.len(), set.pixels.shape()[0]);
                 }
             }
         }
         if self.train_images.pixels.shape()[1..] != self.test_images.pixels.shape()[1..] {
-            bail!(
+            invalid!(
                 "train images are {:?} but test images are {:?}; both must have one size",
                 &self.train_images.pixels.shape()[1..],
                 &self.test_images.pixels.shape()[1..]
@@ -219,7 +235,7 @@ impl Dataset {
         }
         let n_test = self.test_images.pixels.shape()[0];
         if n_test != self.subject.n_test_images() {
-            bail!(
+            invalid!(
                 "{n_test} test images but arr_2 (y_test_avg) has {} rows; they must match",
                 self.subject.n_test_images()
             );
@@ -242,7 +258,7 @@ fn check_labels(key: &str, labels: &[i64], n: Option<usize>) -> Result<()> {
         let bad = l < 0 || n.is_some_and(|n| l as usize >= n);
         if bad {
             let range = n.map_or("non-negative".to_string(), |n| format!("in 0..{n}"));
-            bail!("{key}: label {l} at position {t} is out of range; labels must be {range}");
+            invalid!("{key}: label {l} at position {t} is out of range; labels must be {range}");
         }
     }
     Ok(())
@@ -257,7 +273,7 @@ fn check_finite(key: &str, a: ndarray::ArrayView2<f32>) -> Result<()> {
     if let Some(&(r, c)) = bad.first() {
         let voxels: std::collections::BTreeSet<usize> = bad.iter().map(|&(_, c)| c).collect();
         let shown: Vec<String> = voxels.iter().take(10).map(|v| v.to_string()).collect();
-        bail!(
+        invalid!(
             "{key} holds {} NaN/Inf values in {} voxels (first at row {r}, voxel {c}; voxels {}{}); \
              replace them (e.g. np.nan_to_num) or drop those voxels",
             bad.len(),

@@ -1,6 +1,12 @@
 //! The typed error of the formats crate: what kind of problem a file has, which file, and the detail a user needs
-//! to fix it. Callers match the kind ([`FormatError::kind`]) instead of searching the message; through `anyhow`
-//! the kind stays reachable with `err.downcast_ref::<FormatError>()` under any added context.
+//! to fix it. Callers match the kind ([`FormatError::kind`], or [`kind_of`] through an `anyhow` chain) instead of
+//! searching the message; through `anyhow` the kind stays reachable with `err.downcast_ref::<FormatError>()` under
+//! any added context.
+//!
+//! The readers keep their established wording: a message that fits a structured variant's template
+//! (`{path}: {detail}`, `{what}: {detail}`) uses that variant; any other wording is a [`FormatError::Message`]
+//! that carries its kind beside the exact text (and the lower-level error as its `source`, which `{:#}` prints
+//! after the text, as `anyhow` context did before).
 use std::path::{Path, PathBuf};
 
 /// What went wrong, without the details.
@@ -21,25 +27,73 @@ pub enum ErrorKind {
     Write,
 }
 
+/// The lower-level error a [`FormatError::Message`] was caused by.
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// An error of a file read or written by `vox2pix_formats`.
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
+    /// `path` does not exist; `hint` (may be empty) says what to give instead.
     #[error("{}: no such file or folder{}", path.display(), hint_suffix(hint))]
-    Missing { path: PathBuf, hint: String },
+    Missing {
+        /// The file or folder that was looked for.
+        path: PathBuf,
+        /// What the user should do, appended after `; ` (empty: nothing appended).
+        hint: String,
+    },
+    /// `path` exists but reading it failed.
     #[error("cannot read {}: {source}", path.display())]
     Unreadable {
+        /// The file that could not be read.
         path: PathBuf,
+        /// The I/O error of the failed read.
         #[source]
         source: std::io::Error,
     },
+    /// The bytes of `path` are damaged, truncated or of another format.
     #[error("{}: {detail}", path.display())]
-    Corrupt { path: PathBuf, detail: String },
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// What is wrong with its bytes.
+        detail: String,
+    },
+    /// A well-formed input whose content is unusable.
     #[error("{what}: {detail}")]
-    Invalid { what: String, detail: String },
+    Invalid {
+        /// The file, key or field at fault (printed first).
+        what: String,
+        /// What is wrong with it and, where possible, how to fix it.
+        detail: String,
+    },
+    /// A valid format or feature that this build does not read.
     #[error("{what}: {detail}")]
-    Unsupported { what: String, detail: String },
+    Unsupported {
+        /// The file or feature concerned (printed first).
+        what: String,
+        /// What is not supported and what to do instead.
+        detail: String,
+    },
+    /// An output that could not be written.
     #[error("cannot write {}: {detail}", path.display())]
-    Write { path: PathBuf, detail: String },
+    Write {
+        /// The file that was being written.
+        path: PathBuf,
+        /// Why writing failed.
+        detail: String,
+    },
+    /// A problem of any kind in the reader's own words: `message` is the whole text (it names the file, key and
+    /// fix itself), `source` the lower-level error behind it, if any.
+    #[error("{message}")]
+    Message {
+        /// What went wrong.
+        kind: ErrorKind,
+        /// The complete message.
+        message: String,
+        /// The error this one was caused by (an I/O, zip or JSON error), shown after the message by `{:#}`.
+        #[source]
+        source: Option<Source>,
+    },
 }
 
 fn hint_suffix(hint: &str) -> String {
@@ -60,6 +114,7 @@ impl FormatError {
             FormatError::Invalid { .. } => ErrorKind::Invalid,
             FormatError::Unsupported { .. } => ErrorKind::Unsupported,
             FormatError::Write { .. } => ErrorKind::Write,
+            FormatError::Message { kind, .. } => *kind,
         }
     }
 
@@ -93,6 +148,65 @@ impl FormatError {
             detail: detail.into(),
         }
     }
+
+    /// A valid feature of `what` that this build does not read.
+    pub fn unsupported(what: impl Into<String>, detail: impl Into<String>) -> FormatError {
+        FormatError::Unsupported {
+            what: what.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// A problem of `kind` whose whole text is `message` (see [`FormatError::Message`]).
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> FormatError {
+        FormatError::Message {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A problem of `kind` described by `message` and caused by `source`; `{:#}` prints `message: source`.
+    pub fn caused_by(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> FormatError {
+        FormatError::Message {
+            kind,
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// An I/O error under the reader's own wording (`message`, e.g. "cannot open x.npz"): of kind
+    /// [`ErrorKind::Missing`] when the file does not exist, else [`ErrorKind::Unreadable`].
+    pub fn io_context(message: impl Into<String>, source: std::io::Error) -> FormatError {
+        let kind = if source.kind() == std::io::ErrorKind::NotFound {
+            ErrorKind::Missing
+        } else {
+            ErrorKind::Unreadable
+        };
+        FormatError::caused_by(kind, message, source)
+    }
+
+    /// A foreign error (zip, UTF-8, shape…) as a problem of `kind` with the same text: the error and its sources,
+    /// joined by `: ` as `{:#}` prints a chain.
+    pub fn wrap(kind: ErrorKind, err: &(dyn std::error::Error + 'static)) -> FormatError {
+        FormatError::new(kind, chain_text(err))
+    }
+}
+
+/// `err` and its sources joined by `: `, the text `anyhow` prints for a chain with `{:#}`.
+pub fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// The kind of the first [`FormatError`] in an error chain, if any (for callers that hold an `anyhow::Error`).

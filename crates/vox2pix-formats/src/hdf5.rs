@@ -1,7 +1,8 @@
 //! The few HDF5 operations BData needs, behind a small trait so that the backend can change without touching
 //! the BData logic. The default backend is `hdf5-pure` (pure Rust: no system libhdf5, no cmake); the reasons
 //! are in `docs/real-data.md`. A libhdf5 backend (hdf5-metno) would implement the same trait behind a feature.
-use anyhow::{anyhow, bail, Context, Result};
+use crate::error::{ErrorKind, FormatError};
+use anyhow::{anyhow, Result};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
@@ -39,20 +40,30 @@ pub struct PureHdf5 {
 const MAX_EXPANSION: u64 = 1100;
 
 impl PureHdf5 {
+    /// Reads `path` into memory and checks it is a whole HDF5 file (its size reaches the superblock's end-of-file
+    /// address). A missing path is [`ErrorKind::Missing`]; damaged or truncated bytes are [`ErrorKind::Corrupt`].
     pub fn open(path: &Path) -> Result<Self> {
-        let meta = std::fs::metadata(path)
-            .with_context(|| format!("cannot open HDF5 file {}: check the path", path.display()))?;
+        let meta = std::fs::metadata(path).map_err(|e| {
+            FormatError::io_context(format!("cannot open HDF5 file {}: check the path", path.display()), e)
+        })?;
         if !meta.is_file() {
-            bail!(
-                "{} is not a file; expected a BData HDF5 file such as Subject1.h5",
-                path.display()
-            );
+            return Err(FormatError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{} is not a file; expected a BData HDF5 file such as Subject1.h5",
+                    path.display()
+                ),
+            )
+            .into());
         }
         let file = guarded(path, "open", || hdf5_pure::File::open(path))?.map_err(|e| {
-            anyhow!(
-                "{} is not a readable HDF5 file ({e}); it may be truncated or not HDF5 at all — \
-                 re-download it and compare its size with the source",
-                path.display()
+            FormatError::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "{} is not a readable HDF5 file ({e}); it may be truncated or not HDF5 at all — \
+                     re-download it and compare its size with the source",
+                    path.display()
+                ),
             )
         })?;
         // A cut-off file can still parse when the objects read lie in the surviving part; the superblock's
@@ -60,11 +71,15 @@ impl PureHdf5 {
         let sb = file.superblock();
         let expected = sb.base_address.get().saturating_add(sb.eof_address);
         if meta.len() < expected {
-            bail!(
-                "{} is truncated: it has {} bytes but its HDF5 header says {expected}; re-download it",
-                path.display(),
-                meta.len()
-            );
+            return Err(FormatError::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "{} is truncated: it has {} bytes but its HDF5 header says {expected}; re-download it",
+                    path.display(),
+                    meta.len()
+                ),
+            )
+            .into());
         }
         Ok(PureHdf5 {
             path: path.to_path_buf(),
@@ -77,18 +92,19 @@ impl PureHdf5 {
     /// otherwise make the backend allocate its claimed size (and abort the process when that fails).
     fn check_size(&self, name: &str, ds: &hdf5_pure::Dataset, elem_bytes: u64) -> Result<()> {
         let shape = guarded(&self.path, name, || ds.shape())?
-            .map_err(|e| anyhow!("{}: cannot read the shape of {name}: {e}", self.path.display()))?;
+            .map_err(|e| self.corrupt(format!("cannot read the shape of {name}: {e}")))?;
         let bytes = shape
             .iter()
             .try_fold(elem_bytes, |a, &d| a.checked_mul(d))
             .unwrap_or(u64::MAX);
         if bytes > self.len.saturating_mul(MAX_EXPANSION).saturating_add(1 << 26) {
-            bail!(
-                "{}: dataset {name} claims shape {shape:?}, far more than a {}-byte file can hold; the file is \
-                 damaged — re-download it",
-                self.path.display(),
-                self.len
-            );
+            return Err(self
+                .corrupt(format!(
+                    "dataset {name} claims shape {shape:?}, far more than a {}-byte file can hold; the file is \
+                     damaged — re-download it",
+                    self.len
+                ))
+                .into());
         }
         Ok(())
     }
@@ -98,13 +114,12 @@ impl PureHdf5 {
     /// claimed size (gigabytes for a flipped bit) before noticing, or do index arithmetic that overflows.
     fn check_storage(&self, name: &str, ds: &hdf5_pure::Dataset) -> Result<()> {
         let damaged = |what: String| {
-            anyhow!(
-                "{}: dataset {name} {what}; the file is damaged or truncated — re-download it",
-                self.path.display()
-            )
+            anyhow::Error::from(self.corrupt(format!(
+                "dataset {name} {what}; the file is damaged or truncated — re-download it"
+            )))
         };
         let layout = guarded(&self.path, name, || ds.layout())?
-            .map_err(|e| anyhow!("{}: cannot read the storage layout of {name}: {e}", self.path.display()))?;
+            .map_err(|e| self.corrupt(format!("cannot read the storage layout of {name}: {e}")))?;
         match layout {
             hdf5_pure::Layout::Contiguous {
                 address: Some(address),
@@ -115,7 +130,7 @@ impl PureHdf5 {
             ))),
             hdf5_pure::Layout::Chunked { chunk_shape, .. } => {
                 let shape = guarded(&self.path, name, || ds.shape())?
-                    .map_err(|e| anyhow!("{}: cannot read the shape of {name}: {e}", self.path.display()))?;
+                    .map_err(|e| self.corrupt(format!("cannot read the shape of {name}: {e}")))?;
                 // A B-tree v2 index has no enumerator in the backend; its reads stay guarded.
                 let Ok(Ok(chunks)) = guarded(&self.path, name, || ds.chunks()) else {
                     return Ok(());
@@ -149,7 +164,12 @@ impl PureHdf5 {
 
     fn dataset(&self, name: &str) -> Result<hdf5_pure::Dataset> {
         guarded(&self.path, name, || self.file.dataset(name.trim_start_matches('/')))?
-            .map_err(|e| anyhow!("{}: cannot open dataset {name}: {e}", self.path.display()))
+            .map_err(|e| self.corrupt(format!("cannot open dataset {name}: {e}")).into())
+    }
+
+    /// A [`FormatError::Corrupt`] for this file: `{path}: {detail}`.
+    fn corrupt(&self, detail: String) -> FormatError {
+        FormatError::corrupt(&self.path, detail)
     }
 }
 
@@ -175,7 +195,7 @@ impl Hdf5Source for PureHdf5 {
     fn shape(&self, name: &str) -> Result<Vec<usize>> {
         let ds = self.dataset(name)?;
         let shape = guarded(&self.path, name, || ds.shape())?
-            .map_err(|e| anyhow!("{}: cannot read the shape of {name}: {e}", self.path.display()))?;
+            .map_err(|e| self.corrupt(format!("cannot read the shape of {name}: {e}")))?;
         Ok(shape.into_iter().map(|d| d as usize).collect())
     }
 
@@ -184,9 +204,9 @@ impl Hdf5Source for PureHdf5 {
         self.check_size(name, &ds, 1)?;
         self.check_storage(name, &ds)?;
         let strings = guarded(&self.path, name, || ds.read_string())?.map_err(|e| {
-            anyhow!(
-                "{}: cannot read {name} as strings ({e}); BData stores metadata keys as strings",
-                self.path.display()
+            FormatError::invalid(
+                self.path.display().to_string(),
+                format!("cannot read {name} as strings ({e}); BData stores metadata keys as strings"),
             )
         })?;
         // Fixed-length strings arrive NUL- or space-padded depending on the writer's padding mode.
@@ -201,10 +221,10 @@ impl Hdf5Source for PureHdf5 {
         self.check_size(name, &ds, 8)?;
         self.check_storage(name, &ds)?;
         guarded(&self.path, name, || ds.read_f64())?.map_err(|e| {
-            anyhow!(
-                "{}: cannot read {name} as numbers ({e}); the file may be truncated or use an unsupported filter",
-                self.path.display()
-            )
+            self.corrupt(format!(
+                "cannot read {name} as numbers ({e}); the file may be truncated or use an unsupported filter"
+            ))
+            .into()
         })
     }
 }
@@ -249,13 +269,16 @@ fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
     let result = catch_unwind(AssertUnwindSafe(f));
     drop(depth);
     result.map_err(|_| {
-        anyhow!(
-            "{}: the HDF5 parser failed on {what}; the file is damaged or truncated — re-download it",
-            path.display()
+        FormatError::corrupt(
+            path,
+            format!("the HDF5 parser failed on {what}; the file is damaged or truncated — re-download it"),
         )
+        .into()
     })
 }
 
+/// Writes a BData file atomically: `/dataset` (`[n_samples, n_columns]`), `/metadata/key` and
+/// `/metadata/description` (variable-length strings) and `/metadata/value` (`[n_keys, n_columns]`).
 pub fn write_bdata_file(
     path: &Path,
     dataset: &ndarray::Array2<f64>,

@@ -139,16 +139,20 @@ pub struct PoolSpec {
     pub seed: u64,
     /// WordNet offsets of the classes left out (the GOD test classes).
     pub exclude: BTreeSet<i64>,
+    /// Side of the square images after decoding, in pixels.
     pub image_size: usize,
 }
 
 /// Decoded unpaired images with their class ids (WordNet offsets).
 #[derive(Clone, Debug, PartialEq)]
 pub struct UnpairedPool {
+    /// Pixels, uint8 `[n, image_size, image_size, 3]`.
     pub pixels: Array4<u8>,
+    /// WordNet offset of each image's class.
     pub class_ids: Vec<i64>,
     /// Path of each image relative to the tree root.
     pub files: Vec<String>,
+    /// The draw that produced this pool (compared when a cached pool is reused).
     pub spec: PoolSpec,
 }
 

@@ -6,7 +6,8 @@
 //! exactly; upstream loaders access keys by name and ignore them.
 use super::dataset::{Dataset, ImageSet, SubjectData, ROI_NAMES};
 use super::npz::{write_npz, Compression, NpyArray, NpyData, NpzReader};
-use anyhow::{bail, Context, Result};
+use crate::error::{ErrorKind, FormatError};
+use anyhow::{Context, Result};
 use ndarray::{Array1, Array2, Array4, Ix1, Ix2, Ix4};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,10 +17,12 @@ const TEST_RUNS: &str = "test_runs";
 const TRAIN_CLASS_IDS: &str = "train_class_ids";
 const TEST_CLASS_IDS: &str = "test_class_ids";
 
+/// File name of a subject's fMRI: `sbj_<subject>.npz`.
 pub fn subject_file_name(subject: u32) -> String {
     format!("sbj_{subject}.npz")
 }
 
+/// File name of the images with side `size`: `images_<size>.npz`.
 pub fn images_file_name(size: usize) -> String {
     format!("images_{size}.npz")
 }
@@ -27,8 +30,11 @@ pub fn images_file_name(size: usize) -> String {
 /// The files a dataset path resolves to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DatasetFiles {
+    /// The dataset folder (the `sbj_N.npz` file's parent when a file was given).
     pub dir: PathBuf,
+    /// The subject number N.
     pub subject: u32,
+    /// Path of `sbj_N.npz`.
     pub subject_file: PathBuf,
     /// `None` when the folder holds no `images_*.npz`.
     pub images_file: Option<PathBuf>,
@@ -39,16 +45,18 @@ pub struct DatasetFiles {
 /// manifest exists, else the only `images_*.npz`, else `images_112.npz` among several.
 pub fn locate(path: &Path, subject: Option<u32>) -> Result<DatasetFiles> {
     if path.extension().is_some_and(|e| e == "h5" || e == "hdf5") {
-        bail!(
-            "{}: a BData HDF5 file; BData support: see `vox2pix convert`, then point at the converted folder",
-            path.display()
-        );
+        return Err(FormatError::unsupported(
+            path.display().to_string(),
+            "a BData HDF5 file; BData support: see `vox2pix convert`, then point at the converted folder",
+        )
+        .into());
     }
     if !path.exists() {
-        bail!(
-            "{}: no such file or folder; give a dataset folder or a sbj_N.npz file",
-            path.display()
-        );
+        return Err(FormatError::Missing {
+            path: path.to_path_buf(),
+            hint: "give a dataset folder or a sbj_N.npz file".into(),
+        }
+        .into());
     }
     let (dir, subject_file, subject) = if path.is_dir() {
         let found = list_matching(path, "sbj_")?;
@@ -56,20 +64,35 @@ pub fn locate(path: &Path, subject: Option<u32>) -> Result<DatasetFiles> {
             Some(s) => s,
             None => match found.as_slice() {
                 [(s, _)] => *s,
-                [] => bail!(
-                    "{}: no sbj_N.npz file in this folder; is it a vox2pix/SelfSuperReconst dataset?",
-                    path.display()
-                ),
-                many => bail!(
-                    "{}: several subjects ({}); choose one with --subject",
-                    path.display(),
-                    many.iter().map(|(s, _)| s.to_string()).collect::<Vec<_>>().join(", ")
-                ),
+                [] => {
+                    return Err(FormatError::new(
+                        ErrorKind::Missing,
+                        format!(
+                            "{}: no sbj_N.npz file in this folder; is it a vox2pix/SelfSuperReconst dataset?",
+                            path.display()
+                        ),
+                    )
+                    .into())
+                }
+                many => {
+                    return Err(FormatError::invalid(
+                        path.display().to_string(),
+                        format!(
+                            "several subjects ({}); choose one with --subject",
+                            many.iter().map(|(s, _)| s.to_string()).collect::<Vec<_>>().join(", ")
+                        ),
+                    )
+                    .into())
+                }
             },
         };
         let file = path.join(subject_file_name(subject));
         if !file.is_file() {
-            bail!("{}: missing file for subject {subject}", file.display());
+            return Err(FormatError::new(
+                ErrorKind::Missing,
+                format!("{}: missing file for subject {subject}", file.display()),
+            )
+            .into());
         }
         (path.to_path_buf(), file, subject)
     } else {
@@ -80,7 +103,11 @@ pub fn locate(path: &Path, subject: Option<u32>) -> Result<DatasetFiles> {
         let parsed = parse_numbered(&name, "sbj_");
         let subject = match (subject, parsed) {
             (Some(s), Some(p)) if s != p => {
-                bail!("{}: file is subject {p} but subject {s} was requested", path.display())
+                return Err(FormatError::invalid(
+                    path.display().to_string(),
+                    format!("file is subject {p} but subject {s} was requested"),
+                )
+                .into())
             }
             (Some(s), _) => s,
             (None, Some(p)) => p,
@@ -113,14 +140,19 @@ fn locate_images(dir: &Path) -> Result<Option<PathBuf>> {
         [(_, f)] => Some(f.clone()),
         many => match many.iter().find(|(s, _)| *s == 112) {
             Some((_, f)) => Some(f.clone()),
-            None => bail!(
-                "{}: several image files ({}) and no manifest.json to choose; keep one",
-                dir.display(),
-                many.iter()
-                    .map(|(_, f)| f.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            None => {
+                return Err(FormatError::invalid(
+                    dir.display().to_string(),
+                    format!(
+                        "several image files ({}) and no manifest.json to choose; keep one",
+                        many.iter()
+                            .map(|(_, f)| f.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .into())
+            }
         },
     })
 }
@@ -128,7 +160,9 @@ fn locate_images(dir: &Path) -> Result<Option<PathBuf>> {
 /// `<prefix><number>.npz` files in `dir`, sorted by number.
 fn list_matching(dir: &Path, prefix: &str) -> Result<Vec<(u32, PathBuf)>> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| FormatError::io_context(format!("cannot list {}", dir.display()), e))?;
+    for entry in entries {
         let entry = entry?;
         if let Some(n) = parse_numbered(&entry.file_name().to_string_lossy(), prefix) {
             out.push((n, entry.path()));
@@ -145,12 +179,15 @@ fn parse_numbered(name: &str, prefix: &str) -> Option<u32> {
 /// Loads a complete dataset (fMRI + images) from a folder or a `sbj_N.npz` path and validates it.
 pub fn load_dataset(path: &Path, subject: Option<u32>) -> Result<Dataset> {
     let files = locate(path, subject)?;
-    let images_file = files.images_file.clone().with_context(|| {
-        format!(
-            "{}: no images_<size>.npz beside {}; the SelfSuperReconst layout needs images_112.npz with \
-             train_images and test_images",
-            files.dir.display(),
-            files.subject_file.display()
+    let images_file = files.images_file.clone().ok_or_else(|| {
+        FormatError::new(
+            ErrorKind::Missing,
+            format!(
+                "{}: no images_<size>.npz beside {}; the SelfSuperReconst layout needs images_112.npz with \
+                 train_images and test_images",
+                files.dir.display(),
+                files.subject_file.display()
+            ),
         )
     })?;
     let subject = load_subject(&files.subject_file)?;
@@ -202,11 +239,14 @@ pub fn load_subject(path: &Path) -> Result<SubjectData> {
         let mask = a
             .to_array::<bool>()
             .and_then(|m| m.into_dimensionality::<Ix1>().ok())
-            .with_context(|| {
-                format!(
-                    "{file}: key '{name}' should be a 1-D bool ROI mask but is {} of shape {:?}",
-                    a.dtype.descr(),
-                    a.shape
+            .ok_or_else(|| {
+                FormatError::invalid(
+                    file.as_str(),
+                    format!(
+                        "key '{name}' should be a 1-D bool ROI mask but is {} of shape {:?}",
+                        a.dtype.descr(),
+                        a.shape
+                    ),
                 )
             })?;
         rois.insert(name, mask.to_vec());
@@ -248,12 +288,15 @@ pub fn load_images(path: &Path) -> Result<(ImageSet, ImageSet)> {
         };
         if let Some(c) = &class_ids {
             if c.len() != pixels.shape()[0] {
-                bail!(
-                    "{}: key '{ids_key}' has {} entries for {} images",
-                    path.display(),
-                    c.len(),
-                    pixels.shape()[0]
-                );
+                return Err(FormatError::invalid(
+                    path.display().to_string(),
+                    format!(
+                        "key '{ids_key}' has {} entries for {} images",
+                        c.len(),
+                        pixels.shape()[0]
+                    ),
+                )
+                .into());
             }
         }
         sets.push(ImageSet { pixels, class_ids });
@@ -267,10 +310,11 @@ fn image_array(r: &mut NpzReader, key: &str) -> Result<Array4<u8>> {
     let file = r.path().display().to_string();
     let a = r.read(key)?;
     if a.shape.len() != 4 || a.shape[3] != 3 {
-        bail!(
-            "{file}: key '{key}' has shape {:?}; images must be [n, H, W, 3]",
-            a.shape
-        );
+        return Err(FormatError::invalid(
+            file,
+            format!("key '{key}' has shape {:?}; images must be [n, H, W, 3]", a.shape),
+        )
+        .into());
     }
     let shape = (a.shape[0], a.shape[1], a.shape[2], 3);
     if let Some(u) = a.to_array::<u8>() {
@@ -280,23 +324,32 @@ fn image_array(r: &mut NpzReader, key: &str) -> Result<Array4<u8>> {
     let px = match &a.data {
         NpyData::F32(v) => unit_to_u8(v.iter().map(|&x| x as f64), &file, key)?,
         NpyData::F64(v) => unit_to_u8(v.iter().copied(), &file, key)?,
-        _ => bail!(
-            "{file}: key '{key}' has dtype {}; images must be float in [0, 1] (or uint8)",
-            a.dtype.descr()
-        ),
+        _ => {
+            return Err(FormatError::invalid(
+                file,
+                format!(
+                    "key '{key}' has dtype {}; images must be float in [0, 1] (or uint8)",
+                    a.dtype.descr()
+                ),
+            )
+            .into())
+        }
     };
     Ok(Array4::from_shape_vec(shape, px).expect("length equals shape"))
 }
 
 /// Maps [0, 1] floats to the nearest uint8; errors (with the count and range) on values outside [0, 1] or NaN.
-fn unit_to_u8(values: impl Iterator<Item = f64> + Clone, file: &str, key: &str) -> Result<Vec<u8>> {
+fn unit_to_u8(values: impl Iterator<Item = f64> + Clone, file: &str, key: &str) -> Result<Vec<u8>, FormatError> {
     let bad = values.clone().filter(|v| !(0.0..=1.0).contains(v)).count();
     if bad > 0 {
         let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
-        bail!(
-            "{file}: key '{key}' has {bad} values outside [0, 1] or NaN (min {lo}, max {hi}); images must be \
-             float in [0, 1] — divide 0..255 data by 255"
-        );
+        return Err(FormatError::invalid(
+            file,
+            format!(
+                "key '{key}' has {bad} values outside [0, 1] or NaN (min {lo}, max {hi}); images must be float in \
+                 [0, 1] — divide 0..255 data by 255"
+            ),
+        ));
     }
     Ok(values.map(|v| (v * 255.0).round() as u8).collect())
 }
@@ -304,25 +357,28 @@ fn unit_to_u8(values: impl Iterator<Item = f64> + Clone, file: &str, key: &str) 
 fn read_typed(r: &mut NpzReader, key: &str, rank: usize, what: &str) -> Result<NpyArray> {
     let a = r.read(key)?;
     if a.shape.len() != rank {
-        bail!(
-            "{}: key '{key}' has rank {} (shape {:?}); expected rank {rank} ({what})",
-            r.path().display(),
-            a.shape.len(),
-            a.shape
-        );
+        return Err(FormatError::invalid(
+            r.path().display().to_string(),
+            format!(
+                "key '{key}' has rank {} (shape {:?}); expected rank {rank} ({what})",
+                a.shape.len(),
+                a.shape
+            ),
+        )
+        .into());
     }
     Ok(a)
 }
 
 fn float2(r: &mut NpzReader, key: &str) -> Result<Array2<f32>> {
     let a = read_typed(r, key, 2, "[trials, voxels]")?;
-    let f = a.to_f32().with_context(|| wrong_dtype(r, key, &a, "float32/float64"))?;
+    let f = a.to_f32().ok_or_else(|| wrong_dtype(r, key, &a, "float32/float64"))?;
     Ok(f.into_dimensionality::<Ix2>().expect("rank checked"))
 }
 
 fn float1(r: &mut NpzReader, key: &str) -> Result<Array1<f32>> {
     let a = read_typed(r, key, 1, "[voxels]")?;
-    let f = a.to_f32().with_context(|| wrong_dtype(r, key, &a, "float32/float64"))?;
+    let f = a.to_f32().ok_or_else(|| wrong_dtype(r, key, &a, "float32/float64"))?;
     Ok(f.into_dimensionality::<Ix1>().expect("rank checked"))
 }
 
@@ -333,7 +389,7 @@ fn int1(r: &mut NpzReader, key: &str) -> Result<Array1<i64>> {
         // Float labels are accepted when every value is a whole number (some exports store them as float).
         None => match a.to_f32() {
             Some(f) if f.iter().all(|v| v.fract() == 0.0) => f.mapv(|v| v as i64),
-            _ => bail!(wrong_dtype(r, key, &a, "integer (int64) labels")),
+            _ => return Err(wrong_dtype(r, key, &a, "integer (int64) labels").into()),
         },
     };
     Ok(i.into_dimensionality::<Ix1>().expect("rank checked"))
@@ -346,17 +402,23 @@ fn run_ids(r: &mut NpzReader, key: &str) -> Result<Option<Vec<u32>>> {
     let ids = int1(r, key)?;
     ids.iter()
         .map(|&v| {
-            u32::try_from(v).with_context(|| format!("{}: key '{key}': run id {v} is negative", r.path().display()))
+            u32::try_from(v).map_err(|e| {
+                FormatError::caused_by(
+                    ErrorKind::Invalid,
+                    format!("{}: key '{key}': run id {v} is negative", r.path().display()),
+                    e,
+                )
+                .into()
+            })
         })
         .collect::<Result<Vec<_>>>()
         .map(Some)
 }
 
-fn wrong_dtype(r: &NpzReader, key: &str, a: &NpyArray, expected: &str) -> String {
-    format!(
-        "{}: key '{key}' has dtype {}; expected {expected}",
-        r.path().display(),
-        a.dtype.descr()
+fn wrong_dtype(r: &NpzReader, key: &str, a: &NpyArray, expected: &str) -> FormatError {
+    FormatError::invalid(
+        r.path().display().to_string(),
+        format!("key '{key}' has dtype {}; expected {expected}", a.dtype.descr()),
     )
 }
 
@@ -381,7 +443,11 @@ pub fn write_dataset(dir: &Path, subject: u32, ds: &Dataset) -> Result<()> {
         .chain(s.rois.keys().filter(|k| !ROI_NAMES.contains(&k.as_str())).cloned());
     for name in roi_order {
         if is_subject_key(&name) || name.starts_with("arr_") {
-            bail!("ROI mask name '{name}' clashes with a data key; rename the ROI");
+            return Err(FormatError::new(
+                ErrorKind::Invalid,
+                format!("ROI mask name '{name}' clashes with a data key; rename the ROI"),
+            )
+            .into());
         }
         if let Some(m) = s.rois.get(&name) {
             arrays.push((name, NpyArray::new(ndarray::ArrayView1::from(m.as_slice()))));

@@ -1,7 +1,8 @@
 //! `manifest.json` beside a dataset's npz files: where the data came from (synthetic world, GOD, plain npz),
 //! the class ids of the train/test images, and the generator's full configuration, so that every result can
 //! name exactly the data it was computed on.
-use anyhow::{bail, Context, Result};
+use crate::error::{ErrorKind, FormatError};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -13,11 +14,16 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// The contents of `manifest.json`: the data's origin, its sizes, the class ids of the images and how to
+/// regenerate it.
 pub struct DatasetManifest {
+    /// Manifest format ([`MANIFEST_FORMAT_VERSION`] when written by this vox2pix); newer versions are refused.
     pub format_version: u32,
     /// `"synthetic"`, `"god"` or `"npz"`.
     pub source: String,
+    /// Subject number N of `sbj_N.npz`.
     pub subject: u32,
+    /// Number of voxels V in the subject file.
     pub n_voxels: usize,
     /// Side of the square images (`images_<size>.npz`).
     pub image_size: usize,
@@ -25,11 +31,14 @@ pub struct DatasetManifest {
     pub train_classes: Vec<i64>,
     /// Class id of each test image, in image order.
     pub test_classes: Vec<i64>,
+    /// Seed of the generator (synthetic world), if any.
     pub seed: Option<u64>,
+    /// Version of the program that wrote the data, if recorded.
     pub generator_version: Option<String>,
     /// The synthetic world's full configuration (opaque here; owned by `synth`).
     pub world: Option<serde_json::Value>,
     #[serde(default)]
+    /// Free-text notes (e.g. conversion steps); may be absent.
     pub notes: Vec<String>,
 }
 
@@ -77,20 +86,33 @@ pub fn read_manifest(dir: &Path) -> Result<Option<DatasetManifest>> {
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(e) => return Err(FormatError::io_context(format!("cannot read {}", path.display()), e).into()),
     };
-    let m: DatasetManifest = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{}: not a valid vox2pix dataset manifest (fix the field named above or delete the file)",
-            path.display()
+    let m: DatasetManifest = serde_json::from_str(&text).map_err(|e| {
+        // Broken JSON is a damaged file; well-formed JSON with a wrong or unknown field is invalid content.
+        let kind = match e.classify() {
+            serde_json::error::Category::Data => ErrorKind::Invalid,
+            serde_json::error::Category::Io => ErrorKind::Unreadable,
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => ErrorKind::Corrupt,
+        };
+        FormatError::caused_by(
+            kind,
+            format!(
+                "{}: not a valid vox2pix dataset manifest (fix the field named above or delete the file)",
+                path.display()
+            ),
+            e,
         )
     })?;
     if m.format_version > MANIFEST_FORMAT_VERSION {
-        bail!(
-            "{}: format_version {} is newer than this vox2pix supports ({MANIFEST_FORMAT_VERSION}); upgrade vox2pix",
-            path.display(),
-            m.format_version
-        );
+        return Err(FormatError::unsupported(
+            path.display().to_string(),
+            format!(
+                "format_version {} is newer than this vox2pix supports ({MANIFEST_FORMAT_VERSION}); upgrade vox2pix",
+                m.format_version
+            ),
+        )
+        .into());
     }
     Ok(Some(m))
 }

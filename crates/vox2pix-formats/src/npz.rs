@@ -3,6 +3,7 @@
 //! Reads `|b1 |u1 <i4 <i8 <f2 <f4 <f8` (and the big-endian forms), C or Fortran order, from stored or deflated
 //! zip members; writes little-endian C-order `|b1 |u1 <i4 <i8 <f4 <f8`. Arrays are held in C order whatever
 //! the file's order. Our own codec rather than a crate so that every failure names the file, key and problem.
+use crate::error::{ErrorKind, FormatError};
 use anyhow::{bail, Context, Result};
 use ndarray::{ArrayD, ArrayView, Dimension, IxDyn, ShapeBuilder};
 use std::collections::BTreeMap;
@@ -13,13 +14,19 @@ use std::path::{Path, PathBuf};
 /// Element type as stored in a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dtype {
+    /// `|b1`: bool, one byte (0 or 1).
     Bool,
+    /// `|u1`: unsigned 8-bit integer.
     U8,
+    /// `<i4`: signed 32-bit integer.
     I32,
+    /// `<i8`: signed 64-bit integer.
     I64,
     /// Half floats are decoded to f32 on read (their data is held as [`NpyData::F32`]).
     F16,
+    /// `<f4`: 32-bit float.
     F32,
+    /// `<f8`: 64-bit float.
     F64,
 }
 
@@ -46,10 +53,12 @@ impl Dtype {
         }
     }
 
+    /// Whether this is a floating-point type (f16, f32, f64).
     pub fn is_float(self) -> bool {
         matches!(self, Dtype::F16 | Dtype::F32 | Dtype::F64)
     }
 
+    /// Whether this is an integer type (u8, i32, i64; bool is not).
     pub fn is_integer(self) -> bool {
         matches!(self, Dtype::U8 | Dtype::I32 | Dtype::I64)
     }
@@ -58,26 +67,38 @@ impl Dtype {
 /// Element storage, always C (row-major) order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum NpyData {
+    /// `|b1` elements.
     Bool(Vec<bool>),
+    /// `|u1` elements.
     U8(Vec<u8>),
+    /// `<i4` elements.
     I32(Vec<i32>),
+    /// `<i8` elements.
     I64(Vec<i64>),
+    /// `<f4` elements, and `<f2` ones decoded to f32.
     F32(Vec<f32>),
+    /// `<f8` elements.
     F64(Vec<f64>),
 }
 
 /// One array: its on-disk dtype, shape and C-order data.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NpyArray {
+    /// Element type as stored in the file ([`Dtype::F16`] data is held as f32).
     pub dtype: Dtype,
+    /// Dimensions (empty for a scalar).
     pub shape: Vec<usize>,
+    /// The elements in C order; their count is the product of `shape`.
     pub data: NpyData,
 }
 
 /// Rust element types that map onto a NumPy dtype one to one.
 pub trait NpyElement: Clone + Sized {
+    /// The NumPy dtype of this element type.
     const DTYPE: Dtype;
+    /// Wraps elements in the matching [`NpyData`] variant.
     fn wrap(v: Vec<Self>) -> NpyData;
+    /// The elements of `d` when it holds exactly this type, else `None`.
     fn slice(d: &NpyData) -> Option<&[Self]>;
 }
 
@@ -114,10 +135,12 @@ impl NpyArray {
         }
     }
 
+    /// Number of elements (the product of the shape; 1 for a scalar).
     pub fn len(&self) -> usize {
         self.shape.iter().product()
     }
 
+    /// Whether the array has no element (some dimension is 0).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -160,36 +183,46 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray> {
 pub fn read_npy(r: &mut impl Read) -> Result<NpyArray> {
     let mut pre = [0u8; 8];
     r.read_exact(&mut pre)
-        .map_err(|_| anyhow::anyhow!("not a .npy array (shorter than its 8-byte preamble)"))?;
+        .map_err(|_| corrupt("not a .npy array (shorter than its 8-byte preamble)"))?;
     if &pre[..6] != b"\x93NUMPY" {
-        bail!("not a .npy array (missing the \\x93NUMPY magic)");
+        return Err(corrupt("not a .npy array (missing the \\x93NUMPY magic)").into());
     }
+    let truncated_header = |e| FormatError::caused_by(ErrorKind::Corrupt, "truncated .npy header", e);
     let header_len = match pre[6] {
         1 => {
             let mut l = [0u8; 2];
-            r.read_exact(&mut l).context("truncated .npy header")?;
+            r.read_exact(&mut l).map_err(truncated_header)?;
             u16::from_le_bytes(l) as usize
         }
         2 | 3 => {
             let mut l = [0u8; 4];
-            r.read_exact(&mut l).context("truncated .npy header")?;
+            r.read_exact(&mut l).map_err(truncated_header)?;
             u32::from_le_bytes(l) as usize
         }
-        v => bail!(".npy format version {v} is not supported (1, 2 and 3 are)"),
+        v => {
+            return Err(FormatError::new(
+                ErrorKind::Unsupported,
+                format!(".npy format version {v} is not supported (1, 2 and 3 are)"),
+            )
+            .into())
+        }
     };
     if header_len > 1 << 20 {
-        bail!(".npy header claims {header_len} bytes; the file is corrupt");
+        return Err(corrupt(format!(".npy header claims {header_len} bytes; the file is corrupt")).into());
     }
     let mut header = vec![0u8; header_len];
-    r.read_exact(&mut header).context("truncated .npy header")?;
-    let header = std::str::from_utf8(&header).context(".npy header is not text")?;
+    r.read_exact(&mut header).map_err(truncated_header)?;
+    let header = std::str::from_utf8(&header)
+        .map_err(|e| FormatError::caused_by(ErrorKind::Corrupt, ".npy header is not text", e))?;
     let (descr, fortran, shape) = parse_header(header)?;
     let (dtype, big_endian) = parse_descr(&descr)?;
     let n = shape
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .context(".npy shape overflows")?;
-    let need = n.checked_mul(dtype.size()).context(".npy shape overflows")?;
+        .ok_or_else(|| corrupt(".npy shape overflows"))?;
+    let need = n
+        .checked_mul(dtype.size())
+        .ok_or_else(|| corrupt(".npy shape overflows"))?;
     // A zero dimension makes the element count 0 whatever the others are, but strides over the other dimensions
     // must still be representable (NumPy refuses such shapes as "too big" as well).
     let strided = shape
@@ -198,7 +231,10 @@ pub fn read_npy(r: &mut impl Read) -> Result<NpyArray> {
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .filter(|&p| p <= isize::MAX as usize);
     if strided.is_none() {
-        bail!(".npy shape {shape:?} is too large to index (its non-zero dimensions overflow); the file is corrupt");
+        return Err(corrupt(format!(
+            ".npy shape {shape:?} is too large to index (its non-zero dimensions overflow); the file is corrupt"
+        ))
+        .into());
     }
     // Exact reservation avoids doubling growth (a 45M-element f64 image array would otherwise peak at 1.5×);
     // `try_reserve_exact` turns an absurd shape from a corrupt header into an error instead of an abort.
@@ -206,7 +242,7 @@ pub fn read_npy(r: &mut impl Read) -> Result<NpyArray> {
         ($var:ident) => {{
             let mut v = Vec::new();
             v.try_reserve_exact(n)
-                .map_err(|_| anyhow::anyhow!("cannot allocate {n} elements for shape {shape:?} ({descr})"))?;
+                .map_err(|_| corrupt(format!("cannot allocate {n} elements for shape {shape:?} ({descr})")))?;
             NpyData::$var(v)
         }};
     }
@@ -224,10 +260,10 @@ pub fn read_npy(r: &mut impl Read) -> Result<NpyArray> {
     while done < need {
         let len = chunk.min(need - done);
         read_full(r, &mut buf[..len]).map_err(|got| {
-            anyhow::anyhow!(
+            corrupt(format!(
                 "truncated .npy data: shape {shape:?} of {descr} needs {need} bytes, found {}",
                 done + got
-            )
+            ))
         })?;
         decode_into(dtype, big_endian, &buf[..len], &mut data)?;
         done += len;
@@ -332,24 +368,28 @@ fn data_len(d: &NpyData) -> usize {
 }
 
 /// Extracts `descr`, `fortran_order` and `shape` from the header's Python dict literal.
-fn parse_header(h: &str) -> Result<(String, bool, Vec<usize>)> {
-    let value_after = |key: &str| -> Result<&str> {
+fn parse_header(h: &str) -> Result<(String, bool, Vec<usize>), FormatError> {
+    let value_after = |key: &str| -> Result<&str, FormatError> {
         let k = format!("'{key}':");
         let i = h
             .find(&k)
-            .with_context(|| format!(".npy header has no '{key}': {}", h.trim()))?;
+            .ok_or_else(|| corrupt(format!(".npy header has no '{key}': {}", h.trim())))?;
         Ok(h[i + k.len()..].trim_start())
     };
     let d = value_after("descr")?;
     let descr = match d.chars().next() {
         Some(q @ ('\'' | '"')) => {
-            let end = d[1..].find(q).context(".npy header: unterminated descr")?;
+            let end = d[1..]
+                .find(q)
+                .ok_or_else(|| corrupt(".npy header: unterminated descr"))?;
             d[1..1 + end].to_string()
         }
-        _ => bail!(
-            ".npy dtype {} is a structured dtype; only plain numeric and bool arrays are supported",
-            d
-        ),
+        _ => {
+            return Err(FormatError::new(
+                ErrorKind::Unsupported,
+                format!(".npy dtype {d} is a structured dtype; only plain numeric and bool arrays are supported"),
+            ))
+        }
     };
     let f = value_after("fortran_order")?;
     let fortran = if f.starts_with("True") {
@@ -357,24 +397,29 @@ fn parse_header(h: &str) -> Result<(String, bool, Vec<usize>)> {
     } else if f.starts_with("False") {
         false
     } else {
-        bail!(".npy header: fortran_order is neither True nor False");
+        return Err(corrupt(".npy header: fortran_order is neither True nor False"));
     };
     let s = value_after("shape")?;
     let inner = s
         .strip_prefix('(')
         .and_then(|s| s.split(')').next())
-        .context(".npy header: shape is not a tuple")?;
+        .ok_or_else(|| corrupt(".npy header: shape is not a tuple"))?;
     let shape = inner
         .split(',')
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(|t| t.trim_end_matches('L').parse::<usize>())
         .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!(".npy header: bad shape ({inner})"))?;
+        .map_err(|e| FormatError::caused_by(ErrorKind::Corrupt, format!(".npy header: bad shape ({inner})"), e))?;
     Ok((descr, fortran, shape))
 }
 
-fn parse_descr(descr: &str) -> Result<(Dtype, bool)> {
+/// A damaged `.npy` stream; the stream has no file name, which the npz reader adds as context.
+fn corrupt(message: impl Into<String>) -> FormatError {
+    FormatError::new(ErrorKind::Corrupt, message)
+}
+
+fn parse_descr(descr: &str) -> Result<(Dtype, bool), FormatError> {
     let (order, code) = match descr.chars().next() {
         Some(c @ ('<' | '>' | '|' | '=')) => (c, &descr[1..]),
         _ => ('=', descr),
@@ -387,16 +432,21 @@ fn parse_descr(descr: &str) -> Result<(Dtype, bool)> {
         "f2" | "e" => Dtype::F16,
         "f4" | "f" => Dtype::F32,
         "f8" | "d" => Dtype::F64,
-        _ => bail!(
-            "dtype '{descr}' is not supported (supported: |b1 |u1 <i4 <i8 <f2 <f4 <f8); convert it in NumPy, \
-             e.g. a.astype(np.float32)"
-        ),
+        _ => {
+            return Err(FormatError::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "dtype '{descr}' is not supported (supported: |b1 |u1 <i4 <i8 <f2 <f4 <f8); convert it in \
+                     NumPy, e.g. a.astype(np.float32)"
+                ),
+            ))
+        }
     };
     Ok((dtype, order == '>'))
 }
 
 /// Decodes `b` (a whole number of elements) and appends to `out`, whose variant matches `dtype`.
-fn decode_into(dtype: Dtype, big: bool, b: &[u8], out: &mut NpyData) -> Result<()> {
+fn decode_into(dtype: Dtype, big: bool, b: &[u8], out: &mut NpyData) -> Result<(), FormatError> {
     macro_rules! num {
         ($t:ty, $n:expr) => {
             b.chunks_exact($n).map(|c| {
@@ -412,7 +462,9 @@ fn decode_into(dtype: Dtype, big: bool, b: &[u8], out: &mut NpyData) -> Result<(
     match (dtype, out) {
         (Dtype::Bool, NpyData::Bool(v)) => {
             if let Some(bad) = b.iter().find(|&&x| x > 1) {
-                bail!("bool array holds the byte {bad}, which is neither 0 nor 1");
+                return Err(corrupt(format!(
+                    "bool array holds the byte {bad}, which is neither 0 nor 1"
+                )));
             }
             v.extend(b.iter().map(|&x| x == 1));
         }
@@ -440,10 +492,13 @@ fn f16_to_f32(h: u16) -> f32 {
     }
 }
 
-fn fortran_to_c(data: NpyData, shape: &[usize]) -> Result<NpyData> {
-    fn reorder<T: Clone>(v: Vec<T>, shape: &[usize]) -> Result<Vec<T>> {
-        let a = ArrayD::from_shape_vec(IxDyn(shape).f(), v)
-            .map_err(|e| anyhow::anyhow!(".npy shape {shape:?} does not fit its data ({e}); the file is corrupt"))?;
+fn fortran_to_c(data: NpyData, shape: &[usize]) -> Result<NpyData, FormatError> {
+    fn reorder<T: Clone>(v: Vec<T>, shape: &[usize]) -> Result<Vec<T>, FormatError> {
+        let a = ArrayD::from_shape_vec(IxDyn(shape).f(), v).map_err(|e| {
+            corrupt(format!(
+                ".npy shape {shape:?} does not fit its data ({e}); the file is corrupt"
+            ))
+        })?;
         Ok(a.as_standard_layout().iter().cloned().collect())
     }
     Ok(match data {
@@ -463,12 +518,15 @@ pub struct NpzReader {
 }
 
 impl NpzReader {
+    /// Opens `path` as a zip archive (members are read later). Errors: [`ErrorKind::Missing`] /
+    /// [`ErrorKind::Unreadable`] when the file cannot be opened, [`ErrorKind::Corrupt`] when it is not a zip.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let file =
+            File::open(path).map_err(|e| FormatError::io_context(format!("cannot open {}", path.display()), e))?;
         let archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: not a readable .npz (zip) archive: {e}; the file is truncated or not written by numpy.savez",
-                path.display()
+            FormatError::corrupt(
+                path,
+                format!("not a readable .npz (zip) archive: {e}; the file is truncated or not written by numpy.savez"),
             )
         })?;
         Ok(NpzReader {
@@ -477,6 +535,7 @@ impl NpzReader {
         })
     }
 
+    /// The archive's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -490,6 +549,7 @@ impl NpzReader {
             .collect()
     }
 
+    /// Whether the archive holds array `name`.
     pub fn contains(&self, name: &str) -> bool {
         self.names().iter().any(|n| n == name)
     }
@@ -497,11 +557,11 @@ impl NpzReader {
     /// Decodes array `name`; the error names the file, the key and the problem.
     pub fn read(&mut self, name: &str) -> Result<NpyArray> {
         if !self.contains(name) {
-            bail!(
-                "{}: missing key '{name}' (keys present: {})",
-                self.path.display(),
-                self.names().join(", ")
-            );
+            return Err(FormatError::invalid(
+                self.path.display().to_string(),
+                format!("missing key '{name}' (keys present: {})", self.names().join(", ")),
+            )
+            .into());
         }
         let member = format!("{name}.npy");
         let res = (|| -> Result<NpyArray> {
@@ -511,11 +571,19 @@ impl NpzReader {
             } else {
                 name.to_string()
             };
-            let mut f = self.archive.by_name(&member)?;
+            let mut f = self
+                .archive
+                .by_name(&member)
+                .map_err(|e| FormatError::wrap(ErrorKind::Corrupt, &e))?;
             let a = read_npy(&mut f)?;
             // Reading to the end makes the zip reader verify the member's CRC.
-            std::io::copy(&mut f, &mut std::io::sink())
-                .context("the member fails its checksum (truncated or corrupt archive)")?;
+            std::io::copy(&mut f, &mut std::io::sink()).map_err(|e| {
+                FormatError::caused_by(
+                    ErrorKind::Corrupt,
+                    "the member fails its checksum (truncated or corrupt archive)",
+                    e,
+                )
+            })?;
             Ok(a)
         })();
         res.with_context(|| format!("{}: key '{name}'", self.path.display()))
@@ -536,7 +604,9 @@ pub fn read_npz(path: &Path) -> Result<BTreeMap<String, NpyArray>> {
 /// Zip member compression: `Stored` = `np.savez`, `Deflated` = `np.savez_compressed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
+    /// Uncompressed members (`np.savez`).
     Stored,
+    /// Deflate-compressed members (`np.savez_compressed`).
     Deflated,
 }
 

@@ -31,11 +31,13 @@ pub struct CounterRng {
 }
 
 impl CounterRng {
+    /// A stream for `key` (e.g. from [`mix_key`]), positioned before its first draw.
     pub fn new(key: u64) -> Self {
         Self { key, counter: 0 }
     }
 
     #[inline]
+    /// The next 64 random bits: `splitmix64(key + n·γ)` for draw n = 1, 2, ….
     pub fn next_u64(&mut self) -> u64 {
         self.counter = self.counter.wrapping_add(1);
         splitmix64(self.key.wrapping_add(self.counter.wrapping_mul(GOLDEN)))

@@ -14,15 +14,23 @@ pub const QUANTILES: [f64; 5] = [0.05, 0.25, 0.50, 0.75, 0.95];
 /// What `vox2pix info` reports.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DatasetSummary {
+    /// The `sbj_N.npz` file summarised.
     pub subject_file: PathBuf,
+    /// The images file beside it, if any.
     pub images_file: Option<PathBuf>,
+    /// Subject number N.
     pub subject: u32,
+    /// Number of voxels V.
     pub n_voxels: usize,
+    /// Training trials (rows of `arr_0`).
     pub n_train_trials: usize,
+    /// Test trials, repeats included (rows of `arr_1`).
     pub n_test_trials: usize,
+    /// Distinct test images (rows of `arr_2`).
     pub n_test_images: usize,
     /// Smallest and largest number of repeats of a test image.
     pub test_repeats: (usize, usize),
+    /// (distinct train runs, distinct test runs) when the file carries run ids.
     pub runs: Option<(usize, usize)>,
     /// (ROI name, voxel count), standard ROIs first.
     pub roi_voxels: Vec<(String, usize)>,
@@ -34,6 +42,7 @@ pub struct DatasetSummary {
     pub nc_n: usize,
     /// NC(nc_n), recomputed, and NC(1), in percent.
     pub nc_avg_q: [f32; 5],
+    /// NC(1) quantiles (single trials), recomputed, in percent.
     pub nc_single_q: [f32; 5],
     /// Stored `arr_5` quantiles.
     pub stored_nc_q: [f32; 5],
@@ -41,6 +50,7 @@ pub struct DatasetSummary {
     pub images: Option<(usize, usize, usize, usize)>,
     /// (distinct train classes, distinct test classes) when class ids are known.
     pub classes: Option<(usize, usize)>,
+    /// The folder's `manifest.json`, if any.
     pub manifest: Option<DatasetManifest>,
 }
 

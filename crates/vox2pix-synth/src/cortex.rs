@@ -5,26 +5,35 @@
 //! spatially smooth noise. Everything is a pure function of (config, seed, image), so any response can be
 //! regenerated; the heavy part (feature readout) is a dense matrix product over image batches.
 use super::features::{FeatureSpec, ImageFeatures, COLOUR_MAPS, GABOR_MAPS_PER_BAND, TEXTURE_MAPS_PER_BAND};
-use vox2pix_formats::rng::{mix_key, CounterRng};
 use anyhow::{bail, Result};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use vox2pix_formats::rng::{mix_key, CounterRng};
 
 /// The labelled areas, in voxel order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Area {
+    /// Primary visual cortex.
     V1,
+    /// Secondary visual cortex.
     V2,
+    /// Third visual area.
     V3,
+    /// Fourth visual area.
     V4,
+    /// Lateral occipital complex (`LOC`).
     Loc,
+    /// Fusiform face area (`FFA`), face-selective.
     Ffa,
+    /// Parahippocampal place area (`PPA`), scene- and building-selective.
     Ppa,
+    /// Higher visual cortex outside LOC, FFA and PPA (`HVC-other`; only in the HVC and VC masks).
     HvcOther,
 }
 
 impl Area {
+    /// Every area, in voxel order.
     pub const ALL: [Area; 8] = [
         Area::V1,
         Area::V2,
@@ -36,6 +45,7 @@ impl Area {
         Area::HvcOther,
     ];
 
+    /// Display and TOML name (`V1` … `PPA`, `HVC-other`).
     pub fn name(self) -> &'static str {
         match self {
             Area::V1 => "V1",
@@ -72,11 +82,13 @@ pub const GROUPS: [&str; 4] = ["gabor", "texture_colour", "shape", "semantic"];
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AreaConfig {
+    /// Number of voxels of the area (0 leaves it out).
     pub voxels: usize,
     /// Median single-trial SNR (signal SD / noise SD) of the area's visual voxels.
     pub snr_median: f64,
     /// pRF size σ = prf_a_deg + prf_b · eccentricity (degrees).
     pub prf_a_deg: f64,
+    /// Growth of the pRF size per degree of eccentricity (see `prf_a_deg`).
     pub prf_b: f64,
     /// Compressive spatial summation exponent n (Kay et al. 2013).
     pub css_exponent: f64,
@@ -84,6 +96,7 @@ pub struct AreaConfig {
     pub ecc_range_deg: [f64; 2],
     /// Preferred spatial frequency at the fovea (cycles/degree); it falls with eccentricity.
     pub sf_pref_cpd: f64,
+    /// Mean channel shares (gabor, texture/colour, shape, semantic); ≥ 0, not all 0.
     pub shares: [f64; 4],
 }
 
@@ -92,24 +105,33 @@ pub struct AreaConfig {
 #[serde(deny_unknown_fields)]
 pub struct AreaTable {
     #[serde(rename = "V1")]
+    /// `[cortex.areas.V1]`.
     pub v1: AreaConfig,
     #[serde(rename = "V2")]
+    /// `[cortex.areas.V2]`.
     pub v2: AreaConfig,
     #[serde(rename = "V3")]
+    /// `[cortex.areas.V3]`.
     pub v3: AreaConfig,
     #[serde(rename = "V4")]
+    /// `[cortex.areas.V4]`.
     pub v4: AreaConfig,
     #[serde(rename = "LOC")]
+    /// `[cortex.areas.LOC]`.
     pub loc: AreaConfig,
     #[serde(rename = "FFA")]
+    /// `[cortex.areas.FFA]`.
     pub ffa: AreaConfig,
     #[serde(rename = "PPA")]
+    /// `[cortex.areas.PPA]`.
     pub ppa: AreaConfig,
     #[serde(rename = "HVC-other")]
+    /// `[cortex.areas.HVC-other]`.
     pub hvc_other: AreaConfig,
 }
 
 impl AreaTable {
+    /// The parameters of `area`.
     pub fn get(&self, area: Area) -> &AreaConfig {
         match area {
             Area::V1 => &self.v1,
@@ -128,11 +150,13 @@ impl AreaTable {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CortexConfig {
+    /// Per-area parameters (`[cortex.areas.*]`).
     pub areas: AreaTable,
     /// Visual field covered by the image (degrees, square).
     pub field_of_view_deg: f64,
     /// Gabor pyramid band centres (cycles/degree); bands above Nyquist are dropped.
     pub sf_cpd: Vec<f64>,
+    /// Gabor orientations, evenly spaced over π (≥ 2).
     pub orientations: usize,
     /// Cells per side of the grid feature maps are pooled on before the pRF readout.
     pub pool_grid: usize,
@@ -146,14 +170,18 @@ pub struct CortexConfig {
     pub magnification_e2_deg: f64,
     /// Dirichlet concentration of the per-voxel channel shares (higher = closer to the area mean).
     pub share_concentration: f64,
+    /// Dimension D of the semantic latent z (≥ 1).
     pub semantic_dim: usize,
     /// z_c = z_super + class_jitter·ε_c; z_img = z_c + instance_jitter·η.
     pub class_jitter: f64,
+    /// SD of the per-image jitter η around the class embedding (see `class_jitter`).
     pub instance_jitter: f64,
     /// Weight of the preferred super-category direction in FFA (face) and PPA (scene, building) semantic
     /// readouts, relative to the voxel's random unit direction.
     pub face_preference: f64,
+    /// Weight of the scene direction in PPA readouts (see `face_preference`).
     pub scene_preference: f64,
+    /// Weight of the building direction in PPA readouts (see `face_preference`).
     pub building_preference: f64,
     /// Log-SD of the per-voxel log-normal SNR.
     pub snr_log_sd: f64,
@@ -161,14 +189,19 @@ pub struct CortexConfig {
     pub nonvisual_fraction: f64,
     /// Noise variance split (must sum to 1): independent, shared low-rank, spatially smooth.
     pub noise_independent: f64,
+    /// Variance fraction of the shared low-rank noise.
     pub noise_shared: f64,
+    /// Variance fraction of the spatially smooth noise.
     pub noise_smooth: f64,
+    /// Rank of the shared noise (number of latent factors; ≥ 1 when `noise_shared` > 0).
     pub shared_factors: usize,
     /// FWHM of the spatially smooth noise, in voxels.
     pub smooth_fwhm_voxels: f64,
+    /// Edge of one voxel in millimetres.
     pub voxel_size_mm: f64,
     /// Raw baseline μ_v ~ N(baseline_mean, baseline_sd²) (arbitrary scanner units, noise SD = 1).
     pub baseline_mean: f64,
+    /// SD of the raw baseline μ_v across voxels (see `baseline_mean`).
     pub baseline_sd: f64,
     /// Per-run additive offset SD o[v, r] (noise-SD units).
     pub run_offset_sd: f64,
@@ -264,7 +297,9 @@ impl CortexConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReferenceSet {
+    /// The experiment's test images.
     Test,
+    /// `reference_images` images of the non-test classes, from a stream no exported role uses.
     Pool,
 }
 
@@ -274,16 +309,23 @@ pub const MIN_REFERENCE_IMAGES: usize = 10;
 /// Ground truth of one voxel.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Voxel {
+    /// The area the voxel belongs to.
     pub area: Area,
     /// Grid position (voxel units); millimetres are `coord × voxel_size_mm`.
     pub coord: [i32; 3],
     /// pRF centre in degrees from fixation (x right, y down, as image pixels).
     pub x_deg: f64,
+    /// pRF centre, vertical (degrees, down positive).
     pub y_deg: f64,
+    /// Eccentricity of the pRF centre (degrees).
     pub ecc_deg: f64,
+    /// Polar angle of the pRF centre (radians, from +x towards +y).
     pub polar_rad: f64,
+    /// pRF size σ (degrees): `prf_a_deg + prf_b · ecc_deg`.
     pub sigma_deg: f64,
+    /// Preferred spatial frequency at this eccentricity (cycles/degree).
     pub sf_pref_cpd: f64,
+    /// Compressive spatial summation exponent n.
     pub css_exponent: f64,
     /// Realised channel shares (gabor, texture/colour, shape, semantic), summing to 1.
     pub shares: [f64; 4],
@@ -294,16 +336,22 @@ pub struct Voxel {
 /// Which super-category indices the category-selective areas prefer.
 #[derive(Clone, Copy, Debug)]
 pub struct CategoryPreferences {
+    /// Super-category index of faces (FFA).
     pub face: usize,
+    /// Super-category index of scenes (PPA).
     pub scene: usize,
+    /// Super-category index of buildings (PPA).
     pub building: usize,
 }
 
 /// One image handed to the cortex: pixels, object mask, class, and the key of its instance jitter.
 #[derive(Clone, Copy, Debug)]
 pub struct Stimulus<'a> {
+    /// H·W·3 pixels, HWC, in [0, 1].
     pub rgb: &'a [f32],
+    /// H·W object mask in [0, 1].
     pub mask: &'a [f32],
+    /// Class id of the image.
     pub class: usize,
     /// Identifies the image (e.g. `mix_key(seed, [role, class, instance])`): seeds its semantic jitter η.
     pub key: u64,
@@ -312,8 +360,11 @@ pub struct Stimulus<'a> {
 /// One presentation: which image (row of the noiseless matrix), in which run, where in the run (0..1).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Trial {
+    /// Row of the image in the noiseless response matrix.
     pub image: usize,
+    /// Run the trial is presented in.
     pub run: u32,
+    /// Position within the run, 0 (start) … 1 (end); drives the linear drift.
     pub position: f32,
 }
 
@@ -460,15 +511,19 @@ impl Cortex {
         Ok(cortex)
     }
 
+    /// The configuration the cortex was built from.
     pub fn config(&self) -> &CortexConfig {
         &self.cfg
     }
+    /// Ground truth of every voxel, in voxel order (areas in [`Area::ALL`] order).
     pub fn voxels(&self) -> &[Voxel] {
         &self.voxels
     }
+    /// Number of voxels V.
     pub fn n_voxels(&self) -> usize {
         self.voxels.len()
     }
+    /// The image-feature computation the readouts use.
     pub fn feature_spec(&self) -> &FeatureSpec {
         &self.spec
     }

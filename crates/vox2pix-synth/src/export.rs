@@ -5,11 +5,13 @@
 //! ([`world_from_dir`]), so training can regenerate unpaired images on demand.
 use super::taxonomy::Taxonomy;
 use super::world::{Experiment, Splits, World, WorldConfig, GENERATOR_VERSION};
-use vox2pix_formats::layout::write_dataset;
-use vox2pix_formats::manifest::{read_manifest, write_manifest, DatasetManifest, MANIFEST_FILE, MANIFEST_FORMAT_VERSION};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use vox2pix_formats::layout::write_dataset;
+use vox2pix_formats::manifest::{
+    read_manifest, write_manifest, DatasetManifest, MANIFEST_FILE, MANIFEST_FORMAT_VERSION,
+};
 
 /// `manifest.json` → `source` for synthetic exports.
 pub use vox2pix_formats::manifest::SYNTHETIC_SOURCE as SOURCE;
@@ -20,25 +22,36 @@ pub const SUBJECT: u32 = 1;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SynthManifest {
+    /// [`GENERATOR_VERSION`] of the program that exported the world.
     pub generator_version: String,
+    /// The preset the configuration started from.
     pub preset: String,
+    /// The world's seed.
     pub seed: u64,
+    /// The full world configuration (overrides applied).
     pub config: WorldConfig,
+    /// Test, paired and non-test classes.
     pub splits: Splits,
+    /// Every class with its wnid, super-category and split.
     pub classes: Vec<ClassEntry>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// One class as listed in the manifest.
 pub struct ClassEntry {
+    /// Class id.
     pub class: u32,
+    /// Synthetic WordNet-style id, `n` + 8 digits of 90,000,000 + class.
     pub wnid: String,
+    /// Super-category name (e.g. `face`).
     pub super_category: String,
     /// "test", "paired" or "other".
     pub split: String,
 }
 
 impl SynthManifest {
+    /// The manifest entry of `world`.
     pub fn of(world: &World) -> SynthManifest {
         let classes = (0..world.config.classes as u32)
             .map(|c| ClassEntry {
@@ -69,11 +82,17 @@ impl SynthManifest {
 /// What an export wrote, with timings.
 #[derive(Clone, Debug)]
 pub struct ExportSummary {
+    /// Number of voxels V.
     pub n_voxels: usize,
+    /// Training trials written.
     pub n_train: usize,
+    /// Test trials written, repeats included.
     pub n_test_trials: usize,
+    /// Names of the files written into the output folder.
     pub files: Vec<String>,
+    /// Wall time of rendering and simulating, in seconds.
     pub experiment_seconds: f64,
+    /// Wall time of writing the files, in seconds.
     pub write_seconds: f64,
 }
 
@@ -92,7 +111,10 @@ pub fn prepare_output_dir(out: &Path) -> Result<()> {
             .next()
             .is_some();
         if non_empty {
-            let previous = read_manifest(out).ok().flatten().is_some_and(|m| m.is_synthetic_world());
+            let previous = read_manifest(out)
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.is_synthetic_world());
             if !previous {
                 bail!(
                     "--out {}: folder is not empty and is not a previous `vox2pix synth` output (no {MANIFEST_FILE} with \

@@ -21,6 +21,7 @@ const SIGMA_PER_PERIOD: f64 = 0.56;
 const MIN_PERIOD_PX: f64 = 2.25;
 /// Texture maps per band (orientation contrast, energy of energy) and colour-opponent maps.
 pub const TEXTURE_MAPS_PER_BAND: usize = 2;
+/// Colour-opponent maps (rectified ± channels of two opponent axes), once per image, not per band.
 pub const COLOUR_MAPS: usize = 4;
 /// Gabor maps per band (orientation sum, cos 2θ, sin 2θ).
 pub const GABOR_MAPS_PER_BAND: usize = 3;
@@ -42,9 +43,13 @@ pub struct Band {
 /// Fixed description of the feature computation for one image size.
 #[derive(Clone, Debug)]
 pub struct FeatureSpec {
+    /// Image side in pixels.
     pub image_size: usize,
+    /// Pooling grid side: every map is pooled to `grid`×`grid` cells.
     pub grid: usize,
+    /// Number of Gabor orientations (evenly spaced over π).
     pub orientations: usize,
+    /// Spatial-frequency bands below Nyquist, in the order of `sf_cpd`.
     pub bands: Vec<Band>,
     /// Orientation angle θ_o (radians, direction of the carrier wave vector in pixel axes, y down).
     pub thetas: Vec<f64>,
@@ -53,8 +58,11 @@ pub struct FeatureSpec {
 /// One image's pooled features; each block is `[map][grid y][grid x]`, row-major.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageFeatures {
+    /// Gabor energy maps, [`GABOR_MAPS_PER_BAND`] per band ([`FeatureSpec::gabor_len`] values).
     pub gabor: Vec<f32>,
+    /// Texture maps per band, then the colour maps ([`FeatureSpec::texture_len`] values).
     pub texture: Vec<f32>,
+    /// Edge-orientation histogram of the object, one map per orientation ([`FeatureSpec::shape_len`] values).
     pub shape: Vec<f32>,
 }
 
@@ -102,12 +110,15 @@ impl FeatureSpec {
         })
     }
 
+    /// Length of [`ImageFeatures::gabor`]: bands × 3 maps × grid².
     pub fn gabor_len(&self) -> usize {
         self.bands.len() * GABOR_MAPS_PER_BAND * self.grid * self.grid
     }
+    /// Length of [`ImageFeatures::texture`]: (bands × 2 + 4 colour maps) × grid².
     pub fn texture_len(&self) -> usize {
         (self.bands.len() * TEXTURE_MAPS_PER_BAND + COLOUR_MAPS) * self.grid * self.grid
     }
+    /// Length of [`ImageFeatures::shape`]: orientations × grid².
     pub fn shape_len(&self) -> usize {
         self.orientations * self.grid * self.grid
     }

@@ -37,6 +37,7 @@ impl Frame {
         }
     }
 
+    /// Pixel position (x, y) of local point (u, v).
     pub fn to_pixel(&self, u: f32, v: f32) -> [f32; 2] {
         [
             self.m[0] * u + self.m[1] * v + self.t[0],
@@ -53,42 +54,63 @@ impl Frame {
 /// Shapes in local coordinates (v points down on screen).
 #[derive(Clone, Copy, Debug)]
 pub enum Shape {
+    /// Axis-aligned ellipse centred on the local origin.
     Ellipse {
+        /// Half-width along u.
         rx: f32,
+        /// Half-height along v.
         ry: f32,
     },
     /// Rectangle with half-sizes (hx, hy) and corner radius r.
     RoundRect {
+        /// Half-width along u.
         hx: f32,
+        /// Half-height along v.
         hy: f32,
+        /// Corner radius.
         r: f32,
     },
     /// Segment (a → b) thickened by radius r.
     Capsule {
+        /// Start point (u, v).
         a: [f32; 2],
+        /// End point (u, v).
         b: [f32; 2],
+        /// Radius (half the thickness).
         r: f32,
     },
     /// Circle outline of radius r and half-width w.
     Ring {
+        /// Radius of the centre line.
         r: f32,
+        /// Half-width of the stroke.
         w: f32,
     },
     /// Circle-arc stroke of radius r, half-width w, from angle a0 to a1 (radians, a0 < a1).
     Arc {
+        /// Radius of the centre line.
         r: f32,
+        /// Half-width of the stroke.
         w: f32,
+        /// Start angle in radians.
         a0: f32,
+        /// End angle in radians.
         a1: f32,
     },
+    /// Filled triangle.
     Triangle {
+        /// The three corners (u, v), in either winding order.
         p: [[f32; 2]; 3],
     },
     /// Star-shaped contour r(φ) = r0 · (1 + Σ amp_k cos(k φ + phase_k)) · star(φ).
     Polar {
+        /// Base radius.
         r0: f32,
+        /// (amplitude, phase in radians) of the harmonics k = 2 … 5.
         harmonics: [(f32, f32); 4],
+        /// Number of star points: star(φ) = 1 − star_depth · (0.5 − 0.5 cos(star_n φ)).
         star_n: f32,
+        /// Depth of the star indentations (0 = no star).
         star_depth: f32,
     },
 }
@@ -208,14 +230,20 @@ fn triangle_sd(u: f32, v: f32, p: &[[f32; 2]; 3]) -> f32 {
 /// (light from the upper left) to give volume; `alpha` scales coverage (highlights, glass).
 #[derive(Clone, Copy, Debug)]
 pub struct Paint {
+    /// First colour, RGB in [0, 1] (texture weight 0).
     pub a: [f32; 3],
+    /// Second colour, RGB in [0, 1] (texture weight 1).
     pub b: [f32; 3],
+    /// Mix pattern between `a` and `b`, in the primitive's local coordinates.
     pub texture: Texture,
+    /// Shading strength across the bounding box (0 = flat).
     pub shade: f32,
+    /// Opacity multiplying the coverage (1 = opaque).
     pub alpha: f32,
 }
 
 impl Paint {
+    /// One flat, opaque colour.
     pub fn solid(c: [f32; 3]) -> Paint {
         Paint {
             a: c,
@@ -226,6 +254,7 @@ impl Paint {
         }
     }
 
+    /// One opaque colour with shading strength `shade`.
     pub fn shaded(c: [f32; 3], shade: f32) -> Paint {
         Paint {
             shade,
@@ -236,12 +265,16 @@ impl Paint {
 
 /// RGB image plus object mask being drawn.
 pub struct Canvas {
+    /// Side in pixels (H = W = size).
     pub size: usize,
+    /// H·W·3 colours, HWC, in [0, 1].
     pub rgb: Vec<f32>,
+    /// H·W object coverage in [0, 1] (what `object` fills painted).
     pub mask: Vec<f32>,
 }
 
 impl Canvas {
+    /// A black `size`×`size` canvas with an empty mask.
     pub fn new(size: usize) -> Canvas {
         Canvas {
             size,

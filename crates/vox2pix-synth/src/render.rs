@@ -2,21 +2,26 @@
 //! one figure drawn from its super-category's template and its class parameters θ_c, jittered per instance.
 //! Every image is a pure function of (taxonomy, seed, role, class, instance, size).
 use super::raster::{Canvas, Frame, Paint, Shape};
-use vox2pix_formats::rng::{mix_key, CounterRng};
 use super::taxonomy::{dim, SuperCategory, Taxonomy, THETA_DIM};
 use super::texture::{dead_leaves, hsv_to_rgb, pink_noise_field, soften, Texture, N_TEXTURE_FAMILIES};
 use anyhow::{ensure, Context, Result};
 use image::ImageEncoder;
 use serde::{Deserialize, Serialize};
 use std::f32::consts::{FRAC_PI_2, PI, TAU};
+use vox2pix_formats::rng::{mix_key, CounterRng};
 
 /// Which stream an image belongs to; each role draws its own instances, so no image is shared between roles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Role {
+    /// Paired training images.
     Train,
+    /// Test images.
     Test,
+    /// Unpaired images (the decoder's ED stream).
     Unpaired,
+    /// Class exemplars (class prototypes for the classification metric).
     Exemplar,
+    /// Identification distractors (and the cortex's reference images).
     Distractor,
 }
 
@@ -35,12 +40,15 @@ impl Role {
 /// One generated image.
 #[derive(Clone, Debug)]
 pub struct Rendered {
+    /// Image side in pixels (H = W = size).
     pub size: usize,
     /// H·W·3, HWC, values in [0, 1].
     pub rgb: Vec<f32>,
     /// H·W object coverage in [0, 1]; all zero for figure-less super-categories (scene, pattern).
     pub mask: Vec<f32>,
+    /// Class id.
     pub class: u32,
+    /// The class's super-category.
     pub super_category: SuperCategory,
     /// This instance's parameters: θ_c with the instance jitter applied (ground truth for the simulator).
     pub theta: [f32; THETA_DIM],
@@ -663,7 +671,7 @@ fn draw_tool(c: &mut Canvas, f: &Frame, l: &Look, _rng: &mut CounterRng) {
     let grip = Paint {
         a: l.primary,
         b: scale_rgb(l.primary, 0.6),
-        texture: if l.texture_family % 2 == 0 {
+        texture: if l.texture_family.is_multiple_of(2) {
             Texture::Uniform
         } else {
             Texture::Grating {

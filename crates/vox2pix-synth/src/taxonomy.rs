@@ -1,8 +1,9 @@
 //! Class hierarchy of the synthetic world (`synthetic-world.md` §2): 10 super-categories, each class a point θ_c
 //! in its super-category's parameter space, plus GOD-style identifiers.
-use vox2pix_formats::rng::{mix_key, CounterRng};
 use serde::{Deserialize, Serialize};
+use vox2pix_formats::rng::{mix_key, CounterRng};
 
+/// Number of super-categories.
 pub const N_SUPER: usize = 10;
 
 /// Number of normalised class parameters (each in [0, 1]); their meaning per super-category is in `render`.
@@ -10,28 +11,46 @@ pub const THETA_DIM: usize = 12;
 
 /// Indices into [`ClassSpec::theta`] shared by all super-categories.
 pub mod dim {
+    /// Hue of the figure's main colour (circular).
     pub const HUE: usize = 0;
+    /// Saturation of the main colour.
     pub const SATURATION: usize = 1;
+    /// Brightness (HSV value) of the main colour.
     pub const VALUE: usize = 2;
+    /// Texture family (uniform, grating, checks, dots, radial, noise).
     pub const TEXTURE_FAMILY: usize = 3;
+    /// Texture orientation.
     pub const TEXTURE_ORIENTATION: usize = 4;
+    /// Texture spatial frequency.
     pub const TEXTURE_FREQUENCY: usize = 5;
     /// Super-category-specific shape parameters `SHAPE0 ..= SHAPE0 + 4`.
     pub const SHAPE0: usize = 6;
+    /// Hue of the secondary colour (circular).
     pub const SECOND_HUE: usize = 11;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The ten super-categories; each has its own figure template in `render`.
 pub enum SuperCategory {
+    /// Face-like figures.
     Face,
+    /// Animal-like figures.
     Animal,
+    /// Tool-like figures.
     Tool,
+    /// Scenes: no figure (empty object mask).
     Scene,
+    /// Food-like figures.
     Food,
+    /// Vehicle-like figures.
     Vehicle,
+    /// Plant-like figures.
     Plant,
+    /// Building-like figures.
     Building,
+    /// Symbol-like figures.
     Symbol,
+    /// Full-frame patterns: no figure (empty object mask).
     Pattern,
 }
 
@@ -49,6 +68,7 @@ const ALL_SUPER: [SuperCategory; N_SUPER] = [
 ];
 
 impl SuperCategory {
+    /// Position in declaration order, 0..[`N_SUPER`].
     pub fn index(self) -> usize {
         self as usize
     }
@@ -58,10 +78,12 @@ impl SuperCategory {
         ALL_SUPER[i]
     }
 
+    /// Every super-category, in index order.
     pub fn all() -> [SuperCategory; N_SUPER] {
         ALL_SUPER
     }
 
+    /// Lower-case name, e.g. `face`.
     pub fn name(self) -> &'static str {
         match self {
             SuperCategory::Face => "face",
@@ -86,8 +108,11 @@ impl SuperCategory {
 /// One class: its super-category and its centre θ_c in the normalised parameter space [0, 1]^THETA_DIM.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassSpec {
+    /// Class index (0-based); also its position in [`Taxonomy::classes`].
     pub id: u32,
+    /// Super-category (`id % 10`).
     pub super_category: SuperCategory,
+    /// Class centre θ_c, each component in [0, 1] (see [`dim`]).
     pub theta: [f32; THETA_DIM],
 }
 
@@ -95,6 +120,7 @@ pub struct ClassSpec {
 /// spread as evenly as possible and a world with fewer classes is a prefix of a larger one (same seed).
 #[derive(Clone, Debug)]
 pub struct Taxonomy {
+    /// The classes, indexed by class id.
     pub classes: Vec<ClassSpec>,
 }
 
@@ -116,6 +142,7 @@ pub fn theta_distance(a: &[f32; THETA_DIM], b: &[f32; THETA_DIM]) -> f32 {
 }
 
 impl Taxonomy {
+    /// Draws `n_classes` class centres for `seed` (best-candidate sampling within each super-category).
     pub fn new(seed: u64, n_classes: usize) -> Self {
         let mut per_super: Vec<Vec<[f32; THETA_DIM]>> = vec![Vec::new(); N_SUPER];
         let mut classes = Vec::with_capacity(n_classes);
@@ -150,10 +177,12 @@ impl Taxonomy {
         Taxonomy { classes }
     }
 
+    /// Number of classes.
     pub fn len(&self) -> usize {
         self.classes.len()
     }
 
+    /// Whether there is no class.
     pub fn is_empty(&self) -> bool {
         self.classes.is_empty()
     }

@@ -1,40 +1,55 @@
 //! Texture fields: paint textures for figures (gratings, checks, dots, radial, noise), value noise, the
 //! 1/f luminance field and the dead-leaves background (`synthetic-world.md` §3).
-use vox2pix_formats::rng::{splitmix64, CounterRng};
 use std::f32::consts::{PI, TAU};
+use vox2pix_formats::rng::{splitmix64, CounterRng};
 
 /// A texture evaluated in a primitive's local coordinates (object radius ≈ 1); returns a mix weight in [0, 1]
 /// between a paint's two colours.
 #[derive(Clone, Copy, Debug)]
 pub enum Texture {
+    /// No texture: the paint's first colour everywhere (weight 0).
     Uniform,
     /// Sinusoidal grating: orientation (radians), cycles per local unit, phase (radians).
     Grating {
+        /// Orientation in radians.
         ori: f32,
+        /// Cycles per local unit.
         freq: f32,
+        /// Phase in radians.
         phase: f32,
     },
     /// Square checks (smoothed to stay anti-aliased).
     Checks {
+        /// Orientation in radians.
         ori: f32,
+        /// Checks per local unit along each axis (two checks per cycle).
         freq: f32,
+        /// Phase in radians.
         phase: f32,
     },
     /// Dots on a rotated lattice; `radius` is a fraction of the cell.
     Dots {
+        /// Orientation of the lattice in radians.
         ori: f32,
+        /// Lattice cells per local unit.
         freq: f32,
+        /// Dot radius as a fraction of the cell.
         radius: f32,
+        /// Shift of the lattice along its first axis, in radians of a cell (2π = one cell).
         phase: f32,
     },
     /// Angular spokes around the local origin (`freq` spokes).
     Radial {
+        /// Number of spokes.
         freq: f32,
+        /// Angular phase in radians.
         phase: f32,
     },
     /// Value noise with cells of 1 / `freq`.
     Noise {
+        /// Noise cells per local unit.
         freq: f32,
+        /// Seed of the noise lattice.
         key: u64,
     },
 }
@@ -98,6 +113,7 @@ pub struct PreparedTexture {
 
 impl PreparedTexture {
     #[inline]
+    /// Mix weight in [0, 1] at local (u, v); `px` is the size of one pixel in local units (for anti-aliasing).
     pub fn at(&self, u: f32, v: f32, px: f32) -> f32 {
         let (c, s) = (self.cos, self.sin);
         match self.texture {

@@ -5,14 +5,14 @@
 //! exemplars and distractors are unlimited and never stored.
 use super::cortex::{CategoryPreferences, Cortex, CortexConfig, ReferenceSet, Stimulus, Trial, MIN_REFERENCE_IMAGES};
 use super::render::{render, to_u8, Rendered, Role};
-use vox2pix_formats::rng::{mix_key, CounterRng};
 use super::taxonomy::{SuperCategory, Taxonomy};
-use vox2pix_formats::preprocess::{average_repeats, calc_snr, ncsnr, noise_ceiling, zscore_per_run};
-use vox2pix_formats::{Dataset, ImageSet, SubjectData};
 use anyhow::{bail, Context, Result};
 use ndarray::{Array1, Array2, Array4};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use vox2pix_formats::preprocess::{average_repeats, calc_snr, ncsnr, noise_ceiling, zscore_per_run};
+use vox2pix_formats::rng::{mix_key, CounterRng};
+use vox2pix_formats::{Dataset, ImageSet, SubjectData};
 
 /// Version of the generator (images + cortex + design); bump when the same (config, seed) gives new data.
 pub const GENERATOR_VERSION: &str = concat!("vox2pix-synth/1 (crate ", env!("CARGO_PKG_VERSION"), ")");
@@ -33,7 +33,9 @@ pub struct WorldConfig {
     pub preset: String,
     /// Total classes (10 super-categories, spread evenly).
     pub classes: usize,
+    /// Classes with paired training images (fMRI + image).
     pub paired_classes: usize,
+    /// Test classes, one test image each; never in the paired set, the unpaired pool or the distractors.
     pub test_classes: usize,
     /// Paired training images per paired class (one trial each).
     pub train_images_per_class: usize,
@@ -45,13 +47,17 @@ pub struct WorldConfig {
     pub unpaired_images: usize,
     /// Also remove the paired-training classes from the unpaired pool (stricter than [NI22]).
     pub unpaired_excludes_paired: bool,
+    /// Exemplar images per class (averaged into class prototypes for N-way classification).
     pub exemplars_per_class: usize,
     /// Identification distractor pool size.
     pub distractors: usize,
     /// N-way classification settings evaluated on this world.
     pub classification_n: Vec<usize>,
+    /// Runs the training trials are spread over (responses are z-scored per run).
     pub train_runs: usize,
+    /// Runs the test trials are spread over; must divide `test_repeats`.
     pub test_runs: usize,
+    /// The simulated visual cortex (`[cortex]`).
     pub cortex: CortexConfig,
 }
 
@@ -125,7 +131,7 @@ impl WorldConfig {
                 self.train_runs
             );
         }
-        if self.test_runs == 0 || self.test_repeats % self.test_runs != 0 {
+        if self.test_runs == 0 || !self.test_repeats.is_multiple_of(self.test_runs) {
             bail!(
                 "test_repeats = {} is not a multiple of test_runs = {}: every test run shows each test image equally often",
                 self.test_repeats,
@@ -150,6 +156,7 @@ impl WorldConfig {
         self.cortex.validate()
     }
 
+    /// Number of training images: `paired_classes × train_images_per_class`.
     pub fn n_train_images(&self) -> usize {
         self.paired_classes * self.train_images_per_class
     }
@@ -222,8 +229,11 @@ fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
 /// One image of the world, by identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ImageRef {
+    /// The stream the image belongs to.
     pub role: Role,
+    /// Class id.
     pub class: u32,
+    /// Instance number within (role, class).
     pub instance: u32,
 }
 
@@ -289,6 +299,7 @@ impl Splits {
         }
     }
 
+    /// Whether `class` is a test class.
     pub fn is_test(&self, class: u32) -> bool {
         self.test_classes.binary_search(&class).is_ok()
     }
@@ -300,11 +311,15 @@ pub struct Experiment {
     pub dataset: Dataset,
     /// Raw (not z-scored) single trials in presentation order, with their trials.
     pub raw_train: Array2<f32>,
+    /// Raw single test trials in presentation order `[test trials, V]`.
     pub raw_test: Array2<f32>,
+    /// The training trials, in presentation order (one per row of `raw_train`).
     pub train_trials: Vec<Trial>,
+    /// The test trials, in presentation order (one per row of `raw_test`).
     pub test_trials: Vec<Trial>,
     /// Noiseless standardised responses s̃ of the train / test images `[images, V]`.
     pub noiseless_train: Array2<f32>,
+    /// Noiseless standardised responses of the test images `[test images, V]`.
     pub noiseless_test: Array2<f32>,
     /// NSD/GLMsingle ncsnr estimated from the test repeats.
     pub ncsnr: Array1<f32>,
@@ -312,9 +327,13 @@ pub struct Experiment {
 
 /// A synthetic world: configuration, seed, taxonomy, splits and cortex.
 pub struct World {
+    /// The configuration the world was built from.
     pub config: WorldConfig,
+    /// The seed of every random draw.
     pub seed: u64,
+    /// The classes.
     pub taxonomy: Taxonomy,
+    /// Which classes are test, paired and non-test.
     pub splits: Splits,
     cortex: Cortex,
     unpaired_classes: Vec<u32>,
@@ -324,6 +343,8 @@ pub struct World {
 const REFERENCE_INSTANCE_OFFSET: u32 = 900_000;
 
 impl World {
+    /// Builds the world: validates `config`, draws the taxonomy and splits, renders the cortex's reference images and
+    /// builds the cortex.
     pub fn new(config: WorldConfig, seed: u64) -> Result<World> {
         config.validate()?;
         let taxonomy = Taxonomy::new(seed, config.classes);
@@ -380,10 +401,12 @@ impl World {
         World::new(WorldConfig::preset(name)?, seed)
     }
 
+    /// The simulated cortex.
     pub fn cortex(&self) -> &Cortex {
         &self.cortex
     }
 
+    /// Renders one image at the world's image size.
     pub fn render(&self, image: ImageRef) -> Rendered {
         render(
             &self.taxonomy,
@@ -449,6 +472,7 @@ impl World {
         r
     }
 
+    /// Renders unpaired image `i` ([`Self::unpaired_ref`]).
     pub fn unpaired_image(&self, i: usize) -> Rendered {
         self.render(self.unpaired_ref(i))
     }
@@ -462,6 +486,7 @@ impl World {
         }
     }
 
+    /// Renders exemplar `k` of `class` ([`Self::exemplar_ref`]).
     pub fn exemplar(&self, class: u32, k: usize) -> Rendered {
         self.render(self.exemplar_ref(class, k))
     }
@@ -481,6 +506,7 @@ impl World {
         r
     }
 
+    /// Renders distractor `i` ([`Self::distractor_ref`]).
     pub fn distractor(&self, i: usize) -> Rendered {
         self.render(self.distractor_ref(i))
     }

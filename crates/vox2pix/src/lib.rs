@@ -17,5 +17,5 @@ pub mod report;
 pub mod train;
 
 pub use vox2pix_formats as formats;
-pub use vox2pix_synth as synth;
 pub use vox2pix_formats::{Dataset, ImageSet, SubjectData, ROI_NAMES};
+pub use vox2pix_synth as synth;

@@ -1,19 +1,75 @@
 //! The bad-input table (issue #7): every case runs the real `vox2pix` binary on one broken input and must
 //! exit 1 with a message naming the file/field and the problem, print no panic, and leave nothing behind
-//! (the listing of the case's folder and of the shared fixture is unchanged, no temporary files).
+//! (the listing of the table's folder and of the shared fixture is unchanged, no temporary files).
 //! Also: the NaN guard stops a run with an absurd learning rate and keeps the last good checkpoint loadable,
 //! and an atomic write that fails mid-way (disk full) leaves neither a temporary file nor a damaged target.
+//! Every command that must fail goes through one check, [`failure_problems`].
 use crate::helpers::fixture;
-use std::collections::BTreeSet;
-use std::ffi::OsString;
+use ndarray::ArrayD;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 use vox2pix_formats::npz::{read_npz, write_npz, Compression, NpyArray};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vox2pix");
 
+/// Runs the binary.
+fn vox2pix(args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
 
+/// Where a failing command's stderr must have its `error:` line.
+#[derive(Clone, Copy)]
+enum ErrorLine {
+    /// Stderr starts with it (nothing is printed before).
+    First,
+    /// Some line starts with it (training prints progress first).
+    AfterProgress,
+}
+
+/// What is wrong with the run of a command that had to fail: an exit code other than 1, no `error:` line
+/// where `error` says, panic text, or a needle missing from stderr. Empty when nothing is.
+fn failure_problems(out: &Output, needles: &[&str], error: ErrorLine) -> Vec<String> {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let mut problems = vec![];
+    if out.status.code() != Some(1) {
+        problems.push(format!("exit {:?}, expected 1", out.status.code()));
+    }
+    match error {
+        ErrorLine::First if !err.starts_with("error:") => problems.push("stderr does not start with 'error:'".into()),
+        ErrorLine::AfterProgress if !err.lines().any(|l| l.starts_with("error:")) => {
+            problems.push("no stderr line starts with 'error:'".into())
+        }
+        _ => {}
+    }
+    for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
+        if err.contains(bad) {
+            problems.push(format!("panic text '{bad}'"));
+        }
+    }
+    for n in needles {
+        if !err.contains(n) {
+            problems.push(format!("message lacks '{n}'"));
+        }
+    }
+    problems
+}
+
+/// Panics, naming `what`, unless `failure_problems` finds nothing; returns stderr.
+fn assert_fails(what: &str, out: &Output, needles: &[&str], error: ErrorLine) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let problems = failure_problems(out, needles, error);
+    assert!(
+        problems.is_empty(),
+        "{what}: {}\n  stderr: {}",
+        problems.join("; "),
+        err.trim()
+    );
+    err
+}
 
 /// Shared, read-only inputs: a tiny world with a briefly trained backbone, an encoder run, a decoder run, and
 /// a second world whose V1 has one voxel more (for "trained on another voxel count").
@@ -26,7 +82,7 @@ struct Fx {
 }
 
 fn ok(args: &[&str]) {
-    let out = Command::new(BIN).args(args).output().unwrap();
+    let out = vox2pix(args);
     assert!(
         out.status.success(),
         "{args:?} failed: {}",
@@ -122,16 +178,27 @@ fn listing(root: &Path) -> BTreeSet<(PathBuf, u64)> {
     out
 }
 
+type Arrays = BTreeMap<String, NpyArray>;
+
 /// Rewrites the npz at `path` after `edit` changed its arrays.
-fn edit_npz(path: &Path, edit: impl FnOnce(&mut std::collections::BTreeMap<String, NpyArray>)) {
+fn edit_npz(path: &Path, edit: impl FnOnce(&mut Arrays)) {
     let mut arrays = read_npz(path).unwrap();
     edit(&mut arrays);
     let refs: Vec<(&str, &NpyArray)> = arrays.iter().map(|(k, a)| (k.as_str(), a)).collect();
     write_npz(path, &refs, Compression::Stored).unwrap();
 }
 
-fn f32_array(a: &NpyArray) -> ndarray::ArrayD<f32> {
-    a.to_f32().unwrap()
+/// Replaces array `key` by `edit` applied to its values as f32 (as i64 for `edit_i64`); the dtype follows.
+fn edit_f32(a: &mut Arrays, key: &str, edit: impl FnOnce(&mut ArrayD<f32>)) {
+    let mut x = a[key].to_f32().unwrap();
+    edit(&mut x);
+    a.insert(key.into(), NpyArray::new(x.view()));
+}
+
+fn edit_i64(a: &mut Arrays, key: &str, edit: impl FnOnce(&mut ArrayD<i64>)) {
+    let mut x = a[key].to_i64().unwrap();
+    edit(&mut x);
+    a.insert(key.into(), NpyArray::new(x.view()));
 }
 
 /// Rewrites a safetensors file without the tensors whose name contains `drop`; returns one dropped name.
@@ -148,589 +215,438 @@ fn truncate(path: &Path, keep: f64) {
     std::fs::write(path, &b[..(b.len() as f64 * keep) as usize]).unwrap();
 }
 
-struct Case {
-    name: &'static str,
+fn bdata() -> PathBuf {
+    fixture("bdata", "god_bdpy.h5")
+}
+
+fn stimuli() -> PathBuf {
+    fixture("bdata", "stimuli")
+}
+
+/// A command line for the binary, and needles only the setup that built it knows (a dropped tensor's name).
+struct Cmd {
     args: Vec<OsString>,
-    /// All must appear in stderr: the file or field, and words saying what is wrong.
     needles: Vec<String>,
 }
 
-fn case(name: &'static str, args: &[&dyn AsRef<std::ffi::OsStr>], needles: &[&str]) -> Case {
-    Case {
-        name,
-        args: args.iter().map(|a| a.as_ref().to_os_string()).collect(),
-        needles: needles.iter().map(|s| s.to_string()).collect(),
+fn cmd(args: &[&dyn AsRef<OsStr>]) -> Cmd {
+    Cmd {
+        args: vec![],
+        needles: vec![],
+    }
+    .with(args)
+}
+
+impl Cmd {
+    /// Appends `args`.
+    fn with(mut self, args: &[&dyn AsRef<OsStr>]) -> Cmd {
+        self.args.extend(args.iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    fn needle(mut self, n: String) -> Cmd {
+        self.needles.push(n);
+        self
     }
 }
 
-/// Builds each case's inputs under `dir/<case>` and returns the table.
-fn cases(f: &Fx, dir: &Path) -> Vec<Case> {
-    let data_copy = |name: &str| -> PathBuf {
-        let d = dir.join(name).join("data");
-        copy_dir(&f.data, &d);
-        d
-    };
-    let run_copy = |name: &str, run: &Path| -> PathBuf {
-        let d = dir.join(name).join("run");
-        copy_dir(run, &d);
-        d
-    };
-    let out = |name: &str| dir.join(format!("out-{name}"));
-    let enc = |data: &Path, name: &'static str, extra: &[&str], needles: &[&str]| -> Case {
-        let mut args: Vec<OsString> = ["train-encoder", "--config", "tiny", "--threads", "1", "--data"]
-            .iter()
-            .map(OsString::from)
-            .collect();
-        args.push(data.into());
-        args.push("--out".into());
-        args.push(out(name).into());
-        args.extend(extra.iter().map(OsString::from));
-        Case {
-            name,
-            args,
-            needles: needles.iter().map(|s| s.to_string()).collect(),
-        }
-    };
-    let mut t = vec![];
+/// What a case's setup works in: the shared fixture, and the case's own folder `<table>/<case>` (created, empty)
+/// for its broken inputs and its output.
+struct Ctx<'a> {
+    f: &'a Fx,
+    dir: PathBuf,
+}
 
-    // --- datasets (npz) ---
-    t.push(enc(
-        &dir.join("missing").join("data"),
-        "missing_dataset",
-        &[],
-        &["missing/data", "no such"],
-    ));
-
-    let d = data_copy("empty_subject");
-    std::fs::write(d.join("sbj_1.npz"), b"").unwrap();
-    t.push(enc(&d, "empty_subject", &[], &["sbj_1.npz", "not a readable .npz"]));
-
-    let d = data_copy("truncated_npz");
-    truncate(&d.join("images_32.npz"), 0.6);
-    t.push(enc(&d, "truncated_npz", &[], &["images_32.npz", "truncated"]));
-
-    let d = data_copy("bool_fmri");
-    edit_npz(&d.join("sbj_1.npz"), |a| {
-        let n = a["arr_0"].shape.clone();
-        let b = ndarray::ArrayD::<bool>::from_elem(n, true);
-        a.insert("arr_0".into(), NpyArray::new(b.view()));
-    });
-    t.push(enc(&d, "npz_wrong_dtype_fmri", &[], &["sbj_1.npz", "arr_0", "float32"]));
-
-    let d = data_copy("fractional_labels");
-    edit_npz(&d.join("sbj_1.npz"), |a| {
-        let mut l = a["arr_3"].to_i64().unwrap().mapv(|v| v as f32);
-        l[[0]] += 0.5;
-        a.insert("arr_3".into(), NpyArray::new(l.view()));
-    });
-    t.push(enc(
-        &d,
-        "npz_wrong_dtype_labels",
-        &[],
-        &["sbj_1.npz", "arr_3", "integer"],
-    ));
-
-    let d = data_copy("voxels");
-    edit_npz(&d.join("sbj_1.npz"), |a| {
-        let y = f32_array(&a["arr_1"]);
-        let cut = y.slice(ndarray::s![.., ..-1]).to_owned().into_dyn();
-        a.insert("arr_1".into(), NpyArray::new(cut.view()));
-    });
-    t.push(enc(
-        &d,
-        "mismatched_voxel_counts",
-        &[],
-        &["sbj_1.npz", "arr_1", "159 voxels", "160"],
-    ));
-
-    let d = data_copy("test_label_range");
-    edit_npz(&d.join("sbj_1.npz"), |a| {
-        let mut l = a["arr_4"].to_i64().unwrap();
-        l[[3]] = 999;
-        a.insert("arr_4".into(), NpyArray::new(l.view()));
-    });
-    t.push(enc(
-        &d,
-        "test_label_out_of_range",
-        &[],
-        &["arr_4", "label 999", "out of range"],
-    ));
-
-    let d = data_copy("train_label_range");
-    edit_npz(&d.join("sbj_1.npz"), |a| {
-        let mut l = a["arr_3"].to_i64().unwrap();
-        l[[0]] = 5000;
-        a.insert("arr_3".into(), NpyArray::new(l.view()));
-    });
-    t.push(enc(
-        &d,
-        "train_label_out_of_range",
-        &[],
-        &["arr_3", "label 5000", "out of range"],
-    ));
-
-    let d = data_copy("negative_label");
-    edit_npz(&d.join("sbj_1.npz"), |a| {
-        let mut l = a["arr_3"].to_i64().unwrap();
-        l[[1]] = -1;
-        a.insert("arr_3".into(), NpyArray::new(l.view()));
-    });
-    t.push(enc(&d, "negative_label", &[], &["arr_3", "label -1", "out of range"]));
-
-    let d = data_copy("nan");
-    edit_npz(&d.join("sbj_1.npz"), |a| {
-        let mut y = f32_array(&a["arr_0"]);
-        y[[2, 7]] = f32::NAN;
-        a.insert("arr_0".into(), NpyArray::new(y.view()));
-    });
-    t.push(enc(
-        &d,
-        "nan_voxels",
-        &[],
-        &["sbj_1.npz", "arr_0", "NaN/Inf", "voxel 7"],
-    ));
-
-    let d = data_copy("inf");
-    edit_npz(&d.join("sbj_1.npz"), |a| {
-        let mut y = f32_array(&a["arr_2"]);
-        y[[0, 3]] = f32::INFINITY;
-        a.insert("arr_2".into(), NpyArray::new(y.view()));
-    });
-    t.push(enc(
-        &d,
-        "inf_voxels",
-        &[],
-        &["sbj_1.npz", "arr_2", "NaN/Inf", "voxel 3"],
-    ));
-
-    let d = data_copy("empty_roi");
-    edit_npz(&d.join("sbj_1.npz"), |a| {
-        let v = a["arr_5"].len();
-        let m = ndarray::Array1::<bool>::from_elem(v, false);
-        a.insert("EMPTY".into(), NpyArray::new(m.view()));
-    });
-    t.push(enc(
-        &d,
-        "roi_with_zero_voxels",
-        &["--set", "roi=[\"EMPTY\"]"],
-        &["EMPTY", "no voxel"],
-    ));
-
-    t.push(enc(
-        &f.data,
-        "unknown_roi",
-        &["--set", "roi=[\"V9\"]"],
-        &["unknown ROI 'V9'", "V1"],
-    ));
-
-    let d = data_copy("roi_dtype");
-    edit_npz(&d.join("sbj_1.npz"), |a| {
-        let v = a["arr_5"].len();
-        let m = ndarray::Array1::<u8>::from_elem(v, 1);
-        a.insert("V1".into(), NpyArray::new(m.view()));
-    });
-    t.push(enc(
-        &d,
-        "roi_mask_not_bool",
-        &[],
-        &["sbj_1.npz", "'V1'", "bool ROI mask"],
-    ));
-
-    let d = data_copy("nonsquare");
-    edit_npz(&d.join("images_32.npz"), |a| {
-        for k in ["train_images", "test_images"] {
-            let x = f32_array(&a[k]);
-            let cut = x.slice(ndarray::s![.., .., ..24, ..]).to_owned().into_dyn();
-            a.insert(k.into(), NpyArray::new(cut.view()));
-        }
-    });
-    t.push(enc(&d, "non_square_images", &[], &["images_32.npz", "square"]));
-
-    let d = data_copy("image_range");
-    edit_npz(&d.join("images_32.npz"), |a| {
-        let mut x = f32_array(&a["test_images"]);
-        x[[0, 0, 0, 0]] = 2.0;
-        a.insert("test_images".into(), NpyArray::new(x.view()));
-    });
-    t.push(enc(
-        &d,
-        "image_values_out_of_range",
-        &[],
-        &["images_32.npz", "test_images", "outside [0, 1]"],
-    ));
-
-    // --- GOD conversion inputs (BData HDF5 + stimulus images) ---
-    let god = |name: &'static str, bdata: &Path, stimuli: &Path, extra: &[&str], needles: &[&str]| -> Case {
-        let mut args: Vec<OsString> = vec!["convert".into(), "god".into(), "--subject".into(), "2".into()];
-        args.extend(["--bdata".into(), bdata.into(), "--stimuli".into(), stimuli.into()]);
-        args.extend(["--out".into(), out(name).into()]);
-        args.extend(extra.iter().map(OsString::from));
-        Case {
-            name,
-            args,
-            needles: needles.iter().map(|s| s.to_string()).collect(),
-        }
-    };
-    let h5_copy = |name: &str| -> PathBuf {
-        let p = dir.join(name).join("Subject2.h5");
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::copy(fixture("bdata", "god_bdpy.h5"), &p).unwrap();
-        p
-    };
-    let h5 = h5_copy("truncated_h5");
-    truncate(&h5, 0.5);
-    t.push(god(
-        "truncated_hdf5",
-        &h5,
-        &fixture("bdata", "stimuli"),
-        &[],
-        &["Subject2.h5", "truncated"],
-    ));
-
-    let h5 = h5_copy("corrupt_h5");
-    let mut b = std::fs::read(&h5).unwrap();
-    let n = b.len();
-    // Overwrites object headers (the metadata tables); raw data has no checksum in HDF5, so damage there is
-    // undetectable by any reader.
-    for x in &mut b[n / 50..n / 5] {
-        *x = 0xA5;
+impl Ctx<'_> {
+    /// `rel` in the case's folder (not created).
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
     }
-    std::fs::write(&h5, &b).unwrap();
-    t.push(god(
-        "corrupt_hdf5",
-        &h5,
-        &fixture("bdata", "stimuli"),
-        &[],
-        &["Subject2.h5", "/metadata/key is missing"],
-    ));
 
-    let h5 = h5_copy("empty_h5");
-    std::fs::write(&h5, b"").unwrap();
-    t.push(god(
-        "empty_hdf5",
-        &h5,
-        &fixture("bdata", "stimuli"),
-        &[],
-        &["Subject2.h5", "not a readable HDF5"],
-    ));
+    /// Where the case's command writes (and must leave nothing).
+    fn out(&self) -> PathBuf {
+        self.path("out")
+    }
 
-    t.push(god(
-        "missing_hdf5",
-        &dir.join("missing_h5").join("Subject2.h5"),
-        &fixture("bdata", "stimuli"),
-        &[],
-        &["Subject2.h5", "cannot open"],
-    ));
-
-    let stim = dir.join("bad_image").join("stimuli");
-    copy_dir(&fixture("bdata", "stimuli"), &stim);
-    std::fs::write(stim.join("n01443537_22563.png"), b"\x89PNG but not really").unwrap();
-    t.push(god(
-        "unreadable_image",
-        &fixture("bdata", "god_bdpy.h5"),
-        &stim,
-        &[],
-        &["n01443537_22563.png"],
-    ));
-
-    let stim = dir.join("missing_image").join("stimuli");
-    copy_dir(&fixture("bdata", "stimuli"), &stim);
-    std::fs::remove_file(stim.join("n01443537_22563.png")).unwrap();
-    t.push(god(
-        "missing_image",
-        &fixture("bdata", "god_bdpy.h5"),
-        &stim,
-        &[],
-        &["n01443537_22563"],
-    ));
-
-    t.push(god(
-        "unknown_roi_god",
-        &fixture("bdata", "god_bdpy.h5"),
-        &fixture("bdata", "stimuli"),
-        &["--roi", "V9"],
-        &["ROI_V9"],
-    ));
-
-    // --- runs, checkpoints and weights ---
-    let s = |p: &Path| p.as_os_str().to_os_string();
-    let recon = |run: &Path, data: &Path| -> Vec<OsString> {
-        vec![
-            "reconstruct".into(),
-            "--threads".into(),
-            "1".into(),
-            "--run".into(),
-            s(run),
-            "--data".into(),
-            s(data),
-        ]
-    };
-    let r = run_copy("corrupt_weights", &f.dec);
-    truncate(&r.join("decoder.safetensors"), 0.5);
-    t.push(Case {
-        name: "corrupt_checkpoint",
-        args: recon(&r, &f.data),
-        needles: vec!["decoder.safetensors".into(), "corrupt or truncated".into()],
-    });
-
-    let r = run_copy("missing_key", &f.dec);
-    let dropped = drop_tensor(&r.join("decoder.safetensors"), "");
-    t.push(Case {
-        name: "weights_missing_key",
-        args: recon(&r, &f.data),
-        needles: vec!["decoder.safetensors".into(), "missing".into(), dropped],
-    });
-
-    let r = run_copy("voxel_count", &f.dec);
-    t.push(Case {
-        name: "checkpoint_for_other_voxel_count",
-        args: recon(&r, &f.data41),
-        needles: vec!["decoder.safetensors".into(), "161 voxels".into(), "wrong shape".into()],
-    });
-
-    let r = run_copy("resume_voxels", &f.enc);
-    t.push(enc(
-        &f.data41,
-        "resume_other_voxel_count",
-        &[],
-        &["trained for 160 voxels", "161"],
-    ));
-    let last = t.last_mut().unwrap();
-    let i = last.args.iter().position(|a| a == "--out").unwrap();
-    last.args[i + 1] = s(&r);
-    last.args
-        .extend(["--resume".into(), "--set".into(), "encoder_training.epochs=1".into()]);
-
-    let r = run_copy("corrupt_state", &f.enc);
-    std::fs::write(r.join("state.json"), b"{\"epoch\": 1, \"fi").unwrap();
-    let mut c = enc(
-        &f.data,
-        "corrupt_checkpoint_record",
-        &[],
-        &["state.json", "corrupt checkpoint record"],
-    );
-    let i = c.args.iter().position(|a| a == "--out").unwrap();
-    c.args[i + 1] = s(&r);
-    c.args
-        .extend(["--resume".into(), "--set".into(), "encoder_training.epochs=1".into()]);
-    t.push(c);
-
-    let d = data_copy("backbone_key");
-    let bb = std::fs::read_dir(d.join("backbone"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "safetensors"))
-        .unwrap();
-    let dropped = drop_tensor(&bb, "features");
-    let bb_name = bb.file_name().unwrap().to_str().unwrap().to_string();
-    t.push(enc(&d, "backbone_weights_missing_key", &[], &[]));
-    t.last_mut().unwrap().needles = vec![bb_name, "missing".into(), dropped];
-
-    t.push(Case {
-        name: "encoder_run_is_not_a_run",
-        args: vec![
-            "train-decoder".into(),
-            "--config".into(),
-            "tiny".into(),
-            "--data".into(),
-            s(&f.data),
-            "--encoder".into(),
-            s(&f.data),
-            "--out".into(),
-            out("not_a_run").into(),
-        ],
-        needles: vec!["data".into(), "not a trained run".into()],
-    });
-    t.push(Case {
-        name: "run_of_the_wrong_kind",
-        args: recon(&f.enc, &f.data),
-        needles: vec!["'encoder' run".into(), "'decoder'".into()],
-    });
-
-    // --- configs ---
-    let cfg_file = |name: &str, text: &str| -> PathBuf {
-        let p = dir.join(name).join("my.toml");
+    /// `rel` in the case's folder holding `bytes`.
+    fn write(&self, rel: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, text).unwrap();
+        std::fs::write(&p, bytes).unwrap();
         p
-    };
-    let with_config = |mut c: Case, cfg: &Path| -> Case {
-        let i = c.args.iter().position(|a| a == "tiny").unwrap();
-        c.args[i] = cfg.into();
-        c
-    };
-    let p = cfg_file("cfg_unknown", "seed = 1\n[encoder_training]\nepochz = 3\n");
-    t.push(with_config(
-        enc(&f.data, "config_unknown_key", &[], &["my.toml", "epochz"]),
-        &p,
-    ));
-    let p = cfg_file("cfg_not_toml", "[encoder_training\nepochs = 3\n");
-    t.push(with_config(
-        enc(&f.data, "config_not_toml", &[], &["my.toml", "not valid TOML"]),
-        &p,
-    ));
-    t.push(enc(
-        &f.data,
-        "config_missing_file",
-        &[],
-        &["no-such-config.toml", "neither a preset"],
-    ));
-    let last = t.last_mut().unwrap();
-    let i = last.args.iter().position(|a| a == "tiny").unwrap();
-    last.args[i] = dir.join("no-such-config.toml").into();
-    t.push(enc(
-        &f.data,
-        "config_wrong_type",
-        &["--set", "encoder_training.epochs=\"three\""],
-        &["epochs", "invalid type"],
-    ));
-    t.push(enc(
-        &f.data,
-        "config_negative_size",
-        &["--set", "encoder_training.batch_size=-4"],
-        &["batch_size", "-4"],
-    ));
-    t.push(enc(
-        &f.data,
-        "config_negative_lr",
-        &["--set", "decoder_training.lr=-0.1"],
-        &["decoder_training.lr", "positive"],
-    ));
-    let synth = |name: &'static str, set: &str, needles: &[&str]| -> Case {
-        case(
-            name,
-            &[
-                &"synth",
-                &"--preset",
-                &"tiny",
-                &"--quiet",
-                &"--set",
-                &set,
-                &"--out",
-                &out(name),
-            ],
-            needles,
-        )
-    };
-    t.push(synth("synth_negative_size", "image_size=-32", &["image_size", "-32"]));
-    t.push(synth("synth_wrong_type", "classes=\"many\"", &["classes", "many"]));
-    t.push(synth(
-        "synth_zero_size",
-        "image_size=0",
-        &["image_size = 0", "between 8 and 1024"],
-    ));
-    t.push(synth(
-        "synth_negative_voxels",
-        "cortex.areas.V1.voxels=-1",
-        &["cortex.areas.V1.voxels", "-1"],
-    ));
+    }
 
-    // --- output locations ---
-    let taken = dir.join("taken").join("out");
-    std::fs::create_dir_all(&taken).unwrap();
-    std::fs::write(taken.join("notes.txt"), "mine").unwrap();
-    let mut c = enc(&f.data, "out_exists_not_a_run", &[], &["out", "not a vox2pix run"]);
-    let i = c.args.iter().position(|a| a == "--out").unwrap();
-    c.args[i + 1] = s(&taken);
-    t.push(c);
+    /// A copy of the folder `from` as `rel` in the case's folder.
+    fn copy(&self, from: &Path, rel: &str) -> PathBuf {
+        let d = self.path(rel);
+        copy_dir(from, &d);
+        d
+    }
 
-    // Tests run as root, for whom permission bits do not block writes; a path below a regular file cannot be
-    // created by anyone, which is what a read-only location looks like to the program.
-    let file = dir.join("blocked").join("a-file");
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    std::fs::write(&file, "x").unwrap();
-    let below = file.join("out");
-    let mut c = enc(&f.data, "out_not_writable", &[], &["a-file/out", "cannot create"]);
-    let i = c.args.iter().position(|a| a == "--out").unwrap();
-    c.args[i + 1] = s(&below);
-    t.push(c);
-    let mut c = enc(&f.data, "out_is_a_file", &[], &["a-file", "not a directory"]);
-    let i = c.args.iter().position(|a| a == "--out").unwrap();
-    c.args[i + 1] = s(&file);
-    t.push(c);
-    t.push(case(
-        "synth_out_not_writable",
-        &[&"synth", &"--preset", &"tiny", &"--quiet", &"--out", &below],
-        &["a-file/out"],
-    ));
-    t.push(case(
-        "to_god_out_not_writable",
-        &[&"convert", &"to-god", &"--dataset", &f.data, &"--out", &below],
-        &["a-file/out"],
-    ));
-    t.push(case(
-        "god_out_not_writable",
-        &[
+    fn data_copy(&self) -> PathBuf {
+        self.copy(&self.f.data, "data")
+    }
+
+    fn h5_copy(&self) -> PathBuf {
+        let p = self.path("Subject2.h5");
+        std::fs::copy(bdata(), &p).unwrap();
+        p
+    }
+
+    /// Tests run as root, for whom permission bits do not block writes; a path below a regular file cannot be
+    /// created by anyone, which is what a read-only location looks like to the program. Returns that file.
+    fn a_file(&self) -> PathBuf {
+        self.write("a-file", "x")
+    }
+
+    /// `train-encoder` with `config` (a preset or a file) on `data`, writing to `out`.
+    fn train_encoder(&self, config: &dyn AsRef<OsStr>, data: &Path, out: &Path) -> Cmd {
+        cmd(&[
+            &"train-encoder",
+            &"--config",
+            config,
+            &"--threads",
+            &"1",
+            &"--data",
+            &data,
+            &"--out",
+            &out,
+        ])
+    }
+
+    /// `train-encoder` with the tiny preset on `data`.
+    fn enc(&self, data: &Path) -> Cmd {
+        self.train_encoder(&"tiny", data, &self.out())
+    }
+
+    /// `enc` on a copy of the dataset whose npz `file` went through `edit`.
+    fn enc_edited(&self, file: &str, edit: impl FnOnce(&mut Arrays)) -> Cmd {
+        let d = self.data_copy();
+        edit_npz(&d.join(file), edit);
+        self.enc(&d)
+    }
+
+    /// Resumes the encoder run `run` (for one epoch) on `data`.
+    fn enc_resume(&self, data: &Path, run: &Path) -> Cmd {
+        self.train_encoder(&"tiny", data, run)
+            .with(&[&"--resume", &"--set", &"encoder_training.epochs=1"])
+    }
+
+    /// `convert god` for subject 2, writing to `out`.
+    fn convert_god(&self, bdata: &Path, stimuli: &Path, out: &Path) -> Cmd {
+        cmd(&[
             &"convert",
             &"god",
             &"--subject",
             &"2",
             &"--bdata",
-            &fixture("bdata", "god_bdpy.h5"),
+            &bdata,
             &"--stimuli",
-            &fixture("bdata", "stimuli"),
+            &stimuli,
             &"--out",
-            &below,
-        ],
-        &["a-file/out"],
-    ));
-    t
+            &out,
+        ])
+    }
+
+    fn god(&self, bdata: &Path, stimuli: &Path) -> Cmd {
+        self.convert_god(bdata, stimuli, &self.out())
+    }
+
+    fn recon(&self, run: &Path, data: &Path) -> Cmd {
+        cmd(&[&"reconstruct", &"--threads", &"1", &"--run", &run, &"--data", &data])
+    }
+
+    /// `synth` of the tiny preset with the override `set`.
+    fn synth(&self, set: &str) -> Cmd {
+        cmd(&[
+            &"synth",
+            &"--preset",
+            &"tiny",
+            &"--quiet",
+            &"--set",
+            &set,
+            &"--out",
+            &self.out(),
+        ])
+    }
 }
 
+struct Case {
+    name: &'static str,
+    /// All must appear in stderr (with any the setup adds): the file or field, and words saying what is wrong.
+    needles: &'static [&'static str],
+    /// Builds the broken input in the case's folder; returns the command that must fail on it.
+    setup: fn(&Ctx<'_>) -> Cmd,
+}
+
+const fn case(name: &'static str, needles: &'static [&'static str], setup: fn(&Ctx<'_>) -> Cmd) -> Case {
+    Case { name, needles, setup }
+}
+
+#[rustfmt::skip]
+const CASES: &[Case] = &[
+    // --- datasets (npz) ---
+    case("missing_dataset", &["missing/data", "no such"], |c| c.enc(&c.path("missing").join("data"))),
+    case("empty_subject", &["sbj_1.npz", "not a readable .npz"], |c| {
+        let d = c.data_copy();
+        std::fs::write(d.join("sbj_1.npz"), b"").unwrap();
+        c.enc(&d)
+    }),
+    case("truncated_npz", &["images_32.npz", "truncated"], |c| {
+        let d = c.data_copy();
+        truncate(&d.join("images_32.npz"), 0.6);
+        c.enc(&d)
+    }),
+    case("npz_wrong_dtype_fmri", &["sbj_1.npz", "arr_0", "float32"], |c| {
+        c.enc_edited("sbj_1.npz", |a| {
+            let b = ArrayD::<bool>::from_elem(a["arr_0"].shape.clone(), true);
+            a.insert("arr_0".into(), NpyArray::new(b.view()));
+        })
+    }),
+    case("npz_wrong_dtype_labels", &["sbj_1.npz", "arr_3", "integer"], |c| {
+        c.enc_edited("sbj_1.npz", |a| {
+            let mut l = a["arr_3"].to_i64().unwrap().mapv(|v| v as f32);
+            l[[0]] += 0.5;
+            a.insert("arr_3".into(), NpyArray::new(l.view()));
+        })
+    }),
+    case("mismatched_voxel_counts", &["sbj_1.npz", "arr_1", "159 voxels", "160"], |c| {
+        c.enc_edited("sbj_1.npz", |a| {
+            let y = a["arr_1"].to_f32().unwrap();
+            let cut = y.slice(ndarray::s![.., ..-1]).to_owned().into_dyn();
+            a.insert("arr_1".into(), NpyArray::new(cut.view()));
+        })
+    }),
+    case("test_label_out_of_range", &["arr_4", "label 999", "out of range"], |c| {
+        c.enc_edited("sbj_1.npz", |a| edit_i64(a, "arr_4", |l| l[[3]] = 999))
+    }),
+    case("train_label_out_of_range", &["arr_3", "label 5000", "out of range"], |c| {
+        c.enc_edited("sbj_1.npz", |a| edit_i64(a, "arr_3", |l| l[[0]] = 5000))
+    }),
+    case("negative_label", &["arr_3", "label -1", "out of range"], |c| {
+        c.enc_edited("sbj_1.npz", |a| edit_i64(a, "arr_3", |l| l[[1]] = -1))
+    }),
+    case("nan_voxels", &["sbj_1.npz", "arr_0", "NaN/Inf", "voxel 7"], |c| {
+        c.enc_edited("sbj_1.npz", |a| edit_f32(a, "arr_0", |y| y[[2, 7]] = f32::NAN))
+    }),
+    case("inf_voxels", &["sbj_1.npz", "arr_2", "NaN/Inf", "voxel 3"], |c| {
+        c.enc_edited("sbj_1.npz", |a| edit_f32(a, "arr_2", |y| y[[0, 3]] = f32::INFINITY))
+    }),
+    case("roi_with_zero_voxels", &["EMPTY", "no voxel"], |c| {
+        c.enc_edited("sbj_1.npz", |a| {
+            let m = ndarray::Array1::<bool>::from_elem(a["arr_5"].len(), false);
+            a.insert("EMPTY".into(), NpyArray::new(m.view()));
+        })
+        .with(&[&"--set", &"roi=[\"EMPTY\"]"])
+    }),
+    case("unknown_roi", &["unknown ROI 'V9'", "V1"], |c| c.enc(&c.f.data).with(&[&"--set", &"roi=[\"V9\"]"])),
+    case("roi_mask_not_bool", &["sbj_1.npz", "'V1'", "bool ROI mask"], |c| {
+        c.enc_edited("sbj_1.npz", |a| {
+            let m = ndarray::Array1::<u8>::from_elem(a["arr_5"].len(), 1);
+            a.insert("V1".into(), NpyArray::new(m.view()));
+        })
+    }),
+    case("non_square_images", &["images_32.npz", "square"], |c| {
+        c.enc_edited("images_32.npz", |a| {
+            for k in ["train_images", "test_images"] {
+                let x = a[k].to_f32().unwrap();
+                let cut = x.slice(ndarray::s![.., .., ..24, ..]).to_owned().into_dyn();
+                a.insert(k.into(), NpyArray::new(cut.view()));
+            }
+        })
+    }),
+    case("image_values_out_of_range", &["images_32.npz", "test_images", "outside [0, 1]"], |c| {
+        c.enc_edited("images_32.npz", |a| edit_f32(a, "test_images", |x| x[[0, 0, 0, 0]] = 2.0))
+    }),
+
+    // --- GOD conversion inputs (BData HDF5 + stimulus images) ---
+    case("truncated_hdf5", &["Subject2.h5", "truncated"], |c| {
+        let h5 = c.h5_copy();
+        truncate(&h5, 0.5);
+        c.god(&h5, &stimuli())
+    }),
+    case("corrupt_hdf5", &["Subject2.h5", "/metadata/key is missing"], |c| {
+        let h5 = c.h5_copy();
+        let mut b = std::fs::read(&h5).unwrap();
+        let n = b.len();
+        // Overwrites object headers (the metadata tables); raw data has no checksum in HDF5, so damage there is
+        // undetectable by any reader.
+        b[n / 50..n / 5].fill(0xA5);
+        std::fs::write(&h5, &b).unwrap();
+        c.god(&h5, &stimuli())
+    }),
+    case("empty_hdf5", &["Subject2.h5", "not a readable HDF5"], |c| c.god(&c.write("Subject2.h5", b""), &stimuli())),
+    case("missing_hdf5", &["Subject2.h5", "cannot open"], |c| c.god(&c.path("Subject2.h5"), &stimuli())),
+    case("unreadable_image", &["n01443537_22563.png"], |c| {
+        let stim = c.copy(&stimuli(), "stimuli");
+        std::fs::write(stim.join("n01443537_22563.png"), b"\x89PNG but not really").unwrap();
+        c.god(&bdata(), &stim)
+    }),
+    case("missing_image", &["n01443537_22563"], |c| {
+        let stim = c.copy(&stimuli(), "stimuli");
+        std::fs::remove_file(stim.join("n01443537_22563.png")).unwrap();
+        c.god(&bdata(), &stim)
+    }),
+    case("unknown_roi_god", &["ROI_V9"], |c| c.god(&bdata(), &stimuli()).with(&[&"--roi", &"V9"])),
+
+    // --- runs, checkpoints and weights ---
+    case("corrupt_checkpoint", &["decoder.safetensors", "corrupt or truncated"], |c| {
+        let r = c.copy(&c.f.dec, "run");
+        truncate(&r.join("decoder.safetensors"), 0.5);
+        c.recon(&r, &c.f.data)
+    }),
+    case("weights_missing_key", &["decoder.safetensors", "missing"], |c| {
+        let r = c.copy(&c.f.dec, "run");
+        let dropped = drop_tensor(&r.join("decoder.safetensors"), "");
+        c.recon(&r, &c.f.data).needle(dropped)
+    }),
+    case("checkpoint_for_other_voxel_count", &["decoder.safetensors", "161 voxels", "wrong shape"], |c| {
+        c.recon(&c.copy(&c.f.dec, "run"), &c.f.data41)
+    }),
+    case("resume_other_voxel_count", &["trained for 160 voxels", "161"], |c| {
+        c.enc_resume(&c.f.data41, &c.copy(&c.f.enc, "run"))
+    }),
+    case("corrupt_checkpoint_record", &["state.json", "corrupt checkpoint record"], |c| {
+        let r = c.copy(&c.f.enc, "run");
+        std::fs::write(r.join("state.json"), b"{\"epoch\": 1, \"fi").unwrap();
+        c.enc_resume(&c.f.data, &r)
+    }),
+    case("backbone_weights_missing_key", &["missing"], |c| {
+        let d = c.data_copy();
+        let bb = std::fs::read_dir(d.join("backbone"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "safetensors"))
+            .unwrap();
+        let dropped = drop_tensor(&bb, "features");
+        let bb_name = bb.file_name().unwrap().to_str().unwrap().to_string();
+        c.enc(&d).needle(bb_name).needle(dropped)
+    }),
+    case("encoder_run_is_not_a_run", &["data", "not a trained run"], |c| {
+        let d = &c.f.data;
+        cmd(&[&"train-decoder", &"--config", &"tiny", &"--data", d, &"--encoder", d, &"--out", &c.out()])
+    }),
+    case("run_of_the_wrong_kind", &["'encoder' run", "'decoder'"], |c| c.recon(&c.f.enc, &c.f.data)),
+
+    // --- configs ---
+    case("config_unknown_key", &["my.toml", "epochz"], |c| {
+        let cfg = c.write("my.toml", "seed = 1\n[encoder_training]\nepochz = 3\n");
+        c.train_encoder(&cfg, &c.f.data, &c.out())
+    }),
+    case("config_not_toml", &["my.toml", "not valid TOML"], |c| {
+        let cfg = c.write("my.toml", "[encoder_training\nepochs = 3\n");
+        c.train_encoder(&cfg, &c.f.data, &c.out())
+    }),
+    case("config_missing_file", &["no-such-config.toml", "neither a preset"], |c| {
+        c.train_encoder(&c.path("no-such-config.toml"), &c.f.data, &c.out())
+    }),
+    case("config_wrong_type", &["epochs", "invalid type"], |c| {
+        c.enc(&c.f.data).with(&[&"--set", &"encoder_training.epochs=\"three\""])
+    }),
+    case("config_negative_size", &["batch_size", "-4"], |c| {
+        c.enc(&c.f.data).with(&[&"--set", &"encoder_training.batch_size=-4"])
+    }),
+    case("config_negative_lr", &["decoder_training.lr", "positive"], |c| {
+        c.enc(&c.f.data).with(&[&"--set", &"decoder_training.lr=-0.1"])
+    }),
+    case("synth_negative_size", &["image_size", "-32"], |c| c.synth("image_size=-32")),
+    case("synth_wrong_type", &["classes", "many"], |c| c.synth("classes=\"many\"")),
+    case("synth_zero_size", &["image_size = 0", "between 8 and 1024"], |c| c.synth("image_size=0")),
+    case("synth_negative_voxels", &["cortex.areas.V1.voxels", "-1"], |c| c.synth("cortex.areas.V1.voxels=-1")),
+
+    // --- output locations ---
+    case("out_exists_not_a_run", &["out", "not a vox2pix run"], |c| {
+        let taken = c.path("taken").join("out");
+        std::fs::create_dir_all(&taken).unwrap();
+        std::fs::write(taken.join("notes.txt"), "mine").unwrap();
+        c.train_encoder(&"tiny", &c.f.data, &taken)
+    }),
+    case("out_not_writable", &["a-file/out", "cannot create"], |c| {
+        c.train_encoder(&"tiny", &c.f.data, &c.a_file().join("out"))
+    }),
+    case("out_is_a_file", &["a-file", "not a directory"], |c| c.train_encoder(&"tiny", &c.f.data, &c.a_file())),
+    case("synth_out_not_writable", &["a-file/out"], |c| {
+        cmd(&[&"synth", &"--preset", &"tiny", &"--quiet", &"--out", &c.a_file().join("out")])
+    }),
+    case("to_god_out_not_writable", &["a-file/out"], |c| {
+        cmd(&[&"convert", &"to-god", &"--dataset", &c.f.data, &"--out", &c.a_file().join("out")])
+    }),
+    case("god_out_not_writable", &["a-file/out"], |c| c.convert_god(&bdata(), &stimuli(), &c.a_file().join("out"))),
+];
+
+/// Runs every case in order (setup, then the command) and reports all failing ones together, each by name:
+/// a panicking setup, any of `failure_problems`, a changed file in the table's folder (the case's output
+/// included) or in the shared fixture.
 #[test]
 fn bad_input_table() {
     let f = fx();
     let dir = scratch!("table");
-    let table = cases(f, &dir);
-    let before_fixture = listing(&f.root);
+    let mut names = BTreeSet::new();
+    let dups: Vec<_> = CASES.iter().filter(|c| !names.insert(c.name)).map(|c| c.name).collect();
+    assert!(
+        dups.is_empty(),
+        "case names must be unique (each names a folder): {dups:?}"
+    );
     let mut failures = vec![];
-    for c in &table {
-        let before = listing(&dir);
-        let out = Command::new(BIN).args(&c.args).output().unwrap();
+    for case in CASES {
+        let ctx = Ctx {
+            f,
+            dir: dir.join(case.name),
+        };
+        std::fs::create_dir_all(&ctx.dir).unwrap();
+        let cmd = match catch_unwind(AssertUnwindSafe(|| (case.setup)(&ctx))) {
+            Ok(cmd) => cmd,
+            Err(e) => {
+                let msg = (e.downcast_ref::<String>().map(String::as_str))
+                    .or_else(|| e.downcast_ref::<&str>().copied())
+                    .unwrap_or("");
+                failures.push(format!("{}: setup panicked: {msg}", case.name));
+                continue;
+            }
+        };
+        let (before, before_fixture) = (listing(&dir), listing(&f.root));
+        let out = vox2pix(&cmd.args);
         let err = String::from_utf8_lossy(&out.stderr);
-        let mut problems = vec![];
-        if out.status.code() != Some(1) {
-            problems.push(format!("exit {:?}, expected 1", out.status.code()));
-        }
-        if !err.starts_with("error:") {
-            problems.push("stderr does not start with 'error:'".into());
-        }
-        for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
-            if err.contains(bad) {
-                problems.push(format!("panic text '{bad}'"));
-            }
-        }
-        for n in &c.needles {
-            if !err.contains(n.as_str()) {
-                problems.push(format!("message lacks '{n}'"));
-            }
-        }
+        let needles: Vec<&str> = case
+            .needles
+            .iter()
+            .copied()
+            .chain(cmd.needles.iter().map(String::as_str))
+            .collect();
+        let mut problems = failure_problems(&out, &needles, ErrorLine::First);
         let after = listing(&dir);
         let added: Vec<_> = after.difference(&before).collect();
         let removed: Vec<_> = before.difference(&after).collect();
         if !added.is_empty() || !removed.is_empty() {
             problems.push(format!("files changed: added {added:?}, removed {removed:?}"));
         }
+        if listing(&f.root) != before_fixture {
+            problems.push("the shared fixture changed".into());
+        }
         if !problems.is_empty() {
-            failures.push(format!("{}: {}\n  stderr: {}", c.name, problems.join("; "), err.trim()));
+            failures.push(format!(
+                "{}: {}\n  args: {:?}\n  stderr: {}",
+                case.name,
+                problems.join("; "),
+                cmd.args,
+                err.trim()
+            ));
         }
         eprintln!(
             "{:<36} {}",
-            c.name,
+            case.name,
             err.lines().next().unwrap_or("").chars().take(150).collect::<String>()
         );
     }
-    let after_fixture = listing(&f.root);
-    assert_eq!(before_fixture, after_fixture, "the shared fixture changed");
-    assert!(table.len() >= 25, "{} cases", table.len());
+    assert!(CASES.len() >= 25, "{} cases", CASES.len());
     assert!(
         failures.is_empty(),
         "{} of {} cases failed:\n{}",
         failures.len(),
-        table.len(),
+        CASES.len(),
         failures.join("\n")
     );
-    eprintln!("{} bad-input cases passed", table.len());
+    eprintln!("{} bad-input cases passed", CASES.len());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -750,7 +666,7 @@ fn nan_guard_stops_and_keeps_the_last_good_checkpoint() {
         let mut args = vec!["train-encoder", "--data", d, "--config", "tiny", "--threads", "1"];
         args.extend_from_slice(extra);
         args.extend_from_slice(&["--out", out.to_str().unwrap()]);
-        Command::new(BIN).args(&args).output().unwrap()
+        vox2pix(&args)
     };
     let blown = scratch!("nan-enc");
     let o = run(
@@ -762,12 +678,11 @@ fn nan_guard_stops_and_keeps_the_last_good_checkpoint() {
             "encoder_training.lr_steps=[[1, 1e-3], [3, 1e30]]",
         ],
     );
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(
-        err.contains("encoder loss became") && err.contains("epoch 3") && err.contains("checkpoint after epoch 2"),
-        "{err}"
+    assert_fails(
+        "diverging encoder",
+        &o,
+        &["encoder loss became", "epoch 3", "checkpoint after epoch 2"],
+        ErrorLine::AfterProgress,
     );
     assert!(
         !blown.join("encoder.safetensors").exists(),
@@ -800,21 +715,23 @@ fn nan_guard_stops_and_keeps_the_last_good_checkpoint() {
             "--resume",
         ],
     );
-    assert_eq!(o.status.code(), Some(1), "the same absurd config diverges again");
+    assert_fails(
+        "the same absurd config diverges again",
+        &o,
+        &[],
+        ErrorLine::AfterProgress,
+    );
     // The decoder: divergence within the first epoch leaves no checkpoint, and says so.
     let dec = scratch!("nan-dec");
     #[rustfmt::skip]
-    let o = Command::new(BIN)
-        .args(["train-decoder", "--data", d, "--encoder", f.enc.to_str().unwrap(), "--config", "tiny",
-               "--set", "decoder_training.lr=1e30", "--set", "decoder_training.steps_per_epoch=3", "--threads", "1",
-               "--out", dec.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("decoder loss became") && err.contains("no epoch had completed"),
-        "{err}"
+    let o = vox2pix(["train-decoder", "--data", d, "--encoder", f.enc.to_str().unwrap(), "--config", "tiny",
+                     "--set", "decoder_training.lr=1e30", "--set", "decoder_training.steps_per_epoch=3",
+                     "--threads", "1", "--out", dec.to_str().unwrap()]);
+    assert_fails(
+        "diverging decoder",
+        &o,
+        &["decoder loss became", "no epoch had completed"],
+        ErrorLine::AfterProgress,
     );
     assert!(!dec.join("state.json").exists() && !dec.join("decoder.safetensors").exists());
     for p in [blown, clean, dec] {
@@ -827,8 +744,7 @@ fn nan_guard_stops_and_keeps_the_last_good_checkpoint() {
 #[test]
 fn failed_atomic_write_leaves_no_partial_output() {
     use std::io::Write;
-    let dir = scratch!("diskfull");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir!("diskfull");
     let target = dir.join("metrics.json");
     std::fs::write(&target, b"old, complete").unwrap();
     let err = vox2pix_formats::io::write_atomic(&target, |f| {
@@ -845,7 +761,7 @@ fn failed_atomic_write_leaves_no_partial_output() {
         .collect();
     assert_eq!(
         names,
-        vec![std::ffi::OsString::from("metrics.json")],
+        vec![OsString::from("metrics.json")],
         "temporary file left behind"
     );
     // Same through the path-based variant used for safetensors.
@@ -868,8 +784,7 @@ fn failed_atomic_write_leaves_no_partial_output() {
 /// with the OS error and leave no dataset files (not one half of a dataset without the other).
 #[test]
 fn full_disk_leaves_no_half_written_dataset() {
-    let dir = scratch!("tmpfs");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir!("tmpfs");
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=200k", "tmpfs"])
         .arg(&dir)
@@ -890,51 +805,44 @@ fn full_disk_leaves_no_half_written_dataset() {
     let synth_out = dir.join("synth");
     let god_out = dir.join("god");
     #[rustfmt::skip]
-    let runs: [(&Path, Vec<OsString>); 2] = [
-        (&synth_out, ["synth", "--preset", "tiny", "--quiet", "--out"].iter().map(OsString::from)
-            .chain([synth_out.clone().into()]).collect()),
-        (&god_out, vec!["convert".into(), "god".into(), "--subject".into(), "2".into(), "--bdata".into(),
-            fixture("bdata", "god_bdpy.h5").into(), "--stimuli".into(), fixture("bdata", "stimuli").into(), "--out".into(),
-            god_out.clone().into()]),
+    let runs = [
+        (&synth_out, cmd(&[&"synth", &"--preset", &"tiny", &"--quiet", &"--out", &synth_out])),
+        (&god_out, cmd(&[&"convert", &"god", &"--subject", &"2", &"--bdata", &bdata(), &"--stimuli", &stimuli(),
+                         &"--out", &god_out])),
     ];
-    for (out, args) in runs {
-        let o = Command::new(BIN).args(&args).output().unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
-        assert!(
-            err.starts_with("error:") && err.contains("No space left on device"),
-            "{err}"
-        );
-        assert!(!err.contains("panicked") && !err.contains("ZipWriter"), "{err}");
+    for (out, Cmd { args, .. }) in runs {
+        let what = format!("{args:?}");
+        let err = assert_fails(&what, &vox2pix(&args), &["No space left on device"], ErrorLine::First);
+        assert!(!err.contains("ZipWriter"), "{what}: {err}");
         let left = listing(out);
-        assert!(left.is_empty(), "{args:?} left {left:?}");
+        assert!(left.is_empty(), "{what} left {left:?}");
     }
 }
 
 /// Inputs the fuzz targets found crashing a reader (tests/fixtures/fuzz/README.md) now give named errors.
 #[test]
 fn fuzz_findings_are_errors() {
-    let dir = crate::helpers::fixture("fuzz", "");
+    let dir = fixture("fuzz", "");
     let h5 = dir.join("bdata_huge_shape.h5");
     let Err(e) = vox2pix_formats::bdata::BData::open(&h5) else {
         panic!("{} must fail", h5.display())
     };
     let err = format!("{e:#}");
     assert!(err.contains("bdata_huge_shape.h5") && err.contains("damaged"), "{err}");
-    let o = Command::new(BIN).arg("info").arg(&h5).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.code() == Some(1) && err.contains("claims shape"), "{err}");
+    let info = |p: &Path| vox2pix([OsStr::new("info"), p.as_os_str()]);
+    assert_fails(
+        "info bdata_huge_shape.h5",
+        &info(&h5),
+        &["claims shape"],
+        ErrorLine::First,
+    );
     for name in ["bdata_chunk_overflow.h5", "bdata_chunk_offset_oom.h5"] {
-        let o = Command::new(BIN).arg("info").arg(dir.join(name)).output().unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            o.status.code() == Some(1)
-                && err.starts_with("error:")
-                && err.contains(name)
-                && err.contains("outside its shape"),
-            "{err}"
+        assert_fails(
+            &format!("info {name}"),
+            &info(&dir.join(name)),
+            &[name, "outside its shape"],
+            ErrorLine::First,
         );
-        assert!(!err.contains("panicked"), "{err}");
     }
     let npy = dir.join("npy_zero_dim_huge_strides.npy");
     let Err(e) = vox2pix_formats::npz::parse_npy(&std::fs::read(&npy).unwrap()) else {

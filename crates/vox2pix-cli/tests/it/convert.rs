@@ -3,11 +3,9 @@
 use crate::helpers::fixture;
 use ndarray::ArrayD;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use vox2pix_formats::convert::{convert_god, GodConvertOptions};
 use vox2pix_formats::npz::{read_npz, NpyArray};
-
-
 
 fn options(bdata: &str, out: &Path) -> GodConvertOptions {
     GodConvertOptions {

@@ -8,7 +8,6 @@ use vox2pix::eval::results::EvalMetrics;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vox2pix");
 
-
 fn vox(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }

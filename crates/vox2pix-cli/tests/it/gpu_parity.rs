@@ -8,10 +8,10 @@ use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use vox2pix::nn::backbone::Vgg16;
 use vox2pix::nn::decoder::Decoder;
-use vox2pix_formats::config::DecoderConfig;
 use vox2pix::nn::encoder::SeparableEncoder;
-use vox2pix_formats::config::EncoderConfig;
 use vox2pix::nn::losses::image_loss;
+use vox2pix_formats::config::DecoderConfig;
+use vox2pix_formats::config::EncoderConfig;
 use vox2pix_formats::config::ImageLossConfig;
 
 const REL_TOL: f64 = 1e-3;

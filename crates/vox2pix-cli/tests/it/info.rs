@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use vox2pix_formats::npz::{read_npz, write_npz, Compression, NpyArray};
 
-
-
 fn info(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_vox2pix"))
         .arg("info")

@@ -1,14 +1,13 @@
 //! `vox2pix synth` end to end on the tiny preset: the files it writes reload through the real loaders to
 //! exactly the in-memory dataset (§6 #13 for the npz layout), the manifest rebuilds the same world, the id
 //! tables follow the GOD conventions, and bad input is refused with a clear error.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use vox2pix_formats::layout::load_dataset;
 use vox2pix_formats::manifest::read_manifest;
 use vox2pix_synth::export::{world_from_dir, SynthManifest};
 use vox2pix_synth::taxonomy::Taxonomy;
 use vox2pix_synth::world::World;
-
 
 fn synth(out: &Path, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_vox2pix"))

@@ -3,16 +3,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use vox2pix_synth::render::{render, Role};
-use vox2pix_formats::config::TrainConfig;
+use vox2pix::app::jobs;
 use vox2pix::data::TrainingData;
 use vox2pix::model::DecoderModel;
-use vox2pix::train::decoder::cycle_image_loss;
 use vox2pix::model::EncoderModel;
-use vox2pix::app::jobs;
+use vox2pix::train::decoder::cycle_image_loss;
+use vox2pix_formats::config::TrainConfig;
+use vox2pix_synth::render::{render, Role};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vox2pix");
-
 
 /// A tiny world with a (briefly) trained backbone and a trained encoder run, shared by all tests.
 fn world() -> &'static (PathBuf, PathBuf) {

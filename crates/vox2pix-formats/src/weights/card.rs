@@ -15,13 +15,17 @@ pub struct ModelCard {
     pub format: u32,
     /// Model kind, e.g. `encoder`, `decoder`, `vgg16`.
     pub architecture: String,
+    /// Side of the square input images, in pixels.
     pub image_size: i64,
+    /// Number of voxels the model maps to or from (encoder, decoder).
     pub n_voxels: Option<i64>,
+    /// The ROI selection the model was trained on (e.g. `VC`).
     pub roi: Option<String>,
     /// Hash of the training data (whatever the data layer reports), to detect mixing models and datasets.
     pub data_hash: Option<String>,
     /// Backbone width multiplier and input normalisation the model was trained with.
     pub backbone_width: Option<f64>,
+    /// Input normalisation of the backbone the model was trained with.
     pub input_norm: Option<InputNorm>,
     /// The architecture config (e.g. an `EncoderConfig`) as JSON, to rebuild the exact model.
     pub config: serde_json::Value,
@@ -30,6 +34,7 @@ pub struct ModelCard {
     pub extra: BTreeMap<String, String>,
 }
 
+/// The [`ModelCard::format`] this build writes and reads.
 pub const MODEL_CARD_FORMAT: u32 = 1;
 
 /// `x.safetensors` → `x.json`: where a model's card sits.
@@ -70,19 +75,29 @@ pub fn read_card(weights: &Path, expected_architecture: &str) -> Result<ModelCar
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BackboneCard {
+    /// Network kind (`vgg16`).
     pub architecture: String,
+    /// Channel width multiplier (1.0 = torchvision).
     pub width: f64,
+    /// Side of the square training images, in pixels.
     pub image_size: usize,
     /// "world" (trained by vox2pix on a synthetic world) or "torchvision".
     pub source: String,
+    /// Seed of the synthetic world it was trained on (source `world`).
     pub world_seed: Option<u64>,
+    /// Preset of that world.
     pub world_preset: Option<String>,
+    /// Version of the generator that wrote the world's data.
     pub generator_version: Option<String>,
     /// Every class whose images the backbone was trained on (leakage check against test classes).
     pub trained_classes: Vec<i64>,
+    /// Optimiser steps of the training run.
     pub steps: usize,
+    /// Classification accuracy (0–1) on the training images, during training.
     pub train_accuracy: Option<f64>,
+    /// Classification accuracy (0–1) on held-out images of the trained classes.
     pub held_out_accuracy: Option<f64>,
+    /// The command line that reproduces the file.
     pub command: String,
 }
 
@@ -92,4 +107,3 @@ pub fn backbone_card_path(weights: &Path) -> PathBuf {
     s.push(".json");
     PathBuf::from(s)
 }
-

@@ -17,7 +17,9 @@ use std::time::Duration;
 pub struct WeightsSource {
     /// Cache name: the safetensors file is `<name>.safetensors`.
     pub name: String,
+    /// Where the `.pth` is downloaded from (http:// or https://).
     pub url: String,
+    /// The sha256 the downloaded or given file must have.
     pub checksum: Checksum,
 }
 
@@ -25,7 +27,9 @@ pub struct WeightsSource {
 /// is all `torch.hub` itself checks).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Checksum {
+    /// The whole hex digest.
     Full(String),
+    /// A hex prefix of the digest (torchvision's file-name hash).
     Prefix(String),
 }
 
@@ -79,8 +83,11 @@ pub fn default_cache_dir() -> PathBuf {
 /// Result of a fetch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fetched {
+    /// The converted `<dir>/<name>.safetensors`.
     pub safetensors: PathBuf,
+    /// Full hex sha256 of the source `.pth`.
     pub sha256: String,
+    /// Number of tensors converted.
     pub n_tensors: usize,
 }
 

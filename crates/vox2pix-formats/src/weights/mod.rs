@@ -7,22 +7,32 @@ pub mod card;
 pub mod fetch;
 pub mod pth;
 
-use crate::error::FormatError;
+use crate::error::{ErrorKind, FormatError};
 use std::borrow::Cow;
 use std::path::Path;
 
 /// Element type of a stored tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DType {
+    /// 32-bit float.
     F32,
+    /// 64-bit float.
     F64,
+    /// 16-bit IEEE half float.
     F16,
+    /// 16-bit bfloat16.
     BF16,
+    /// Signed 64-bit integer (e.g. BatchNorm's `num_batches_tracked`).
     I64,
+    /// Signed 32-bit integer.
     I32,
+    /// Signed 16-bit integer.
     I16,
+    /// Signed 8-bit integer.
     I8,
+    /// Unsigned 8-bit integer.
     U8,
+    /// Bool, one byte.
     Bool,
 }
 
@@ -74,9 +84,13 @@ impl DType {
 /// One stored tensor: row-major (C-order), contiguous, little-endian.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NamedArray {
+    /// State-dict key, e.g. `features.0.weight` (nested dicts joined with `.`).
     pub name: String,
+    /// Element type.
     pub dtype: DType,
+    /// Dimensions (empty for a scalar).
     pub shape: Vec<usize>,
+    /// The elements, row-major little-endian: `numel() × dtype.size()` bytes.
     pub bytes: Vec<u8>,
 }
 
@@ -112,8 +126,13 @@ pub fn read_safetensors(path: &Path) -> Result<Vec<NamedArray>, FormatError> {
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| corrupt(format!("{e:?}")))?;
     let mut out = Vec::new();
     for (name, view) in st.tensors() {
-        let dtype = DType::from_safetensors(view.dtype())
-            .ok_or_else(|| corrupt(format!("tensor '{name}' has unsupported dtype {:?}", view.dtype())))?;
+        // A valid file with a dtype this reader does not map: Unsupported, under the reader's usual wording.
+        let dtype = DType::from_safetensors(view.dtype()).ok_or_else(|| {
+            FormatError::new(
+                ErrorKind::Unsupported,
+                corrupt(format!("tensor '{name}' has unsupported dtype {:?}", view.dtype())).to_string(),
+            )
+        })?;
         out.push(NamedArray {
             name,
             dtype,
@@ -131,20 +150,16 @@ pub fn write_safetensors(arrays: &[NamedArray], path: &Path) -> Result<(), Forma
         if a.bytes.len() != a.numel() * a.dtype.size() {
             return Err(FormatError::Invalid {
                 what: format!("tensor '{}'", a.name),
-                detail: format!(
-                    "{} bytes for shape {:?} of {:?}",
-                    a.bytes.len(),
-                    a.shape,
-                    a.dtype
-                ),
+                detail: format!("{} bytes for shape {:?} of {:?}", a.bytes.len(), a.shape, a.dtype),
             });
         }
     }
-    let bytes = safetensors::serialize(arrays.iter().map(|a| (a.name.clone(), a)), &None)
-        .map_err(|e| FormatError::Invalid {
+    let bytes = safetensors::serialize(arrays.iter().map(|a| (a.name.clone(), a)), &None).map_err(|e| {
+        FormatError::Invalid {
             what: path.display().to_string(),
             detail: format!("cannot serialise safetensors: {e:?}"),
-        })?;
+        }
+    })?;
     crate::io::write_bytes_atomic(path, &bytes).map_err(|e| FormatError::Write {
         path: path.to_path_buf(),
         detail: format!("{e:#}"),

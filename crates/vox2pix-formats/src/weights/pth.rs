@@ -6,11 +6,32 @@
 //! scalars, strings, storages by persistent id and `torch._utils._rebuild_tensor(_v2)` /
 //! `_rebuild_parameter`. Any other callable becomes an opaque value; it is an error only if it ends up where
 //! a tensor is expected.
-use anyhow::{anyhow, bail, Context, Result};
+use super::{DType as Kind, NamedArray};
+use crate::error::{ErrorKind, FormatError};
+use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
-use super::{DType as Kind, NamedArray};
+
+/// A [`FormatError`] of `kind` with the message `format!(...)`.
+macro_rules! err {
+    ($kind:ident, $($arg:tt)*) => {
+        FormatError::new(ErrorKind::$kind, format!($($arg)*))
+    };
+}
+
+/// `bail!` with a [`FormatError`]: `Corrupt` for damaged or foreign bytes, `Unsupported` for valid files this
+/// reader does not handle, `Invalid` for a readable pickle that is not a state dict of tensors.
+macro_rules! fail {
+    ($kind:ident, $($arg:tt)*) => {
+        return Err(err!($kind, $($arg)*).into())
+    };
+}
+
+/// A zip or I/O error inside the file, as an [`ErrorKind::Corrupt`] error with the same text.
+fn damaged(e: impl std::error::Error + 'static) -> FormatError {
+    FormatError::wrap(ErrorKind::Corrupt, &e)
+}
 
 /// The legacy format's first pickle, `0x1950a86a20f9469cfc6c`.
 const LEGACY_MAGIC: u128 = 0x1950a86a20f9469cfc6c;
@@ -48,7 +69,8 @@ struct TensorSpec {
 
 /// Named tensors of a `.pth` state dict (nested dicts flattened with `.`), in file order.
 pub fn read_pth(path: &Path) -> Result<Vec<NamedArray>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| FormatError::io_context(format!("cannot read {}", path.display()), e))?;
     let res = if bytes.starts_with(b"PK\x03\x04") {
         read_zip(&bytes)
     } else {
@@ -58,15 +80,19 @@ pub fn read_pth(path: &Path) -> Result<Vec<NamedArray>> {
 }
 
 fn read_zip(bytes: &[u8]) -> Result<Vec<NamedArray>> {
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).context("corrupt zip archive")?;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| FormatError::caused_by(ErrorKind::Corrupt, "corrupt zip archive", e))?;
     let pkl = zip
         .file_names()
         .filter_map(|n| n.ok().map(|n| n.into_owned()))
         .find(|n| n.ends_with("/data.pkl") || n == "data.pkl")
-        .context("the archive has no data.pkl")?;
+        .ok_or_else(|| err!(Corrupt, "the archive has no data.pkl"))?;
     let prefix = pkl.trim_end_matches("data.pkl").to_string();
     let mut data = Vec::new();
-    zip.by_name(&pkl)?.read_to_end(&mut data)?;
+    zip.by_name(&pkl)
+        .map_err(damaged)?
+        .read_to_end(&mut data)
+        .map_err(damaged)?;
     let mut p = Unpickler::new(&data);
     let obj = p.load()?;
     if let Some(order) = zip.by_name(&format!("{prefix}byteorder")).ok().map(|mut f| {
@@ -75,15 +101,25 @@ fn read_zip(bytes: &[u8]) -> Result<Vec<NamedArray>> {
         s
     }) {
         if order.trim() != "little" {
-            bail!("the archive stores {order} endian tensors; only little-endian files are supported");
+            fail!(
+                Unsupported,
+                "the archive stores {order} endian tensors; only little-endian files are supported"
+            );
         }
     }
     let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
     for key in p.storage_keys() {
         let mut buf = Vec::new();
         zip.by_name(&format!("{prefix}data/{key}"))
-            .with_context(|| format!("storage {key} is missing from the archive"))?
-            .read_to_end(&mut buf)?;
+            .map_err(|e| {
+                FormatError::caused_by(
+                    ErrorKind::Corrupt,
+                    format!("storage {key} is missing from the archive"),
+                    e,
+                )
+            })?
+            .read_to_end(&mut buf)
+            .map_err(damaged)?;
         storages.insert(key, buf);
     }
     collect_tensors(obj, &p.storage_info, &storages)
@@ -100,16 +136,22 @@ fn read_legacy(bytes: &[u8]) -> Result<Vec<NamedArray>> {
         Ok((v, p.storage_info))
     };
     match next("magic number")?.0 {
-        Val::Int(_) => bail!("not a PyTorch file (unexpected first pickle)"),
+        Val::Int(_) => fail!(Corrupt, "not a PyTorch file (unexpected first pickle)"),
         Val::Bytes(b) if u128_from_le(&b) == Some(LEGACY_MAGIC) => {}
-        _ => bail!("not a PyTorch file (no legacy magic number, and not a zip archive)"),
+        _ => fail!(
+            Corrupt,
+            "not a PyTorch file (no legacy magic number, and not a zip archive)"
+        ),
     }
     next("protocol version")?;
     let (sys_info, _) = next("sys info")?;
     if let Val::Dict(items) = &sys_info {
         for (k, v) in items {
             if matches!((k, v), (Val::Str(k), Val::Bool(false)) if k == "little_endian") {
-                bail!("the file was written on a big-endian machine; not supported");
+                fail!(
+                    Unsupported,
+                    "the file was written on a big-endian machine; not supported"
+                );
             }
         }
     }
@@ -120,29 +162,34 @@ fn read_legacy(bytes: &[u8]) -> Result<Vec<NamedArray>> {
             .into_iter()
             .map(|v| match v {
                 Val::Str(s) => Ok(s),
-                other => bail!("storage key list holds {other:?}"),
+                other => fail!(Corrupt, "storage key list holds {other:?}"),
             })
             .collect::<Result<Vec<_>>>()?,
-        other => bail!("expected the storage key list, found {other:?}"),
+        other => fail!(Corrupt, "expected the storage key list, found {other:?}"),
     };
     let mut storages = HashMap::new();
     for key in keys {
         let (kind, _) = *info
             .get(&key)
-            .with_context(|| format!("storage {key} is not referenced by the object"))?;
+            .ok_or_else(|| err!(Corrupt, "storage {key} is not referenced by the object"))?;
         let numel = bytes
             .get(pos..pos + 8)
             .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
-            .context("file ends before a storage header (truncated)")?;
+            .ok_or_else(|| err!(Corrupt, "file ends before a storage header (truncated)"))?;
         pos += 8;
         let n = usize::try_from(numel)
             .ok()
             .and_then(|n| n.checked_mul(kind.size()))
-            .with_context(|| format!("storage {key} has an impossible size ({numel} elements); the file is damaged"))?;
+            .ok_or_else(|| {
+                err!(
+                    Corrupt,
+                    "storage {key} has an impossible size ({numel} elements); the file is damaged"
+                )
+            })?;
         let data = pos
             .checked_add(n)
             .and_then(|end| bytes.get(pos..end))
-            .with_context(|| format!("file ends inside storage {key} (truncated)"))?;
+            .ok_or_else(|| err!(Corrupt, "file ends inside storage {key} (truncated)"))?;
         storages.insert(key, data.to_vec());
         pos += n;
     }
@@ -159,22 +206,32 @@ fn collect_tensors(obj: Val, info: &StorageInfo, storages: &HashMap<String, Vec<
         let spec = match v {
             Val::Tensor(t) => t,
             Val::Int(_) | Val::Float(_) | Val::Bool(_) | Val::None | Val::Str(_) => return Ok(()), // e.g. epoch counters
-            other => bail!("entry '{name}' is {}, not a tensor", describe(&other)),
+            other => fail!(Invalid, "entry '{name}' is {}, not a tensor", describe(&other)),
         };
         let kind = spec.kind;
         let (_, numel) = *info
             .get(&spec.storage_key)
-            .with_context(|| format!("storage of '{name}' is unknown"))?;
+            .ok_or_else(|| err!(Corrupt, "storage of '{name}' is unknown"))?;
         let data = storages
             .get(&spec.storage_key)
-            .with_context(|| format!("storage of '{name}' is missing"))?;
+            .ok_or_else(|| err!(Corrupt, "storage of '{name}' is missing"))?;
         let esz = kind.size();
         let need = (numel as u128) * esz as u128;
         if (data.len() as u128) < need {
-            bail!("storage of '{name}' holds {} bytes, expected {need}", data.len());
+            fail!(
+                Corrupt,
+                "storage of '{name}' holds {} bytes, expected {need}",
+                data.len()
+            );
         }
         if spec.size.len() != spec.stride.len() || spec.size.iter().any(|&s| s < 0) || spec.offset < 0 {
-            bail!("tensor '{name}' has an invalid size {:?} / stride {:?} / offset {}", spec.size, spec.stride, spec.offset);
+            fail!(
+                Corrupt,
+                "tensor '{name}' has an invalid size {:?} / stride {:?} / offset {}",
+                spec.size,
+                spec.stride,
+                spec.offset
+            );
         }
         // i128: sizes, strides and offset come from the file and may be absurd; the product must not wrap.
         let last = spec.offset as i128
@@ -186,11 +243,14 @@ fn collect_tensors(obj: Val, info: &StorageInfo, storages: &HashMap<String, Vec<
                 .sum::<i128>();
         let n_out: i128 = spec.size.iter().map(|&s| s as i128).product();
         if n_out > 0 && (last >= numel as i128 || last < 0 || spec.stride.iter().any(|&s| s < 0)) {
-            bail!("tensor '{name}' reaches past the end of its storage");
+            fail!(Corrupt, "tensor '{name}' reaches past the end of its storage");
         }
         if n_out > numel as i128 {
             // Only a broadcast (stride-0) view has more elements than its storage; state dicts hold none.
-            bail!("tensor '{name}' has {n_out} elements but its storage only {numel} (a broadcast view is not a weight)");
+            fail!(
+                Invalid,
+                "tensor '{name}' has {n_out} elements but its storage only {numel} (a broadcast view is not a weight)"
+            );
         }
         // Gather the strided view into row-major order, element by element.
         let shape: Vec<usize> = spec.size.iter().map(|&s| s as usize).collect();
@@ -198,7 +258,11 @@ fn collect_tensors(obj: Val, info: &StorageInfo, storages: &HashMap<String, Vec<
         let mut index = vec![0usize; shape.len()];
         for _ in 0..n_out {
             let at = spec.offset as usize
-                + index.iter().zip(&spec.stride).map(|(&i, &st)| i * st as usize).sum::<usize>();
+                + index
+                    .iter()
+                    .zip(&spec.stride)
+                    .map(|(&i, &st)| i * st as usize)
+                    .sum::<usize>();
             bytes.extend_from_slice(&data[at * esz..(at + 1) * esz]);
             for d in (0..shape.len()).rev() {
                 index[d] += 1;
@@ -208,11 +272,16 @@ fn collect_tensors(obj: Val, info: &StorageInfo, storages: &HashMap<String, Vec<
                 index[d] = 0;
             }
         }
-        out.push(NamedArray { name: name.to_string(), dtype: kind, shape, bytes });
+        out.push(NamedArray {
+            name: name.to_string(),
+            dtype: kind,
+            shape,
+            bytes,
+        });
         Ok(())
     })?;
     if out.is_empty() {
-        bail!("the file holds no tensors");
+        fail!(Invalid, "the file holds no tensors");
     }
     Ok(out)
 }
@@ -224,14 +293,14 @@ fn flatten(prefix: &str, v: Val, f: &mut dyn FnMut(&str, Val) -> Result<()>) -> 
                 let k = match k {
                     Val::Str(s) => s,
                     Val::Int(i) => i.to_string(),
-                    other => bail!("dict key {other:?} is not a string"),
+                    other => fail!(Invalid, "dict key {other:?} is not a string"),
                 };
                 let name = if prefix.is_empty() { k } else { format!("{prefix}.{k}") };
                 flatten(&name, v, f)?;
             }
             Ok(())
         }
-        other if prefix.is_empty() => bail!("the file holds {}, not a dict of tensors", describe(&other)),
+        other if prefix.is_empty() => fail!(Invalid, "the file holds {}, not a dict of tensors", describe(&other)),
         other => f(prefix, other),
     }
 }
@@ -257,7 +326,7 @@ fn storage_kind(name: &str) -> Result<Kind> {
         "CharStorage" => Kind::I8,
         "ByteStorage" => Kind::U8,
         "BoolStorage" => Kind::Bool,
-        other => bail!("unsupported storage type torch.{other}"),
+        other => fail!(Unsupported, "unsupported storage type torch.{other}"),
     })
 }
 
@@ -295,7 +364,7 @@ impl<'a> Unpickler<'a> {
             .pos
             .checked_add(n)
             .and_then(|end| self.data.get(self.pos..end))
-            .context("pickle ends early (truncated file)")?;
+            .ok_or_else(|| err!(Corrupt, "pickle ends early (truncated file)"))?;
         self.pos += n;
         Ok(s)
     }
@@ -310,28 +379,33 @@ impl<'a> Unpickler<'a> {
 
     fn line(&mut self) -> Result<String> {
         let rest = &self.data[self.pos..];
-        let end = rest.iter().position(|&b| b == b'\n').context("unterminated GLOBAL")?;
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| err!(Corrupt, "unterminated GLOBAL"))?;
         let s = String::from_utf8_lossy(&rest[..end]).into_owned();
         self.pos += end + 1;
         Ok(s)
     }
 
     fn pop(&mut self) -> Result<Val> {
-        self.stack.pop().context("pickle stack underflow")
+        self.stack
+            .pop()
+            .ok_or_else(|| err!(Corrupt, "pickle stack underflow").into())
     }
 
     fn pop_mark(&mut self) -> Result<Vec<Val>> {
-        let m = self.marks.pop().context("pickle MARK missing")?;
+        let m = self.marks.pop().ok_or_else(|| err!(Corrupt, "pickle MARK missing"))?;
         if m > self.stack.len() {
-            bail!("corrupt pickle (mark beyond stack)");
+            fail!(Corrupt, "corrupt pickle (mark beyond stack)");
         }
         Ok(self.stack.split_off(m))
     }
 
     fn str(&mut self, n: usize) -> Result<Val> {
-        Ok(Val::Str(
-            String::from_utf8(self.take(n)?.to_vec()).context("string is not UTF-8")?,
-        ))
+        Ok(Val::Str(String::from_utf8(self.take(n)?.to_vec()).map_err(|e| {
+            FormatError::caused_by(ErrorKind::Corrupt, "string is not UTF-8", e)
+        })?))
     }
 
     fn load(&mut self) -> Result<Val> {
@@ -356,7 +430,7 @@ impl<'a> Unpickler<'a> {
                 0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
                     if self.stack.len() < n {
-                        bail!("pickle stack underflow");
+                        fail!(Corrupt, "pickle stack underflow");
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
                     self.stack.push(Val::Tuple(items));
@@ -428,7 +502,7 @@ impl<'a> Unpickler<'a> {
                     let module = self.pop()?;
                     match (module, name) {
                         (Val::Str(m), Val::Str(n)) => self.stack.push(Val::Global(m, n)),
-                        _ => bail!("STACK_GLOBAL needs two strings"),
+                        _ => fail!(Corrupt, "STACK_GLOBAL needs two strings"),
                     }
                 }
                 b'q' => {
@@ -458,7 +532,11 @@ impl<'a> Unpickler<'a> {
                     self.pop_mark()?;
                 }
                 b'2' => {
-                    let top = self.stack.last().cloned().context("DUP on an empty stack")?;
+                    let top = self
+                        .stack
+                        .last()
+                        .cloned()
+                        .ok_or_else(|| err!(Corrupt, "DUP on an empty stack"))?;
                     self.stack.push(top);
                 }
                 b'Q' => {
@@ -486,7 +564,7 @@ impl<'a> Unpickler<'a> {
                     let k = self.pop()?;
                     match self.stack.last_mut() {
                         Some(Val::Dict(d)) => d.push((k, v)),
-                        _ => bail!("SETITEM on a non-dict"),
+                        _ => fail!(Corrupt, "SETITEM on a non-dict"),
                     }
                 }
                 b'u' => {
@@ -498,30 +576,39 @@ impl<'a> Unpickler<'a> {
                                 d.push((k, v));
                             }
                         }
-                        _ => bail!("SETITEMS on a non-dict"),
+                        _ => fail!(Corrupt, "SETITEMS on a non-dict"),
                     }
                 }
                 b'a' => {
                     let v = self.pop()?;
                     match self.stack.last_mut() {
                         Some(Val::List(l)) => l.push(v),
-                        _ => bail!("APPEND on a non-list"),
+                        _ => fail!(Corrupt, "APPEND on a non-list"),
                     }
                 }
                 b'e' => {
                     let items = self.pop_mark()?;
                     match self.stack.last_mut() {
                         Some(Val::List(l)) => l.extend(items),
-                        _ => bail!("APPENDS on a non-list"),
+                        _ => fail!(Corrupt, "APPENDS on a non-list"),
                     }
                 }
-                other => bail!("unsupported pickle opcode 0x{other:02x} at byte {}", self.pos - 1),
+                // An opcode outside what torch.save writes: the bytes are not a state-dict pickle.
+                other => fail!(
+                    Corrupt,
+                    "unsupported pickle opcode 0x{other:02x} at byte {}",
+                    self.pos - 1
+                ),
             }
         }
     }
 
     fn memoize(&mut self, k: u32) -> Result<()> {
-        let top = self.stack.last().cloned().context("memo PUT on an empty stack")?;
+        let top = self
+            .stack
+            .last()
+            .cloned()
+            .ok_or_else(|| err!(Corrupt, "memo PUT on an empty stack"))?;
         self.memo.insert(k, top);
         Ok(())
     }
@@ -531,7 +618,7 @@ impl<'a> Unpickler<'a> {
             .memo
             .get(&k)
             .cloned()
-            .with_context(|| format!("memo key {k} is undefined"))?;
+            .ok_or_else(|| err!(Corrupt, "memo key {k} is undefined"))?;
         self.stack.push(v);
         Ok(())
     }
@@ -540,15 +627,18 @@ impl<'a> Unpickler<'a> {
     fn persistent_load(&mut self, pid: Val) -> Result<Val> {
         let items = match pid {
             Val::Tuple(items) => items,
-            other => bail!("unsupported persistent id {other:?}"),
+            other => fail!(Unsupported, "unsupported persistent id {other:?}"),
         };
         match items.as_slice() {
             [Val::Str(tag), Val::Global(_, ty), Val::Str(key), _, Val::Int(numel), rest @ ..] if tag == "storage" => {
                 if rest.iter().any(|v| !matches!(v, Val::None)) {
-                    bail!("storage views (very old PyTorch files) are not supported; re-save the file with torch.save");
+                    fail!(
+                        Unsupported,
+                        "storage views (very old PyTorch files) are not supported; re-save the file with torch.save"
+                    );
                 }
                 let kind = storage_kind(ty)?;
-                let numel = usize::try_from(*numel).map_err(|_| anyhow!("negative storage size"))?;
+                let numel = usize::try_from(*numel).map_err(|_| err!(Corrupt, "negative storage size"))?;
                 if !self.storage_info.contains_key(key) {
                     self.storage_order.push(key.clone());
                 }
@@ -559,7 +649,7 @@ impl<'a> Unpickler<'a> {
                     numel,
                 })
             }
-            _ => bail!("unsupported persistent id {items:?}"),
+            _ => fail!(Unsupported, "unsupported persistent id {items:?}"),
         }
     }
 }
@@ -570,17 +660,17 @@ fn ints(v: &Val, what: &str) -> Result<Vec<i64>> {
             .iter()
             .map(|x| match x {
                 Val::Int(i) => Ok(*i),
-                other => bail!("{what} holds {other:?}"),
+                other => fail!(Corrupt, "{what} holds {other:?}"),
             })
             .collect(),
-        other => bail!("{what} is {other:?}, not a tuple"),
+        other => fail!(Corrupt, "{what} is {other:?}, not a tuple"),
     }
 }
 
 fn reduce(func: Val, args: Val) -> Result<Val> {
     let args = match args {
         Val::Tuple(a) => a,
-        other => bail!("REDUCE arguments are {other:?}"),
+        other => fail!(Corrupt, "REDUCE arguments are {other:?}"),
     };
     let Val::Global(module, name) = func else {
         return Ok(Val::Opaque("a non-global callable".into()));
@@ -589,7 +679,7 @@ fn reduce(func: Val, args: Val) -> Result<Val> {
         ("collections", "OrderedDict") if args.is_empty() => Val::Dict(Vec::new()),
         ("torch._utils", "_rebuild_tensor_v2") | ("torch._utils", "_rebuild_tensor") => {
             let [Val::Storage { key, kind, .. }, Val::Int(offset), size, stride, ..] = args.as_slice() else {
-                bail!("{module}.{name} called with unexpected arguments");
+                fail!(Corrupt, "{module}.{name} called with unexpected arguments");
             };
             Val::Tensor(TensorSpec {
                 storage_key: key.clone(),
@@ -599,9 +689,10 @@ fn reduce(func: Val, args: Val) -> Result<Val> {
                 stride: ints(stride, "tensor stride")?,
             })
         }
-        ("torch._utils", "_rebuild_parameter") | ("torch._utils", "_rebuild_parameter_with_state") => {
-            args.into_iter().next().context("_rebuild_parameter without data")?
-        }
+        ("torch._utils", "_rebuild_parameter") | ("torch._utils", "_rebuild_parameter_with_state") => args
+            .into_iter()
+            .next()
+            .ok_or_else(|| err!(Corrupt, "_rebuild_parameter without data"))?,
         _ => Val::Opaque(format!("{module}.{name}")),
     })
 }

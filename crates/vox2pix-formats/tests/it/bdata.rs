@@ -2,11 +2,11 @@
 //! counts, splits, runs, stimulus file names, both string kinds and spellings, and the bad-input errors.
 use crate::helpers::fixture;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use vox2pix_formats::bdata::{stimulus_file_name, summarize, BData, GodTrials, Split};
+use vox2pix_formats::error::kind_of;
 use vox2pix_formats::images::{build_unpaired_pool, cached_unpaired_pool, read_pool_cache, PoolSpec};
-
-
+use vox2pix_formats::ErrorKind;
 
 const TRAIN: [&str; 8] = [
     "n01518878_14910",
@@ -172,6 +172,59 @@ fn missing_metadata_is_a_clear_error() {
     assert!(e.contains("no_metadata.h5") && e.contains("/metadata"), "{e}");
 }
 
+/// Damaged HDF5 files are [`ErrorKind::Corrupt`] (truncated, not HDF5, or with headers the fuzzers damaged); a
+/// readable file without the BData keys is `Invalid`; an absent file is `Missing`.
+#[test]
+fn bad_files_have_typed_error_kinds() {
+    let d = temp_dir!("kinds");
+    let open = |p: &Path| kind_of(&BData::open(p).unwrap_err());
+    let bytes = std::fs::read(fixture("bdata", "god_bdpy.h5")).unwrap();
+    for cut in [bytes.len() - 100, bytes.len() / 2, 512, 8] {
+        let p = d.join("Subject1.h5");
+        std::fs::write(&p, &bytes[..cut]).unwrap();
+        assert_eq!(open(&p), Some(ErrorKind::Corrupt), "cut at {cut}");
+    }
+    assert_eq!(
+        open(&fixture("bdata", "stimulus_test.tsv")),
+        Some(ErrorKind::Corrupt),
+        "not HDF5"
+    );
+    for name in [
+        "bdata_huge_shape.h5",
+        "bdata_chunk_overflow.h5",
+        "bdata_chunk_offset_oom.h5",
+    ] {
+        assert_eq!(open(&fixture("fuzz", name)), Some(ErrorKind::Corrupt), "{name}");
+    }
+    assert_eq!(open(&d.join("Subject9.h5")), Some(ErrorKind::Missing));
+    assert_eq!(
+        kind_of(&summarize(&d.join("Subject9.h5")).unwrap_err()),
+        Some(ErrorKind::Missing)
+    );
+    assert_eq!(
+        open(&fixture("bdata", "no_metadata.h5")),
+        Some(ErrorKind::Invalid),
+        "no /metadata"
+    );
+    let b = BData::open(&fixture("bdata", "god_bdpy.h5")).unwrap();
+    assert_eq!(
+        kind_of(&b.select("ImageID").unwrap_err()),
+        Some(ErrorKind::Invalid),
+        "missing key"
+    );
+    assert_eq!(
+        kind_of(&b.label("VoxelData").unwrap_err()),
+        Some(ErrorKind::Invalid),
+        "not a label"
+    );
+    assert_eq!(
+        kind_of(&GodTrials::from_bdata(&b, "V9").err().unwrap()),
+        Some(ErrorKind::Invalid),
+        "missing ROI"
+    );
+    let _ = std::fs::remove_dir_all(d);
+}
+
 #[test]
 fn unknown_roi_lists_the_existing_roi_keys() {
     let b = BData::open(&fixture("bdata", "god_bdpy.h5")).unwrap();
@@ -206,7 +259,10 @@ fn unpaired_pool_excludes_test_classes_samples_k_per_class_and_caches() {
     );
     assert!(pool.files.iter().all(|f| !f.starts_with("n01443537/")));
     // Same seed → same draw; the draw is a subset of the class folder.
-    assert_eq!(build_unpaired_pool(&fixture("bdata", "pool"), &spec).unwrap().files, pool.files);
+    assert_eq!(
+        build_unpaired_pool(&fixture("bdata", "pool"), &spec).unwrap().files,
+        pool.files
+    );
     let d = temp_dir!("pool");
     let cache = d.join("pool_16.npz");
     let first = cached_unpaired_pool(&fixture("bdata", "pool"), &cache, &spec).unwrap();

@@ -5,12 +5,12 @@ use crate::helpers::fixture;
 use ndarray::{Array1, Array2, Array4, Axis};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use vox2pix_formats::layout::{load_dataset, load_subject, locate, write_dataset};
+use vox2pix_formats::error::kind_of;
+use vox2pix_formats::layout::{load_dataset, load_images, load_subject, locate, write_dataset};
+use vox2pix_formats::manifest::{manifest_path, read_manifest};
 use vox2pix_formats::npz::{read_npz, write_npz, Compression, NpyArray};
 use vox2pix_formats::preprocess::{average_repeats, calc_snr, ncsnr, noise_ceiling, zscore_per_run};
-use vox2pix_formats::{Dataset, ImageSet, SubjectData, ROI_NAMES};
-
-
+use vox2pix_formats::{Dataset, ErrorKind, ImageSet, SubjectData, ROI_NAMES};
 
 fn json_f32(v: &serde_json::Value) -> Vec<f32> {
     v.as_array()
@@ -273,6 +273,153 @@ fn load_errors_name_file_key_and_problem() {
     write_images(NpyArray::new(Array4::<f32>::zeros((2, 8, 8, 3)).view()));
     let e = format!("{:#}", load_dataset(&img_dir, None).unwrap_err());
     assert!(e.contains("arr_3") && e.contains("out of range"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Load-time validation failures carry the kind of the problem: [`ErrorKind::Invalid`] for content (keys, dtypes,
+/// shapes, voxel counts, NaN/Inf, label ranges), `Missing` for absent files, `Corrupt` for damaged ones.
+#[test]
+fn load_errors_have_typed_kinds() {
+    let dir = temp_dir!("layout_kinds");
+    let subject = |path: &Path| kind_of(&load_subject(path).unwrap_err());
+    let invalid = Some(ErrorKind::Invalid);
+    assert_eq!(subject(&patched_subject(&dir, "arr_1", None)), invalid, "missing key");
+    assert_eq!(
+        subject(&patched_subject(
+            &dir,
+            "arr_0",
+            Some(NpyArray::new(Array2::<i64>::zeros((8, 12)).view()))
+        )),
+        invalid,
+        "integer fMRI"
+    );
+    assert_eq!(
+        subject(&patched_subject(
+            &dir,
+            "arr_5",
+            Some(NpyArray::new(Array2::<f32>::zeros((2, 6)).view()))
+        )),
+        invalid,
+        "rank 2 noise ceiling"
+    );
+    assert_eq!(
+        subject(&patched_subject(
+            &dir,
+            "arr_1",
+            Some(NpyArray::new(Array2::<f32>::zeros((12, 11)).view()))
+        )),
+        invalid,
+        "11 voxels in arr_1"
+    );
+    assert_eq!(
+        subject(&patched_subject(
+            &dir,
+            "arr_6",
+            Some(NpyArray::new(Array1::<f32>::zeros(11).view()))
+        )),
+        invalid,
+        "11 voxels in arr_6"
+    );
+    let mut nan = Array2::<f32>::zeros((8, 12));
+    nan[[2, 3]] = f32::NAN;
+    assert_eq!(
+        subject(&patched_subject(&dir, "arr_0", Some(NpyArray::new(nan.view())))),
+        invalid,
+        "NaN"
+    );
+    let mut inf = Array1::<f32>::zeros(12);
+    inf[4] = f32::INFINITY;
+    assert_eq!(
+        subject(&patched_subject(&dir, "arr_6", Some(NpyArray::new(inf.view())))),
+        invalid,
+        "Inf"
+    );
+    let mut labels = Array1::from_vec(vec![0i64; 12]);
+    labels[7] = 3;
+    assert_eq!(
+        subject(&patched_subject(&dir, "arr_4", Some(NpyArray::new(labels.view())))),
+        invalid,
+        "test label out of range"
+    );
+    assert_eq!(
+        subject(&patched_subject(
+            &dir,
+            "V1",
+            Some(NpyArray::new(Array1::<f32>::zeros(12).view()))
+        )),
+        invalid,
+        "float ROI mask"
+    );
+    assert_eq!(
+        subject(&patched_subject(
+            &dir,
+            "train_runs",
+            Some(NpyArray::new(Array1::from_elem(8, -1i64).view()))
+        )),
+        invalid,
+        "negative run id"
+    );
+    assert_eq!(
+        subject(&dir.join("sbj_404.npz")),
+        Some(ErrorKind::Missing),
+        "no such file"
+    );
+    let bytes = std::fs::read(fixture("npz", "sbj_dataset/sbj_3.npz")).unwrap();
+    let cut = dir.join("sbj_cut.npz");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    assert_eq!(subject(&cut), Some(ErrorKind::Corrupt), "truncated file");
+
+    // Dataset paths: missing folder, missing subject, a BData file given directly, no images file.
+    let dataset = |path: &Path, s: Option<u32>| kind_of(&load_dataset(path, s).unwrap_err());
+    assert_eq!(dataset(&dir.join("nothing"), None), Some(ErrorKind::Missing));
+    assert_eq!(
+        dataset(&fixture("npz", "sbj_dataset"), Some(4)),
+        Some(ErrorKind::Missing)
+    );
+    assert_eq!(
+        kind_of(&locate(&fixture("bdata", "god_bdpy.h5"), None).unwrap_err()),
+        Some(ErrorKind::Unsupported)
+    );
+    let img_dir = dir.join("imgs");
+    std::fs::create_dir_all(&img_dir).unwrap();
+    std::fs::copy(fixture("npz", "sbj_dataset/sbj_3.npz"), img_dir.join("sbj_3.npz")).unwrap();
+    assert_eq!(
+        dataset(&img_dir, None),
+        Some(ErrorKind::Missing),
+        "no images_<size>.npz"
+    );
+
+    // Image content: values outside [0, 1], a wrong shape, train labels beyond the train images.
+    let images = read_npz(&fixture("npz", "sbj_dataset/images_8.npz")).unwrap();
+    let with_train = |train: NpyArray| {
+        let path = img_dir.join("images_8.npz");
+        write_npz(
+            &path,
+            &[("train_images", &train), ("test_images", &images["test_images"])],
+            Compression::Stored,
+        )
+        .unwrap();
+        path
+    };
+    let path = with_train(NpyArray::new(Array4::<f32>::from_elem((4, 8, 8, 3), 2.0).view()));
+    assert_eq!(kind_of(&load_images(&path).unwrap_err()), invalid, "values above 1");
+    let path = with_train(NpyArray::new(Array4::<f32>::zeros((4, 8, 8, 1)).view()));
+    assert_eq!(kind_of(&load_images(&path).unwrap_err()), invalid, "one channel");
+    with_train(NpyArray::new(Array4::<f32>::zeros((2, 8, 8, 3)).view()));
+    assert_eq!(dataset(&img_dir, None), invalid, "train label 3 of 2 images");
+
+    // manifest.json: broken JSON is damaged, a wrong field invalid, a newer format unsupported.
+    let manifest = |text: &str| {
+        std::fs::write(manifest_path(&img_dir), text).unwrap();
+        kind_of(&read_manifest(&img_dir).unwrap_err())
+    };
+    assert_eq!(manifest("{ \"format_version\": 1,"), Some(ErrorKind::Corrupt));
+    assert_eq!(manifest("{ \"format_version\": 1, \"subjet\": 3 }"), invalid);
+    let newer = serde_json::json!({
+        "format_version": 99, "source": "npz", "subject": 3, "n_voxels": 12, "image_size": 8,
+        "train_classes": [], "test_classes": [], "seed": null, "generator_version": null, "world": null
+    });
+    assert_eq!(manifest(&newer.to_string()), Some(ErrorKind::Unsupported));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -3,10 +3,11 @@
 //! loads our files (when a Python with NumPy is available).
 use crate::helpers::fixture;
 use ndarray::{array, Array2, ArrayD, IxDyn};
-use std::path::{Path, PathBuf};
-use vox2pix_formats::npz::{read_npz, write_npz, Compression, Dtype, NpyArray, NpyData, NpzReader};
-
-
+use vox2pix_formats::error::kind_of;
+use vox2pix_formats::npz::{
+    parse_npy, read_npz, write_npy, write_npz, Compression, Dtype, NpyArray, NpyData, NpzReader,
+};
+use vox2pix_formats::{ErrorKind, FormatError};
 
 fn dtype_of(descr: &str) -> Dtype {
     match &descr[1..] {
@@ -165,6 +166,76 @@ fn bad_files_give_named_errors() {
     let mut r = NpzReader::open(&fixture("npz", "dtypes_savez.npz")).unwrap();
     let e = format!("{:#}", r.read("arr_2").unwrap_err());
     assert!(e.contains("missing key 'arr_2'") && e.contains("f4_c"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every npy/npz failure is a [`FormatError`] of the kind that matches the problem, whatever context is added.
+#[test]
+fn bad_files_have_typed_error_kinds() {
+    let dir = temp_dir!("npz_kinds");
+    let kind = |r: anyhow::Result<_>| kind_of(&r.map(|_: ()| ()).unwrap_err());
+
+    assert_eq!(
+        kind(NpzReader::open(&dir.join("nope.npz")).map(|_| ())),
+        Some(ErrorKind::Missing)
+    );
+    let not_zip = dir.join("text.npz");
+    std::fs::write(&not_zip, b"this is not a zip archive at all").unwrap();
+    assert_eq!(kind(NpzReader::open(&not_zip).map(|_| ())), Some(ErrorKind::Corrupt));
+    let bytes = std::fs::read(fixture("npz", "dtypes_savez.npz")).unwrap();
+    let cut = dir.join("cut.npz");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let err = read_npz(&cut).unwrap_err();
+    assert_eq!(kind_of(&err), Some(ErrorKind::Corrupt));
+    // The typed error is the root object under any context, so a plain downcast finds it too.
+    let e = err.context("loading the dataset");
+    assert_eq!(
+        e.downcast_ref::<FormatError>().map(FormatError::kind),
+        Some(ErrorKind::Corrupt)
+    );
+
+    let mut r = NpzReader::open(&fixture("npz", "dtypes_savez.npz")).unwrap();
+    assert_eq!(
+        kind(r.read("arr_2").map(|_| ())),
+        Some(ErrorKind::Invalid),
+        "missing key"
+    );
+
+    // A member whose bytes fail the zip checksum.
+    let a = NpyArray::new(ndarray::Array1::from_elem(64, 1.0f64).view());
+    let crc = dir.join("crc.npz");
+    write_npz(&crc, &[("a", &a)], Compression::Stored).unwrap();
+    let mut b = std::fs::read(&crc).unwrap();
+    let at = b.windows(8).position(|w| w == 1.0f64.to_le_bytes()).unwrap() + 3;
+    b[at] ^= 0x55;
+    std::fs::write(&crc, &b).unwrap();
+    assert_eq!(kind(read_npz(&crc).map(|_| ())), Some(ErrorKind::Corrupt), "checksum");
+
+    // Bare .npy streams: truncated data or header, damaged bytes, and valid dtypes this codec does not read.
+    let mut npy = Vec::new();
+    write_npy(&mut npy, &NpyArray::new(array![1i64, 2, 3].view())).unwrap();
+    let parse = |b: &[u8]| kind_of(&parse_npy(b).map(|_| ()).unwrap_err());
+    assert_eq!(parse(&npy[..npy.len() - 4]), Some(ErrorKind::Corrupt), "truncated data");
+    assert_eq!(parse(&npy[..12]), Some(ErrorKind::Corrupt), "truncated header");
+    assert_eq!(parse(b"hello world"), Some(ErrorKind::Corrupt), "no magic");
+    let header = |descr: &str| {
+        let h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': (2,), }}");
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        b.extend_from_slice(h.as_bytes());
+        b
+    };
+    let mut bools = header("|b1");
+    bools.extend_from_slice(&[1, 7]);
+    assert_eq!(parse(&bools), Some(ErrorKind::Corrupt), "bool byte 7");
+    let mut complex = header("<c8");
+    complex.extend_from_slice(&[0; 16]);
+    assert_eq!(parse(&complex), Some(ErrorKind::Unsupported), "complex dtype");
+    let mut v7 = npy.clone();
+    v7[6] = 7;
+    assert_eq!(parse(&v7), Some(ErrorKind::Unsupported), "format version 7");
+    let huge = std::fs::read(fixture("fuzz", "npy_zero_dim_huge_strides.npy")).unwrap();
+    assert_eq!(parse(&huge), Some(ErrorKind::Corrupt), "fuzz finding");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -3,11 +3,12 @@
 use crate::helpers::fixture;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use vox2pix_formats::error::kind_of;
 use vox2pix_formats::weights::fetch::{fetch, Checksum, WeightsSource};
+use vox2pix_formats::weights::pth::read_pth;
 use vox2pix_formats::weights::{read_safetensors, DType};
-
-
+use vox2pix_formats::ErrorKind;
 
 /// Serves `body` at `/tiny.pth` (plain, or chunked at `/chunked.pth`), 404 elsewhere, for `n` connections.
 fn serve(body: Vec<u8>, n: usize) -> u16 {
@@ -104,7 +105,10 @@ fn check_converted(file: &Path) {
     let f32s = |name: &str| {
         let a = get(name);
         assert_eq!(a.dtype, DType::F32, "{name}");
-        a.bytes.chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect::<Vec<f32>>()
+        a.bytes
+            .chunks(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect::<Vec<f32>>()
     };
     assert_eq!(get("features.0.weight").shape, [2, 3, 2, 2]);
     assert_eq!(
@@ -116,7 +120,10 @@ fn check_converted(file: &Path) {
     assert_eq!(f32s("features.1.running_var"), [1.0, 1.0]);
     assert_eq!(f32s("extra.view"), (4..10).map(|i| i as f32 * 0.5).collect::<Vec<_>>());
     let nbt = get("features.1.num_batches_tracked");
-    assert_eq!((nbt.dtype, nbt.shape.len(), nbt.bytes.as_slice()), (DType::I64, 0, &7i64.to_le_bytes()[..]));
+    assert_eq!(
+        (nbt.dtype, nbt.shape.len(), nbt.bytes.as_slice()),
+        (DType::I64, 0, &7i64.to_le_bytes()[..])
+    );
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
@@ -227,6 +234,64 @@ fn local_file_is_verified_and_converted() {
     assert!(e.contains("not a readable torch.save state dict"), "{e}");
     assert!(files_in(&dir2).is_empty(), "{:?}", files_in(&dir2));
     let _ = (std::fs::remove_dir_all(dir), std::fs::remove_dir_all(dir2));
+}
+
+/// `.pth` and safetensors failures are typed: garbage and truncated files are [`ErrorKind::Corrupt`] (in both
+/// torch.save formats), an absent file is `Missing`, and the kind survives `fetch`'s added context.
+#[test]
+fn bad_weight_files_have_typed_error_kinds() {
+    let dir = temp_dir!("kinds");
+    let pth = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        kind_of(&read_pth(&p).unwrap_err())
+    };
+    let corrupt = Some(ErrorKind::Corrupt);
+    assert_eq!(pth("garbage.pth", b"this is not a torch file"), corrupt);
+    assert_eq!(pth("zeros.pth", &[0u8; 256]), corrupt);
+    assert_eq!(pth("zip_garbage.pth", b"PK\x03\x04 and then nothing of a zip"), corrupt);
+    for name in ["tiny_weights.pth", "tiny_weights_legacy.pth"] {
+        let bytes = std::fs::read(fixture("bdata", name)).unwrap();
+        for cut in [40, bytes.len() / 2, bytes.len() - 10] {
+            assert_eq!(
+                pth(&format!("cut_{cut}_{name}"), &bytes[..cut]),
+                corrupt,
+                "{name} cut at {cut}"
+            );
+        }
+    }
+    assert_eq!(
+        kind_of(&read_pth(&fixture("fuzz", "pth_storage_overflow.pth")).unwrap_err()),
+        corrupt
+    );
+    assert_eq!(
+        kind_of(&read_pth(&fixture("npz", "dtypes_savez.npz")).unwrap_err()),
+        corrupt,
+        "a zip, not a .pth"
+    );
+    assert_eq!(
+        kind_of(&read_pth(&dir.join("nope.pth")).unwrap_err()),
+        Some(ErrorKind::Missing)
+    );
+
+    let st = dir.join("garbage.safetensors");
+    std::fs::write(&st, b"garbage garbage garbage").unwrap();
+    assert_eq!(read_safetensors(&st).unwrap_err().kind(), ErrorKind::Corrupt);
+    assert_eq!(
+        read_safetensors(&dir.join("nope.safetensors")).unwrap_err().kind(),
+        ErrorKind::Missing
+    );
+
+    // Through fetch's context ("converting …", "expected a torchvision .pth file") the kind is still found.
+    let bogus = fixture("bdata", "stimulus_test.tsv");
+    let src = WeightsSource {
+        name: "tiny".into(),
+        url: "http://127.0.0.1:9/unused".into(),
+        checksum: Checksum::Full(vox2pix_formats::weights::fetch::sha256_file(&bogus).unwrap()),
+    };
+    let e = fetch(&src, Some(&bogus), &dir.join("cache")).unwrap_err();
+    assert_eq!(kind_of(&e), corrupt, "{e:#}");
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Cross-check with the neural-core fixtures (`tools/make_torch_fixtures.py`): torchvision-built VGG16 / AlexNet

@@ -14,13 +14,19 @@ use vox2pix_formats::config::TrainConfig;
 
 /// What to ablate, and where.
 pub struct AblationOptions {
+    /// Dataset directory (`vox2pix_formats` layout).
     pub data: PathBuf,
+    /// Base training config; each variant changes only the stream settings.
     pub config: TrainConfig,
+    /// The trained encoder run shared by the stream variants.
     pub encoder_run: PathBuf,
+    /// Output directory: one decoder run per variant, plus the tables.
     pub out: PathBuf,
     /// ROI-restricted decoders to add (e.g. V1, LVC, HVC); each gets its own encoder run under `out`.
     pub rois: Vec<String>,
+    /// How each variant is evaluated.
     pub eval: EvaluateOptions,
+    /// Device for training and evaluation.
     pub device: Device,
 }
 
@@ -69,6 +75,8 @@ fn train_eval(o: &AblationOptions, name: &str, cfg: &TrainConfig, enc: &Path) ->
     })
 }
 
+/// Trains (or reuses), reconstructs, evaluates and reports each variant, then the ROI decoders, and writes the
+/// tables to `out`. Fails when the encoder run's ROI differs from the config's.
 pub fn run_ablation(o: &AblationOptions) -> Result<Vec<AblationRow>> {
     std::fs::create_dir_all(&o.out)?;
     let enc_cfg = run_config(&o.encoder_run)?;
@@ -101,4 +109,3 @@ pub fn run_ablation(o: &AblationOptions) -> Result<Vec<AblationRow>> {
     write_tables(&o.out, &rows)?;
     Ok(rows)
 }
-

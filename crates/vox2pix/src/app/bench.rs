@@ -4,7 +4,6 @@
 //! Weights are random with the same initialisation distributions as the twin (timing does not need trained ones).
 use crate::nn::backbone::Vgg16;
 use crate::nn::decoder::Decoder;
-use vox2pix_formats::config::{DecoderConfig, EncoderConfig, ImageLossConfig};
 use crate::nn::device::{Autocast, Precision};
 use crate::nn::encoder::SeparableEncoder;
 use crate::nn::losses::image_loss;
@@ -12,18 +11,28 @@ use anyhow::{bail, Result};
 use std::time::Instant;
 use tch::nn::{self, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
+use vox2pix_formats::config::{DecoderConfig, EncoderConfig, ImageLossConfig};
 
+/// Settings of the decoder-step benchmark (random inputs: fMRI [rows, V], images [rows, 3, S, S]).
 #[derive(Clone, Debug)]
 pub struct StepBenchConfig {
+    /// Device to time on.
     pub device: Device,
+    /// Paired rows (y → D) per step.
     pub paired: i64,
+    /// Unpaired external images (→ E → D) per step; 0 for none.
     pub unpaired: i64,
+    /// Voxel count V.
     pub voxels: i64,
+    /// Image size S (pixels per side).
     pub image_size: i64,
+    /// Timed steps (≥ 1).
     pub steps: usize,
+    /// Untimed warm-up steps before them.
     pub warmup: usize,
     /// Compute the paired targets' VGG taps once before timing (the trainer's caching option).
     pub cache_target_taps: bool,
+    /// Allow TF32 in cuDNN/cuBLAS (CUDA only).
     pub tf32: bool,
     /// bf16 autocast for the forward passes (the trainers' `precision = "bf16"`).
     pub precision: Precision,
@@ -46,12 +55,18 @@ impl Default for StepBenchConfig {
     }
 }
 
+/// What a step benchmark measured.
 #[derive(Clone, Debug)]
 pub struct StepBenchResult {
+    /// Wall time of each timed step, ms (warm-up excluded).
     pub step_ms: Vec<f64>,
+    /// Mean of `step_ms`.
     pub ms_per_step: f64,
+    /// Peak resident memory of the process (VmHWM), MiB; 0 where unknown.
     pub peak_rss_mib: f64,
+    /// Loss of the last step.
     pub loss: f64,
+    /// libtorch CPU threads in use.
     pub threads: i32,
 }
 
@@ -153,14 +168,23 @@ pub fn run_decoder_step_bench(
 /// One [NI22] encoder training step (`vox2pix bench encoder-step`; twin: `tools/bench_torch.py encoder-step`).
 #[derive(Clone, Debug)]
 pub struct EncoderStepBenchConfig {
+    /// Device to time on.
     pub device: Device,
+    /// Images per step (≥ 2, for batch norm).
     pub batch: i64,
+    /// Voxel count V.
     pub voxels: i64,
+    /// Image size S (multiple of 16, ≥ 32).
     pub image_size: i64,
+    /// Maximum shift per axis, pixels (`encoder_shifts` radius).
     pub shift_px: i64,
+    /// Timed steps (≥ 1).
     pub steps: usize,
+    /// Untimed warm-up steps before them.
     pub warmup: usize,
+    /// Allow TF32 in cuDNN/cuBLAS (CUDA only).
     pub tf32: bool,
+    /// bf16 autocast for the forward passes.
     pub precision: Precision,
 }
 

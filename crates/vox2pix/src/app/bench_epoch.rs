@@ -183,7 +183,10 @@ mod tests {
         let timing = run_decoder_epoch(&bench, Device::Cpu).unwrap();
         let paper = TrainConfig::load("paper", &[]).unwrap();
         assert_eq!(timing.steps, 1);
-        assert_eq!(timing.epoch_steps, (timing.n_trials as usize / paper.decoder_training.paired_batch).max(1));
+        assert_eq!(
+            timing.epoch_steps,
+            (timing.n_trials as usize / paper.decoder_training.paired_batch).max(1)
+        );
         assert!(timing.last_loss.is_finite() && timing.step_s > 0.0);
         // The trainer's scratch run is gone.
         let scratch = std::env::temp_dir().join(format!("vox2pix-bench-epoch-{}", std::process::id()));

@@ -1,35 +1,48 @@
 //! The demo pipeline (`vox2pix demo`): synthesize → backbone → train E → train D → reconstruct → evaluate →
 //! report, on a built-in synthetic world. Each stage that already finished in `out` is reused, so an
 //! interrupted demo continues where it stopped.
-use vox2pix_synth::export::{export, prepare_output_dir};
-use vox2pix_synth::world::{World, WorldConfig};
+use crate::app::jobs;
 use crate::model::backbone::world_backbone_path;
 use crate::train::backbone::{train_world_backbone, BackboneTraining};
-use vox2pix_formats::weights::card::{backbone_card_path, BackboneCard};
-use vox2pix_formats::config::TrainConfig;
-use crate::app::jobs;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::Device;
+use vox2pix_formats::config::TrainConfig;
+use vox2pix_formats::weights::card::{backbone_card_path, BackboneCard};
+use vox2pix_synth::export::{export, prepare_output_dir};
+use vox2pix_synth::world::{World, WorldConfig};
 
 /// Where the demo put things, and how long each stage took.
 #[derive(Debug, Default)]
 pub struct DemoOutcome {
+    /// The synthetic dataset directory (`out/data`).
     pub data: PathBuf,
+    /// The encoder run (`out/encoder`).
     pub encoder: PathBuf,
+    /// The decoder run (`out/decoder`), also evaluated and reported.
     pub decoder: PathBuf,
+    /// The reconstructions written by `reconstruct_job`.
     pub reconstructions: PathBuf,
+    /// The HTML report, once written.
     pub report: Option<PathBuf>,
+    /// (stage name, seconds) in run order.
     pub stage_seconds: Vec<(String, f64)>,
 }
 
+/// Settings of `vox2pix demo`.
 pub struct DemoOptions {
+    /// Output directory; finished stages in it are reused.
     pub out: PathBuf,
+    /// Built-in world preset name (or world TOML path) for the synthetic data.
     pub world_preset: String,
+    /// Training config: preset name or TOML path.
     pub config: String,
+    /// World seed.
     pub seed: u64,
+    /// `key.sub=value` overrides applied to the training config.
     pub overrides: Vec<String>,
+    /// Device for all stages.
     pub device: Device,
     /// Steps for the world backbone when no shipped one matches the world.
     pub backbone_steps: usize,
@@ -119,6 +132,27 @@ fn ensure_backbone(data: &Path, world: &World, steps: usize, device: Device) -> 
     ))
 }
 
+/// The world of `data`: read back when the folder holds one, else generated from `preset` and `seed` and exported.
+fn synthesize(data: &Path, preset: &str, seed: u64) -> Result<World> {
+    if vox2pix_formats::manifest::read_manifest(data).ok().flatten().is_some() {
+        return vox2pix_synth::export::world_from_dir(data);
+    }
+    prepare_output_dir(data)?;
+    let world = World::new(WorldConfig::resolve(preset, &[])?, seed)?;
+    export(&world, data, true)?;
+    Ok(world)
+}
+
+/// The demo's first two stages for a data folder of its own: the world (generated or reused) and its backbone
+/// (shipped, reused or trained). Other pipelines over synthetic worlds (`app::study`) start here.
+pub fn prepare_world(data: &Path, preset: &str, seed: u64, backbone_steps: usize, device: Device) -> Result<World> {
+    let world = synthesize(data, preset, seed)?;
+    let how = ensure_backbone(data, &world, backbone_steps, device)?;
+    eprintln!("[world {seed}] backbone: {how}");
+    Ok(world)
+}
+
+/// Runs every stage (reusing those already done in `out`) and returns where they wrote and how long each took.
 pub fn run_demo(o: &DemoOptions) -> Result<DemoOutcome> {
     let mut out = DemoOutcome::default();
     std::fs::create_dir_all(&o.out).with_context(|| format!("cannot create {}", o.out.display()))?;
@@ -130,14 +164,7 @@ pub fn run_demo(o: &DemoOptions) -> Result<DemoOutcome> {
     };
 
     let t0 = Instant::now();
-    let world = if vox2pix_formats::manifest::read_manifest(&data).ok().flatten().is_some() {
-        vox2pix_synth::export::world_from_dir(&data)?
-    } else {
-        prepare_output_dir(&data)?;
-        let world = World::new(WorldConfig::resolve(&o.world_preset, &[])?, o.seed)?;
-        export(&world, &data, true)?;
-        world
-    };
+    let world = synthesize(&data, &o.world_preset, o.seed)?;
     stage("synthesize", t0);
 
     let t0 = Instant::now();

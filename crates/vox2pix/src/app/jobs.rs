@@ -1,18 +1,18 @@
 //! End-to-end training jobs as the CLI and the demo run them: load config and data, open the run directory,
 //! train, write the final model. Each returns a summary; the CLI only parses arguments and prints.
-use vox2pix_formats::npz::{write_npz, Compression, NpyArray};
-use vox2pix_formats::config::TrainConfig;
+use crate::data::pool::{GuardedPool, ImagePool};
 use crate::data::TrainingData;
 use crate::model::run::run_config;
+use crate::model::run::RunDir;
 use crate::model::{DecoderModel, EncoderModel};
 use crate::train::decoder::{train_decoder, DecoderOutcome};
 use crate::train::encoder::{train_encoder, EncoderOutcome};
-use crate::data::pool::{GuardedPool, ImagePool};
-use crate::model::run::RunDir;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
+use vox2pix_formats::config::TrainConfig;
+use vox2pix_formats::npz::{write_npz, Compression, NpyArray};
 
 /// Opens the run, checks that a resumed run keeps its config, and records config and data provenance.
 fn open_run(out: &Path, kind: &str, resume: bool, cfg: &TrainConfig, data: &TrainingData) -> Result<RunDir> {
@@ -32,7 +32,7 @@ fn open_run(out: &Path, kind: &str, resume: bool, cfg: &TrainConfig, data: &Trai
     }
     // Check the checkpoint against the data before rewriting anything, so a refused resume leaves the run as it was.
     if let Some(state) = run.read_state()? {
-        if state.n_voxels != data.n_voxels as usize {
+        if state.n_voxels != data.n_voxels {
             bail!(
                 "{}: checkpoint was trained for {} voxels but the data has {}; use the matching dataset/ROI",
                 out.display(),
@@ -117,11 +117,7 @@ pub fn unpaired_pool(
             data.image_size, t.unpaired_per_class, cfg.seed
         ));
         Box::new(vox2pix_formats::images::cached_unpaired_pool(dir, &cache, &spec)?)
-    } else if data
-        .manifest
-        .as_ref()
-        .is_some_and(|m| m.is_synthetic_world())
-    {
+    } else if data.manifest.as_ref().is_some_and(|m| m.is_synthetic_world()) {
         Box::new(crate::data::world_pool::WorldPool::new(
             &data.dir,
             t.unpaired_per_class,

@@ -5,35 +5,47 @@
 pub mod pool;
 pub mod world_pool;
 
-use vox2pix_formats::layout::load_dataset;
-use vox2pix_formats::manifest::{read_manifest, DatasetManifest};
-use vox2pix_formats::Dataset;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
+use vox2pix_formats::layout::load_dataset;
+use vox2pix_formats::manifest::{read_manifest, DatasetManifest};
+use vox2pix_formats::Dataset;
 
+/// A dataset loaded onto a device for training and evaluation: images, ROI-selected fMRI, SNR weights, classes.
 pub struct TrainingData {
+    /// The dataset directory it was loaded from.
     pub dir: PathBuf,
+    /// The ROI-selected dataset as loaded (CPU arrays).
     pub dataset: Dataset,
+    /// The dataset manifest, when the directory has one.
     pub manifest: Option<DatasetManifest>,
+    /// ROI names the voxels were selected by.
     pub roi: Vec<String>,
+    /// Image size S (pixels per side).
     pub image_size: i64,
+    /// Selected voxel count V.
     pub n_voxels: i64,
     /// [N_train_images, 3, S, S] f32 in [0, 1].
     pub train_images: Tensor,
     /// [N_trials, V] single trials and, per trial, the index of its image.
     pub y_train: Tensor,
+    /// [N_trials] i64 index into `train_images` of each trial.
     pub train_labels: Tensor,
+    /// [N_test_images, 3, S, S] f32 in [0, 1].
     pub test_images: Tensor,
+    /// [N_test_images, V] test responses averaged over repeats.
     pub y_test_avg: Tensor,
     /// SNR normalised to mean 1 (`snr_n`) and inverse SNR normalised to mean 1 (`snr_inv_n`), method.md §1.3.
     pub snr_n: Tensor,
+    /// [V] inverse SNR normalised to mean 1 (see `snr_n`).
     pub snr_inv_n: Tensor,
     /// Per-channel mean |pixel| of the training images, [3] (the pixel-loss normaliser `img_norm l1`).
     pub channel_mean_abs: Tensor,
     /// Classes the test images belong to; no training stream may draw them.
     pub test_classes: Vec<i64>,
+    /// Classes of the training images.
     pub train_classes: Vec<i64>,
 }
 
@@ -57,12 +69,15 @@ pub fn images_to_tensor(pixels: &ndarray::Array4<u8>) -> Tensor {
         / 255.0
 }
 
+/// f32 [rows, cols] array → a [rows, cols] CPU tensor.
 pub fn array2_to_tensor(a: &ndarray::Array2<f32>) -> Tensor {
     let data: Vec<f32> = a.iter().copied().collect();
     Tensor::from_slice(&data).view([a.nrows() as i64, a.ncols() as i64])
 }
 
 impl TrainingData {
+    /// Loads the dataset in `dir`, keeps the voxels of the `roi` union and puts the tensors on `device`. Fails on
+    /// image sizes the models cannot take and on a class shared by training and test images.
     pub fn load(dir: &Path, roi: &[String], device: Device) -> Result<Self> {
         let full = load_dataset(dir, None).with_context(|| format!("cannot load dataset {}", dir.display()))?;
         let manifest = if dir.is_dir() { read_manifest(dir)? } else { None };
@@ -126,6 +141,7 @@ impl TrainingData {
         })
     }
 
+    /// Number of single training trials (rows of `y_train`).
     pub fn n_trials(&self) -> i64 {
         self.y_train.size()[0]
     }

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 
 /// A finite, indexable set of unpaired images (synthetic world: rendered on demand; real data: a decoded cache).
 pub trait ImagePool: Send + Sync {
+    /// Number of images.
     fn len(&self) -> usize;
+    /// Whether the pool has no image.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -27,6 +29,7 @@ pub struct GuardedPool<P: ImagePool> {
 }
 
 impl<P: ImagePool> GuardedPool<P> {
+    /// Wraps `pool`, refusing an empty pool and one holding any image of `test_classes`.
     pub fn new(pool: P, test_classes: &[i64]) -> Result<Self> {
         let forbidden: BTreeSet<i64> = test_classes.iter().copied().collect();
         if pool.is_empty() {
@@ -48,18 +51,22 @@ impl<P: ImagePool> GuardedPool<P> {
         Ok(Self { pool, forbidden })
     }
 
+    /// Number of images.
     pub fn len(&self) -> usize {
         self.pool.len()
     }
 
+    /// Whether the pool has no image.
     pub fn is_empty(&self) -> bool {
         self.pool.is_empty()
     }
 
+    /// Side length of the square images.
     pub fn image_size(&self) -> usize {
         self.pool.image_size()
     }
 
+    /// What the pool is, for run manifests.
     pub fn describe(&self) -> String {
         self.pool.describe()
     }
@@ -92,7 +99,7 @@ impl ImagePool for Box<dyn ImagePool> {
     }
 }
 
-/// A decoded class-folder pool (real data, `data::images`).
+/// A decoded class-folder pool (real data, `vox2pix_formats::images`).
 impl ImagePool for vox2pix_formats::images::UnpairedPool {
     fn len(&self) -> usize {
         self.class_ids.len()

@@ -1,10 +1,11 @@
 //! The synthetic world's unpaired pool for the ED stream: non-test classes only, rendered on demand from
 //! (world config, seed) recorded in the dataset manifest, so no image is stored.
-use vox2pix_synth::world::World;
 use crate::data::pool::ImagePool;
 use anyhow::Result;
 use std::path::Path;
+use vox2pix_synth::world::World;
 
+/// Unpaired images of a synthetic world, rendered on demand (`per_class` images per unpaired class).
 pub struct WorldPool {
     world: World,
     len: usize,

@@ -1,8 +1,8 @@
 //! N-way semantic classification of never-seen classes (method.md §6.2, metrics.md §3.2): is the true class's
 //! prototype among the k nearest (1 − Pearson r) of itself and N − 1 random other classes?
 use super::draw::{bootstrap_mean_ci, Interval};
-use crate::nn::pearson::{corr_matrix, to_vec_f64};
 use super::trials::run_trials;
+use crate::nn::pearson::{corr_matrix, to_vec_f64};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -16,6 +16,7 @@ pub struct PrototypeAccumulator {
 }
 
 impl PrototypeAccumulator {
+    /// An empty accumulator for `n_classes` prototypes of `dim` features, on `device`.
     pub fn new(n_classes: usize, dim: usize, device: Device) -> Self {
         Self {
             sums: Tensor::zeros([n_classes as i64, dim as i64], (Kind::Double, device)),
@@ -79,9 +80,11 @@ pub struct SemanticClassification {
     pub top_ks: Vec<usize>,
     /// Random trials per image (default 1,000).
     pub trials_per_image: usize,
+    /// Seed of the distractor draws and the bootstrap.
     pub seed: u64,
     /// Bootstrap resamples of the test images for the CI (default 10,000).
     pub bootstrap: usize,
+    /// Confidence level of the CI (default 0.95).
     pub ci_level: f64,
 }
 
@@ -101,16 +104,23 @@ impl Default for SemanticClassification {
 /// Classification at one (N, k).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassificationResult {
+    /// N: candidate classes per trial (the true one included).
     pub n: usize,
+    /// k: a trial is correct when the true class ranks among the k nearest.
     pub top_k: usize,
+    /// Mean of `per_image_accuracy`.
     pub accuracy: f64,
+    /// Bootstrap CI of `accuracy` over the test images.
     pub accuracy_ci: Interval,
     /// k/N.
     pub chance: f64,
     /// Exact expected accuracy over all possible class draws (no trial noise).
     pub expected_accuracy: f64,
+    /// Fraction of correct trials, per reconstruction.
     pub per_image_accuracy: Vec<f64>,
+    /// Random trials per image.
     pub trials_per_image: usize,
+    /// Seed of the draws.
     pub seed: u64,
 }
 
@@ -208,10 +218,13 @@ pub struct ClassificationBench {
     pub distances_s: f64,
     /// The trials and bootstrap CIs on that distance matrix.
     pub trials_s: f64,
+    /// Both together, seconds.
     pub total_s: f64,
+    /// The device, as `Debug` prints it.
     pub device: String,
 }
 
+/// Times one default classification on random prototypes on `device` (after a small warm-up).
 pub fn bench_classification(device: Device) -> Result<ClassificationBench> {
     tch::manual_seed(0);
     let protos = Tensor::randn([1030, 9216], (Kind::Float, device));

@@ -21,6 +21,7 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// The stream for `seed` and `ids`; the same pair always gives the same draws.
     pub fn new(seed: u64, ids: &[u64]) -> Self {
         let mut h = splitmix64(seed ^ GOLDEN);
         for (i, &id) in ids.iter().enumerate() {
@@ -29,6 +30,7 @@ impl Stream {
         Self { state: h }
     }
 
+    /// Next 64 random bits.
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(GOLDEN);
@@ -67,7 +69,9 @@ impl Stream {
 /// A two-sided confidence interval.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
+    /// Lower bound.
     pub lo: f64,
+    /// Upper bound.
     pub hi: f64,
 }
 

@@ -10,10 +10,15 @@ use tch::Tensor;
 /// Summary of per-voxel values over one ROI (NumPy-style linear-interpolation percentiles).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoiStats {
+    /// Voxels summarised.
     pub n_voxels: usize,
+    /// Mean.
     pub mean: f64,
+    /// Median.
     pub median: f64,
+    /// 75th percentile.
     pub p75: f64,
+    /// 90th percentile.
     pub p90: f64,
 }
 
@@ -38,19 +43,24 @@ impl RoiStats {
 /// Per-ROI voxel correlation summary.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoiCorrelation {
+    /// ROI name (`all` for every voxel).
     pub roi: String,
+    /// Pearson r over the ROI's voxels; None for an empty ROI.
     pub r: Option<RoiStats>,
     /// r / sqrt(NC/100) over the ROI's voxels with a positive noise ceiling.
     pub r_over_ceiling: Option<RoiStats>,
 }
 
+/// Encoder voxel correlation on the test averages: per voxel, over all voxels and per ROI (`voxel_correlation`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VoxelCorrelation {
     /// Pearson r per voxel over the test images (for brain maps).
     pub per_voxel_r: Vec<f64>,
     /// r / sqrt(NC/100) per voxel; None where NC ≤ 0 or no ceiling was given.
     pub per_voxel_r_over_ceiling: Vec<Option<f64>>,
+    /// Summary over all voxels.
     pub all_voxels: RoiCorrelation,
+    /// Summary per ROI mask, in ROI-name order.
     pub rois: Vec<RoiCorrelation>,
 }
 
@@ -109,6 +119,7 @@ pub fn voxel_correlation(
 /// Layer-to-ROI summary of branch weights over the backbone depths for one ROI.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoiBranchWeights {
+    /// ROI name.
     pub roi: String,
     /// Voxels whose weights could be normalised (non-zero sum).
     pub n_voxels: usize,

@@ -1,8 +1,8 @@
 //! n-way image identification (method.md §6.1, metrics.md §3.1): is the ground truth the nearest of itself and
 //! n − 1 random distractors, for each reconstruction, over many seeded trials?
 use super::draw::{bootstrap_mean_ci, Interval};
-use crate::nn::pearson::to_vec_f64;
 use super::trials::run_trials;
+use crate::nn::pearson::to_vec_f64;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -57,6 +57,7 @@ impl Default for NWayIdentification {
 /// Identification at one n.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IdentificationResult {
+    /// n: candidates per trial (the ground truth included).
     pub n: usize,
     /// Fraction of all trials (images × trials) where the ground truth was strictly nearest.
     pub accuracy: f64,
@@ -64,14 +65,19 @@ pub struct IdentificationResult {
     pub accuracy_ci: Interval,
     /// Mean normalised rank of the ground truth among the candidates, 0 = best, 0.5 = chance.
     pub rank_score: f64,
+    /// Bootstrap CI over test images of `rank_score`.
     pub rank_score_ci: Interval,
     /// 1/n.
     pub chance: f64,
     /// Exact expected accuracy over all possible distractor draws (no trial noise), for comparison.
     pub expected_accuracy: f64,
+    /// Fraction of strictly-nearest trials, per reconstruction.
     pub per_image_accuracy: Vec<f64>,
+    /// Mean normalised rank, per reconstruction.
     pub per_image_rank_score: Vec<f64>,
+    /// Random trials per image.
     pub trials_per_image: usize,
+    /// Seed of the draws.
     pub seed: u64,
     /// `test` or `external`.
     pub pool: String,

@@ -18,6 +18,8 @@ pub mod draw;
 pub mod encoder;
 pub mod identification;
 pub mod image;
+pub mod layers;
+pub mod paired;
 pub mod perceptual;
 pub mod results;
 pub mod run_eval;

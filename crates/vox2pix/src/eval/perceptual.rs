@@ -65,7 +65,9 @@ impl PerceptualInput {
 /// Channel-unit-normalised taps of a batch, flattened and scaled by 1/√(H·W) per layer: `flat` [N, F] and
 /// `self_term` [N] = |F|² (≈ number of layers; less where a position's channel vector is 0).
 pub struct UnitTaps {
+    /// [N, F] concatenated scaled unit taps.
     pub flat: Tensor,
+    /// [N] squared norm of each `flat` row.
     pub self_term: Tensor,
 }
 
@@ -87,6 +89,7 @@ fn unit_normalise(tap: &Tensor, layer: usize) -> Result<Tensor> {
 }
 
 impl UnitTaps {
+    /// From a batch's taps, each [N, C, H, W] (same N); errors on no taps or mismatched batch sizes.
     pub fn new(taps: &[Tensor]) -> Result<Self> {
         if taps.is_empty() {
             bail!("perceptual distance: no backbone taps given");
@@ -106,10 +109,12 @@ impl UnitTaps {
         Ok(Self { flat, self_term })
     }
 
+    /// Number of images N.
     pub fn len(&self) -> usize {
         self.flat.size()[0] as usize
     }
 
+    /// Whether there is no image.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -4,11 +4,11 @@ use super::draw::{bootstrap_mean_ci, Interval};
 use super::encoder::{RoiBranchWeights, VoxelCorrelation};
 use super::identification::IdentificationResult;
 use super::perceptual::PerceptualInput;
-use vox2pix_formats::io::{write_atomic, write_bytes_atomic};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
+use vox2pix_formats::io::{write_atomic, write_bytes_atomic};
 
 /// Identification results for one distance and one distractor pool.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -20,6 +20,7 @@ pub struct IdentificationSet {
     pub input: Option<PerceptualInput>,
     /// `test` or `external`.
     pub pool: String,
+    /// One result per n.
     pub results: Vec<IdentificationResult>,
 }
 
@@ -27,12 +28,16 @@ pub struct IdentificationSet {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MeanWithCi {
+    /// Mean over the test images.
     pub mean: f64,
+    /// Bootstrap CI of `mean`.
     pub ci: Interval,
+    /// The metric per test image.
     pub per_image: Vec<f64>,
 }
 
 impl MeanWithCi {
+    /// Mean of `per_image` with its `bootstrap`-resample percentile CI at `level`, seeded by `seed`.
     pub fn of(per_image: Vec<f64>, bootstrap: usize, level: f64, seed: u64) -> Self {
         Self {
             mean: per_image.iter().sum::<f64>() / per_image.len().max(1) as f64,
@@ -46,25 +51,35 @@ impl MeanWithCi {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalMetrics {
+    /// Test images evaluated (length of every per-image column).
     pub n_test_images: usize,
+    /// Seed of the evaluation's random draws.
     pub seed: u64,
+    /// Per distance and distractor pool.
     #[serde(default)]
     pub identification: Vec<IdentificationSet>,
+    /// Per (N, k).
     #[serde(default)]
     pub classification: Vec<ClassificationResult>,
+    /// Pixel correlation, reconstruction vs ground truth.
     pub pixcorr: Option<MeanWithCi>,
+    /// SSIM, reconstruction vs ground truth.
     pub ssim: Option<MeanWithCi>,
+    /// Encoder voxel correlation on the test images.
     pub encoder: Option<VoxelCorrelation>,
+    /// Per-ROI branch-weight summary of the encoder.
     #[serde(default)]
     pub branch_weights: Vec<RoiBranchWeights>,
 }
 
 impl EvalMetrics {
+    /// Writes pretty-printed JSON (`metrics.json`) atomically.
     pub fn write_json(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self).context("serialising metrics")?;
         write_bytes_atomic(path, text.as_bytes())
     }
 
+    /// Reads a `metrics.json` written by `write_json`.
     pub fn read_json(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{}: not a vox2pix metrics.json", path.display()))
@@ -178,6 +193,7 @@ impl EvalMetrics {
         Ok(cols)
     }
 
+    /// Writes `per_image_columns` as CSV (`image` column first, one row per test image) atomically.
     pub fn write_per_image_csv(&self, path: &Path) -> Result<()> {
         let cols = self.per_image_columns()?;
         write_atomic(path, |file| {
@@ -195,6 +211,7 @@ impl EvalMetrics {
         })
     }
 
+    /// Writes `csv_rows` under a `metric,setting,value,ci_lo,ci_hi,chance` header atomically.
     pub fn write_csv(&self, path: &Path) -> Result<()> {
         let rows = self.csv_rows();
         write_atomic(path, |file| {

@@ -9,36 +9,42 @@ use super::classification::{PrototypeAccumulator, SemanticClassification};
 use super::encoder::{branch_weight_summary, voxel_correlation};
 use super::identification::{DistractorPool, NWayIdentification};
 use super::image::{pixcorr, ssim};
-use crate::nn::pearson::{corr_matrix, to_vec_f64};
 use super::perceptual::{perceptual_distance_matrix, pixel_correlation_distance_matrix, PerceptualInput};
 use super::results::{EvalMetrics, IdentificationSet, MeanWithCi};
-use vox2pix_synth::world::World;
-use vox2pix_formats::config::TrainConfig;
 use crate::data::TrainingData;
+use crate::model::run::{encoder_of, run_config};
 use crate::model::DecoderModel;
 use crate::model::EncoderModel;
-use crate::model::run::{encoder_of, run_config};
+use crate::nn::pearson::{corr_matrix, to_vec_f64};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
+use vox2pix_formats::config::TrainConfig;
+use vox2pix_synth::world::World;
 
 /// Which distractor pools identification uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolChoice {
+    /// The other test images.
     Test,
+    /// The synthetic world's distractor images (skipped on real data).
     External,
 }
 
 /// Settings of one evaluation; `Default` is the paper's protocol with a CPU-sized external pool.
 #[derive(Clone, Debug)]
 pub struct EvaluateOptions {
+    /// Random trials per image (identification and classification).
     pub trials: usize,
+    /// Identification distractor pools to evaluate.
     pub pools: Vec<PoolChoice>,
     /// At most this many external distractors (each is rendered and run through the backbone).
     pub external_cap: usize,
+    /// Seed of every random draw.
     pub seed: u64,
+    /// Bootstrap resamples for every CI.
     pub bootstrap: usize,
     /// Sanity check: use the ground-truth test images as the reconstructions (identification must be 100 %).
     pub recon_from_gt: bool,
@@ -114,9 +120,7 @@ fn check_same_dataset(run: &Path, data: &TrainingData) -> Result<()> {
 /// The synthetic world behind a data folder, or None for other datasets.
 fn world_of(data: &TrainingData) -> Result<Option<World>> {
     match &data.manifest {
-        Some(m) if m.is_synthetic_world() => {
-            Ok(Some(vox2pix_synth::export::world_from_dir(&data.dir)?))
-        }
+        Some(m) if m.is_synthetic_world() => Ok(Some(vox2pix_synth::export::world_from_dir(&data.dir)?)),
         _ => Ok(None),
     }
 }

@@ -21,10 +21,15 @@ pub fn torchvision_cache_path(name: &str) -> PathBuf {
     base.join("weights").join(format!("{name}.safetensors"))
 }
 
+/// The frozen VGG16 trunk with where it came from (`load_backbone`).
 pub struct LoadedBackbone {
+    /// Holds the (frozen) weights.
     pub vs: nn::VarStore,
+    /// The network.
     pub net: Vgg16,
+    /// The weights file it was loaded from.
     pub path: PathBuf,
+    /// Its model card (provenance), when the file has one.
     pub card: Option<BackboneCard>,
 }
 

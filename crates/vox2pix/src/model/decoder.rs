@@ -12,18 +12,23 @@ use vox2pix_formats::config::TrainConfig;
 /// File name of a finished decoder run's weights.
 pub const DECODER_FILE: &str = "decoder.safetensors";
 
+/// D with its variables, ready for training or inference.
 pub struct DecoderModel {
+    /// Holds D's weights.
     pub vs: nn::VarStore,
+    /// The network.
     pub decoder: Decoder,
 }
 
 impl DecoderModel {
+    /// A fresh D for `cfg.decoder` and `data`'s voxel count and image size.
     pub fn build(cfg: &TrainConfig, data: &TrainingData, device: Device) -> Result<Self> {
         let vs = nn::VarStore::new(device);
         let decoder = Decoder::new(&vs.root(), &cfg.decoder, data.n_voxels, data.image_size)?;
         Ok(Self { vs, decoder })
     }
 
+    /// Loads a finished decoder run's final weights (`RUN/decoder.safetensors`), frozen.
     pub fn load_run(run_dir: &Path, cfg: &TrainConfig, data: &TrainingData, device: Device) -> Result<Self> {
         RunDir::existing(run_dir, "decoder")?;
         let mut m = Self::build(cfg, data, device)?;

@@ -15,12 +15,16 @@ pub const ENCODER_FILE: &str = "encoder.safetensors";
 
 /// E with its frozen backbone, ready for training or inference.
 pub struct EncoderModel {
+    /// The frozen VGG16 trunk E reads its taps from.
     pub backbone: LoadedBackbone,
+    /// Holds E's own weights.
     pub vs: nn::VarStore,
+    /// The network.
     pub encoder: SeparableEncoder,
 }
 
 impl EncoderModel {
+    /// A fresh E on the backbone `cfg.backbone` names, checked against `data`'s test classes.
     pub fn build(cfg: &TrainConfig, data: &TrainingData, device: Device) -> Result<Self> {
         let backbone = load_backbone(&cfg.backbone, &data.dir, &data.test_classes, device)?;
         Self::with_backbone(backbone, cfg, data, device)

@@ -7,18 +7,21 @@
 //! - `metrics.jsonl`       one JSON object per epoch
 //! - `checkpoint-eNNNN.safetensors` + `state.json`: the latest checkpoint; `state.json` is written last and is
 //!   the commit point, so a crash at any moment leaves the previous checkpoint loadable.
-use vox2pix_formats::io::{write_atomic_path, write_bytes_atomic};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 use vox2pix_formats::config::TrainConfig;
+use vox2pix_formats::io::{write_atomic_path, write_bytes_atomic};
 
+/// `run.json`: what kind of run a directory holds.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RunInfo {
+    /// `encoder`, `decoder` or `backbone`.
     pub kind: String,
+    /// Version of vox2pix that created the run.
     pub vox2pix_version: String,
 }
 
@@ -31,12 +34,14 @@ pub struct CheckpointState {
     /// File name of the tensors, relative to the run directory.
     pub file: String,
     /// Number of voxels the models were built for (checked on load).
-    pub n_voxels: usize,
+    pub n_voxels: i64,
     /// Last training loss (for logging).
     pub last_loss: f64,
 }
 
+/// An opened run directory (see the module docs for its layout).
 pub struct RunDir {
+    /// The run directory.
     pub path: PathBuf,
 }
 
@@ -109,6 +114,7 @@ impl RunDir {
         })
     }
 
+    /// Writes `text` as `RUN/name`, atomically.
     pub fn write_text(&self, name: &str, text: &str) -> Result<()> {
         write_bytes_atomic(&self.path.join(name), text.as_bytes())
     }
@@ -124,6 +130,7 @@ impl RunDir {
         self.write_text("metrics.jsonl", &text)
     }
 
+    /// Reads `metrics.jsonl`, one value per epoch; empty when there is no such file.
     pub fn read_metrics(&self) -> Result<Vec<serde_json::Value>> {
         let p = self.path.join("metrics.jsonl");
         if !p.exists() {
@@ -171,6 +178,7 @@ impl RunDir {
         })
     }
 
+    /// Reads the latest checkpoint's record (`state.json`); None before the first checkpoint.
     pub fn read_state(&self) -> Result<Option<CheckpointState>> {
         let p = self.path.join("state.json");
         if !p.exists() {
@@ -186,7 +194,7 @@ impl RunDir {
     }
 
     /// Loads the latest checkpoint, checking that it was made for `n_voxels` voxels.
-    pub fn load_checkpoint(&self, n_voxels: usize) -> Result<Option<(CheckpointState, HashMap<String, Tensor>)>> {
+    pub fn load_checkpoint(&self, n_voxels: i64) -> Result<Option<(CheckpointState, HashMap<String, Tensor>)>> {
         let Some(state) = self.read_state()? else {
             return Ok(None);
         };

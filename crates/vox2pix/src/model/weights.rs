@@ -64,6 +64,7 @@ pub fn read_tensor_map(path: &Path) -> Result<HashMap<String, Tensor>> {
 /// What a successful load did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadReport {
+    /// Model variables filled (all of them).
     pub loaded: usize,
     /// File keys skipped because they matched an allowed-unused prefix.
     pub ignored: Vec<String>,
@@ -105,7 +106,11 @@ pub fn copy_into(
         .filter_map(|(k, t)| k.strip_prefix(keys.prefix).map(|k| (k, t)))
         .collect();
     let vars = vs.variables();
-    let mut missing: Vec<String> = vars.keys().filter(|k| !file.contains_key(k.as_str())).cloned().collect();
+    let mut missing: Vec<String> = vars
+        .keys()
+        .filter(|k| !file.contains_key(k.as_str()))
+        .cloned()
+        .collect();
     let mut unexpected = Vec::new();
     let mut ignored = Vec::new();
     for &k in file.keys() {
@@ -147,7 +152,9 @@ pub fn copy_into(
             msg.push_str(&format!("; wrong shapes ({}): {}", mis_shaped.len(), list(&mis_shaped)));
         }
         if keys.hint.is_empty() {
-            msg.push_str(". Check that the file was saved from the same architecture and width (torchvision key layout)");
+            msg.push_str(
+                ". Check that the file was saved from the same architecture and width (torchvision key layout)",
+            );
         } else {
             msg.push_str(&format!(". {}", keys.hint));
         }

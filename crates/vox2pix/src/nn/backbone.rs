@@ -1,8 +1,8 @@
 //! Frozen ImageNet backbones in torchvision's parameter layout: VGG16 (perceptual loss, encoder taps,
 //! the synthetic world's classifier) and AlexNet `features[:10]` (semantic classification embedding, method.md §6.2).
 use tch::nn::{self, Module};
-pub use vox2pix_formats::config::InputNorm;
 use tch::Tensor;
+pub use vox2pix_formats::config::InputNorm;
 
 const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
 const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
@@ -10,12 +10,12 @@ const CAFFE_MEAN_BGR: [f64; 3] = [103.939, 116.779, 123.68];
 
 /// Maps RGB in [0,1] ([B,3,H,W]) to what the backbone's first convolution expects under `norm`.
 pub fn normalize_input(norm: InputNorm, x01: &Tensor) -> Tensor {
-        let (kind, dev) = (x01.kind(), x01.device());
-        let col = |v: [f64; 3]| Tensor::from_slice(&v).to_kind(kind).to_device(dev).view([1, 3, 1, 1]);
-        match norm {
-            InputNorm::Torchvision => (x01 - col(IMAGENET_MEAN)) / col(IMAGENET_STD),
-            InputNorm::Caffe => x01.flip([1]) * 255.0 - col(CAFFE_MEAN_BGR),
-        }
+    let (kind, dev) = (x01.kind(), x01.device());
+    let col = |v: [f64; 3]| Tensor::from_slice(&v).to_kind(kind).to_device(dev).view([1, 3, 1, 1]);
+    match norm {
+        InputNorm::Torchvision => (x01 - col(IMAGENET_MEAN)) / col(IMAGENET_STD),
+        InputNorm::Caffe => x01.flip([1]) * 255.0 - col(CAFFE_MEAN_BGR),
+    }
 }
 
 /// Channel count for a width multiplier; at least 1 so that tiny widths still form a network.
@@ -27,10 +27,15 @@ pub fn scaled_channels(base: i64, width: f64) -> i64 {
 /// Spatial sizes at input S: S, S/2, S/4, S/8, S/16.
 #[derive(Debug)]
 pub struct VggTaps {
+    /// Block 1, [B, 64·w, S, S].
     pub relu1_2: Tensor,
+    /// Block 2, [B, 128·w, S/2, S/2].
     pub relu2_2: Tensor,
+    /// Block 3, [B, 256·w, S/4, S/4].
     pub relu3_3: Tensor,
+    /// Block 4, [B, 512·w, S/8, S/8].
     pub relu4_3: Tensor,
+    /// Block 5, [B, 512·w, S/16, S/16].
     pub relu5_3: Tensor,
 }
 
@@ -110,6 +115,7 @@ impl VggTaps {
 
 /// torchvision `vgg16().features` indices of the 13 convolutions, grouped into the five blocks.
 pub const VGG16_BLOCKS: [&[usize]; 5] = [&[0, 2], &[5, 7], &[10, 12, 14], &[17, 19, 21], &[24, 26, 28]];
+/// Output channels of the five blocks at width 1.0 (torchvision); width w scales them (`scaled_channels`).
 pub const VGG16_BASE_CHANNELS: [i64; 5] = [64, 128, 256, 512, 512];
 
 /// VGG16 convolutional trunk (`features.N.weight/bias`, torchvision layout) with an optional classifier head

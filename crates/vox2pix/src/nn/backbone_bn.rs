@@ -9,12 +9,15 @@ use tch::{Kind, Tensor};
 
 const BN_EPS: f64 = 1e-5;
 
+/// The VGG16 trunk with BN after every convolution and a linear classifier head (global average pool → logits).
 pub struct VggBn {
     layers: Vec<Vec<(usize, nn::Conv2D, nn::BatchNorm)>>,
     classifier: nn::Linear,
 }
 
 impl VggBn {
+    /// Width `width` (as `Vgg16`), `n_classes` logits; parameters `features.N`, `bn.N`, `classifier`, torchvision
+    /// initialisation (Kaiming-normal fan-out convolutions, zero bias).
     pub fn new(p: &nn::Path, width: f64, n_classes: i64) -> Self {
         let channels = VGG16_BASE_CHANNELS.map(|c| scaled_channels(c, width));
         let init = nn::Init::Kaiming {

@@ -7,7 +7,6 @@ use tch::nn::{self, Module};
 use tch::Tensor;
 use vox2pix_formats::config::{DecoderConfig, Upsample};
 
-
 #[derive(Debug)]
 struct UpBlock {
     conv: nn::Conv2D,
@@ -33,6 +32,7 @@ fn glorot_uniform(fan_in: i64, fan_out: i64) -> nn::Init {
 }
 
 impl Decoder {
+    /// A fresh D for `n_voxels` inputs and images of `image_size` (multiple of 16, ≥ 32), Glorot-uniform initialised.
     pub fn new(p: &nn::Path, cfg: &DecoderConfig, n_voxels: i64, image_size: i64) -> Result<Self> {
         cfg.validate()?;
         check_image_size(image_size)?;
@@ -108,10 +108,12 @@ impl Decoder {
         fc_group_lasso(&w, snr_inv_n, c.fc_l1, c.fc_group, c.fc_neighbour) + l1_sum(&convs, c.conv_l1)
     }
 
+    /// Voxel count V D takes.
     pub fn n_voxels(&self) -> i64 {
         self.n_voxels
     }
 
+    /// The config D was built from.
     pub fn config(&self) -> &DecoderConfig {
         &self.cfg
     }

@@ -83,6 +83,7 @@ pub struct Autocast {
 }
 
 impl Autocast {
+    /// Enters a bf16 autocast region on `device` for `Precision::Bf16`; does nothing for `Precision::F32`.
     pub fn new(precision: Precision, device: tch::Device) -> Autocast {
         let device = match device {
             tch::Device::Cuda(_) => 1,

@@ -5,11 +5,9 @@ use super::backbone::VggTaps;
 use super::readout::{branch_readout, feature_readout, space_readout, unfold_patches};
 use super::regularizers::{l1_sum, space_map_group_lasso};
 use anyhow::{bail, Result};
-use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 use vox2pix_formats::config::EncoderConfig;
-
 
 /// Checks an image size against what the VGG taps and heads need.
 pub fn check_image_size(image_size: i64) -> Result<()> {
@@ -210,10 +208,12 @@ impl SeparableEncoder {
         });
     }
 
+    /// Voxel count V E predicts.
     pub fn n_voxels(&self) -> i64 {
         self.n_voxels
     }
 
+    /// The config E was built from.
     pub fn config(&self) -> &EncoderConfig {
         &self.cfg
     }

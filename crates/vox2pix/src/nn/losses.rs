@@ -7,7 +7,6 @@ use vox2pix_formats::config::ImageLossConfig;
 /// Keras `l2_normalize` floor on the squared norm.
 const NORM_EPS: f64 = 1e-12;
 
-
 /// Unit-normalises the channel vector at every position of [B, C, H, W].
 fn channel_normalize(x: &Tensor) -> Tensor {
     x / x
@@ -53,8 +52,11 @@ pub fn total_variation(x: &Tensor, exponent: f64) -> Tensor {
 /// The terms of one image-loss evaluation (detached, unweighted), for logging.
 #[derive(Debug)]
 pub struct ImageLossBreakdown {
+    /// Perceptual term (weighted sum over the taps).
     pub percept: Tensor,
+    /// Normalised pixel L1 term.
     pub mae: Tensor,
+    /// Total-variation term.
     pub tv: Tensor,
 }
 

@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 
 /// One ablation row: the variant's name, its run directory and its metrics.
 pub struct AblationRow {
+    /// Variant name (`paired`, `paired+ED`, …, `roi-V1`).
     pub name: String,
+    /// The variant's decoder run directory.
     pub run: PathBuf,
+    /// Its evaluation.
     pub metrics: EvalMetrics,
 }
 

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
+/// File name of the report inside a run directory.
 pub const REPORT_FILE: &str = "report.html";
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:1320px;margin:20px auto;color:#222}\

@@ -2,4 +2,5 @@
 pub mod ablation;
 pub mod grid;
 pub mod html;
+pub mod study;
 pub mod svg;

@@ -5,9 +5,13 @@ use std::fmt::Write;
 /// One bar: value with an optional interval and an optional chance level drawn as a dashed mark.
 #[derive(Clone, Debug)]
 pub struct Bar {
+    /// Axis label under the bar (also its tooltip).
     pub label: String,
+    /// The bar's value (its height).
     pub value: f64,
+    /// (lo, hi) whisker.
     pub ci: Option<(f64, f64)>,
+    /// Chance level.
     pub chance: Option<f64>,
     /// Index into the palette (groups bars of one series).
     pub series: usize,
@@ -16,7 +20,9 @@ pub struct Bar {
 /// A named line over x values.
 #[derive(Clone, Debug)]
 pub struct Line {
+    /// Legend entry.
     pub name: String,
+    /// (x, y) points, joined in order; non-finite y are skipped.
     pub points: Vec<(f64, f64)>,
 }
 
@@ -30,6 +36,7 @@ const RIGHT: f64 = 16.0;
 const TOP: f64 = 30.0;
 const BOTTOM: f64 = 70.0;
 
+/// Escapes `& < > "` for SVG/HTML text and attributes.
 pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")

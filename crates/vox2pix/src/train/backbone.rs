@@ -9,19 +9,23 @@ use std::path::Path;
 use tch::{nn, Device};
 use vox2pix_formats::weights::card::{backbone_card_path, BackboneCard};
 
-
 /// How the synthetic world's backbone is trained (`vox2pix train-backbone`).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackboneTraining {
+    /// Width multiplier of the VGG16 channels (default 0.25).
     pub width: f64,
+    /// Optimiser steps (default 1,500).
     pub steps: usize,
+    /// Images per step.
     pub batch_size: usize,
+    /// Learning rate; ×0.1 for the last quarter of the steps.
     pub lr: f64,
     /// Distinct training images per class (rendered on the fly, cycled).
     pub images_per_class: usize,
     /// Held-out images per class for the accuracy check.
     pub held_out_per_class: usize,
+    /// Seed of the initialisation and the image draws (mixed with the world's seed).
     pub seed: u64,
 }
 
@@ -46,12 +50,12 @@ pub const BACKBONE_INSTANCE_OFFSET: u32 = 1_000_000;
 /// Trains the narrow VGG16 (batch-normalised during training, folded afterwards) as a classifier of the world's non-test classes and writes
 /// `DIR/backbone/backbone.safetensors` + its card. Deterministic for a given world and `opts`.
 pub fn train_world_backbone(data_dir: &Path, opts: &BackboneTraining, device: Device) -> Result<BackboneCard> {
-    use vox2pix_synth::render::{render, Role};
-    use vox2pix_formats::rng::{mix_key, CounterRng};
     use crate::nn::augment::shift_images;
     use crate::train::optim::AmsGrad;
     use rayon::prelude::*;
     use tch::{Kind, Tensor};
+    use vox2pix_formats::rng::{mix_key, CounterRng};
+    use vox2pix_synth::render::{render, Role};
 
     let manifest = vox2pix_formats::manifest::read_manifest(data_dir)?.with_context(|| {
         format!(

@@ -5,23 +5,22 @@
 //!
 //! E and the backbone are frozen (eval mode); only D's parameters train. What is frozen and repeated is
 //! computed once: the perceptual taps of the paired targets are cached for the whole run.
+use crate::data::pool::{GuardedPool, ImagePool};
+use crate::data::TrainingData;
+use crate::model::run::RunDir;
+use crate::model::EncoderModel;
+use crate::model::{DecoderModel, DECODER_FILE};
+use crate::nn::augment::shift_images;
 use crate::nn::backbone::VggTaps;
 use crate::nn::device::{synchronize, Autocast};
 use crate::nn::losses::{fmri_loss, perceptual_loss, pixel_l1_normalized, total_variation};
-use vox2pix_formats::rng::{mix_key, CounterRng};
-use crate::nn::augment::shift_images;
-use vox2pix_formats::config::{DeSource, TrainConfig};
-use crate::data::TrainingData;
-use crate::model::EncoderModel;
 use crate::train::optim::AmsGrad;
-use crate::data::pool::{GuardedPool, ImagePool};
 use crate::train::progress::{ensure_finite, epoch_bar};
-use crate::model::run::RunDir;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use tch::{Device, Tensor};
-use crate::model::{DecoderModel, DECODER_FILE};
-
+use vox2pix_formats::config::{DeSource, TrainConfig};
+use vox2pix_formats::rng::{mix_key, CounterRng};
 
 /// Per-stream loss sums of an epoch, kept on the device so that a step reads back only its total (one sync, for
 /// the NaN guard and the progress bar).
@@ -50,8 +49,11 @@ impl StreamLossSums {
     }
 }
 
+/// What a decoder training run did.
 pub struct DecoderOutcome {
+    /// Epochs the run has now completed (the configured total).
     pub epochs: usize,
+    /// Mean training loss of the last epoch run here; NaN when none ran (already finished).
     pub last_loss: f64,
     /// Time spent caching the paired targets' taps (before the first step).
     pub cache_seconds: f64,
@@ -218,7 +220,8 @@ pub fn train_decoder(
     tch::manual_seed(mix_key(cfg.seed, &[0xD0]) as i64);
     let mut model = DecoderModel::build(cfg, data, device)?;
     let mut opt = AmsGrad::new(&model.vs, t.lr_at(0));
-    let (start_epoch, mut records) = crate::train::checkpoint::resume(run, &mut model.vs, &mut opt, data.n_voxels, "decoder")?;
+    let (start_epoch, mut records) =
+        crate::train::checkpoint::resume(run, &mut model.vs, &mut opt, data.n_voxels, "decoder")?;
     let vgg = &enc.backbone.net;
     // Frozen and repeated: the paired targets' perceptual taps, computed once.
     let t_cache = std::time::Instant::now();
@@ -349,7 +352,7 @@ pub fn train_decoder(
             "epoch": epoch + 1, "loss": last_loss, "lr": opt.lr,
             "loss_paired": paired, "loss_ed": ed, "loss_de": de,
         }));
-        crate::train::checkpoint::commit_epoch(run, &model.vs, &opt, &records, epoch + 1, data.n_voxels as usize, last_loss)?;
+        crate::train::checkpoint::commit_epoch(run, &model.vs, &opt, &records, epoch + 1, data.n_voxels, last_loss)?;
         bar.inc(1);
         bar.set_message(format!("loss {last_loss:.4} (paired {:.3}, ED {:.3})", paired, ed));
     }

@@ -1,22 +1,21 @@
 //! Encoder trainer (`vox2pix train-encoder`): E learns image → fMRI on the paired training data with random
 //! ±shift augmentation (edge fill), Adam/AMSGrad with the paper's step schedule. After every epoch the voxel
 //! correlation per ROI on the test averages is logged — for monitoring only, never to pick a checkpoint.
+use crate::data::TrainingData;
+use crate::model::run::RunDir;
+use crate::model::{EncoderModel, ENCODER_FILE};
+use crate::nn::augment::shift_images;
 use crate::nn::device::Autocast;
 use crate::nn::losses::mean_cosine;
 use crate::nn::pearson::column_corr;
-use vox2pix_formats::rng::{mix_key, CounterRng};
-use crate::nn::augment::shift_images;
-use vox2pix_formats::config::TrainConfig;
-use crate::data::TrainingData;
 use crate::train::optim::AmsGrad;
 use crate::train::progress::{ensure_finite, epoch_bar};
-use crate::model::run::RunDir;
 use anyhow::Result;
 use serde_json::json;
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
-use crate::model::{EncoderModel, ENCODER_FILE};
-
+use vox2pix_formats::config::TrainConfig;
+use vox2pix_formats::rng::{mix_key, CounterRng};
 
 /// Median of voxel r within each ROI.
 pub fn median_r_per_roi(r: &Tensor, rois: &BTreeMap<String, Vec<bool>>) -> BTreeMap<String, f64> {
@@ -33,9 +32,13 @@ pub fn median_r_per_roi(r: &Tensor, rois: &BTreeMap<String, Vec<bool>>) -> BTree
         .collect()
 }
 
+/// What an encoder training run did.
 pub struct EncoderOutcome {
+    /// Epochs the run has now completed (the configured total).
     pub epochs: usize,
+    /// Mean training loss of the last epoch run here; NaN when none ran (already finished).
     pub last_loss: f64,
+    /// Median voxel r per ROI on the test averages after the last epoch run here (monitoring only).
     pub val_median_r: BTreeMap<String, f64>,
 }
 
@@ -45,7 +48,8 @@ pub fn train_encoder(cfg: &TrainConfig, data: &TrainingData, run: &RunDir, devic
     tch::manual_seed(mix_key(cfg.seed, &[0xE0]) as i64);
     let mut model = EncoderModel::build(cfg, data, device)?;
     let mut opt = AmsGrad::new(&model.vs, t.lr_at(1));
-    let (start_epoch, mut records) = crate::train::checkpoint::resume(run, &mut model.vs, &mut opt, data.n_voxels, "encoder")?;
+    let (start_epoch, mut records) =
+        crate::train::checkpoint::resume(run, &mut model.vs, &mut opt, data.n_voxels, "encoder")?;
     let n_img = data.n_trials();
     let batch = t.batch_size as i64;
     let steps = (n_img / batch).max(1);
@@ -94,7 +98,7 @@ pub fn train_encoder(cfg: &TrainConfig, data: &TrainingData, run: &RunDir, devic
         let r = column_corr(&pred, &data.y_test_avg)?;
         val = median_r_per_roi(&r, data.rois());
         records.push(json!({"epoch": epoch + 1, "loss": last_loss, "lr": opt.lr, "val_median_r": val}));
-        crate::train::checkpoint::commit_epoch(run, &model.vs, &opt, &records, epoch + 1, data.n_voxels as usize, last_loss)?;
+        crate::train::checkpoint::commit_epoch(run, &model.vs, &opt, &records, epoch + 1, data.n_voxels, last_loss)?;
         bar.inc(1);
         bar.set_message(format!(
             "loss {last_loss:.4}  val r(VC) {:.3}",

@@ -5,15 +5,20 @@ use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use tch::{nn::VarStore, Kind, Tensor};
 
+/// Adam/AMSGrad over a fixed, name-ordered list of parameters, with exportable state (`state_tensors`).
 pub struct AmsGrad {
     params: Vec<(String, Tensor)>,
     exp_avg: Vec<Tensor>,
     exp_avg_sq: Vec<Tensor>,
     max_exp_avg_sq: Vec<Tensor>,
     step: i64,
+    /// Learning rate; trainers may change it between steps (schedules).
     pub lr: f64,
+    /// First-moment decay (default 0.9).
     pub beta1: f64,
+    /// Second-moment decay (default 0.999).
     pub beta2: f64,
+    /// Denominator epsilon (default 1e-8).
     pub eps: f64,
 }
 
@@ -36,10 +41,12 @@ impl AmsGrad {
         }
     }
 
+    /// Updates applied so far (restored by `load_state`).
     pub fn steps_taken(&self) -> i64 {
         self.step
     }
 
+    /// Zeroes the gradients of the optimised parameters.
     pub fn zero_grad(&mut self) {
         for (_, p) in &mut self.params {
             p.zero_grad();

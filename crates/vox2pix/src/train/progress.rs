@@ -41,17 +41,21 @@ pub fn epoch_bar(what: &str, total: usize, done: usize) -> Progress {
 }
 
 impl Progress {
+    /// Advances by `n` units.
     pub fn inc(&self, n: u64) {
         self.bar.inc(n);
         self.maybe_line();
     }
+    /// Moves to `pos` units done.
     pub fn set_position(&self, pos: u64) {
         self.bar.set_position(pos);
         self.maybe_line();
     }
+    /// Sets the text after the bar (repeated on plain log lines).
     pub fn set_message(&self, msg: String) {
         self.bar.set_message(msg);
     }
+    /// Marks the bar finished.
     pub fn finish(&self) {
         self.bar.finish();
     }

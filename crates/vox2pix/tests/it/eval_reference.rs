@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 use tch::{Device, Kind, Tensor};
 use vox2pix::eval::encoder::{branch_weight_summary, voxel_correlation};
-use vox2pix::nn::pearson::{column_corr, corr_matrix, row_corr};
 use vox2pix::eval::perceptual::{paired_perceptual_distance, perceptual_distance_matrix, PerceptualInput, UnitTaps};
 use vox2pix::eval::trials::{rank_among, run_trials};
 use vox2pix::eval::{pixcorr, ssim, DistractorPool, NWayIdentification, SemanticClassification};
+use vox2pix::nn::pearson::{column_corr, corr_matrix, row_corr};
 
 fn load(name: &str) -> HashMap<String, Tensor> {
     let path = crate::helpers::fixture("eval", &format!("{name}.npz"));

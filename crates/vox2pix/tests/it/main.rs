@@ -7,6 +7,8 @@ mod helpers;
 mod bench;
 mod eval_reference;
 mod eval_sanity;
+mod layering;
 mod nn_grad;
 mod nn_shapes;
 mod nn_torch;
+mod paired;

@@ -5,10 +5,10 @@ use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use vox2pix::nn::backbone::Vgg16;
 use vox2pix::nn::decoder::Decoder;
-use vox2pix_formats::config::DecoderConfig;
 use vox2pix::nn::encoder::SeparableEncoder;
-use vox2pix_formats::config::EncoderConfig;
 use vox2pix::nn::{losses, readout, regularizers};
+use vox2pix_formats::config::DecoderConfig;
+use vox2pix_formats::config::EncoderConfig;
 
 const F64: (Kind, Device) = (Kind::Double, Device::Cpu);
 

@@ -4,8 +4,8 @@ use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use vox2pix::nn::backbone::{AlexNetFeatures, Vgg16};
 use vox2pix::nn::decoder::Decoder;
-use vox2pix_formats::config::DecoderConfig;
 use vox2pix::nn::encoder::SeparableEncoder;
+use vox2pix_formats::config::DecoderConfig;
 use vox2pix_formats::config::EncoderConfig;
 
 /// VC voxel counts of GOD subjects 1–5 (method.md §1.1).

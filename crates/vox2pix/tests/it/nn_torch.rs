@@ -3,23 +3,22 @@
 //! loss; plus the weight loader's error reports and the model save/load round trip.
 use crate::helpers::fixture;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
+use vox2pix::model::weights::{self, TORCHVISION_ALEXNET_UNUSED, TORCHVISION_VGG16_UNUSED};
 use vox2pix::nn::backbone::{AlexNetFeatures, Vgg16};
 use vox2pix::nn::decoder::Decoder;
-use vox2pix_formats::config::DecoderConfig;
 use vox2pix::nn::encoder::SeparableEncoder;
-use vox2pix_formats::config::EncoderConfig;
 use vox2pix::nn::losses;
+use vox2pix_formats::config::DecoderConfig;
+use vox2pix_formats::config::EncoderConfig;
 use vox2pix_formats::config::ImageLossConfig;
-use vox2pix::model::weights::{self, TORCHVISION_ALEXNET_UNUSED, TORCHVISION_VGG16_UNUSED};
 use vox2pix_formats::weights::card::{self, ModelCard};
 
 const TOL: f64 = 1e-4;
 const S: i64 = 32;
 const V: i64 = 37;
-
 
 fn expected() -> HashMap<String, Tensor> {
     Tensor::read_safetensors(fixture("nn", "expected.safetensors"))

@@ -1,0 +1,98 @@
+//! `vox2pix layers`: biological consistency of a trained encoder (method.md §6.5). Measures each voxel's depth
+//! index from the variance its branches contribute (`eval::layers`), summarises it per ROI, and — on a synthetic
+//! world — validates it voxel by voxel against the simulator's ground truth (each voxel's channel shares), next to
+//! the raw branch-mix weights it replaces. Writes `RUN/layer_preference.json` and `.md`.
+use crate::data::TrainingData;
+use crate::eval::layers::{branch_variance_shares, validate_against_truth, LayerPreference};
+use crate::model::run::run_config;
+use crate::model::EncoderModel;
+use anyhow::{ensure, Result};
+use std::fmt::Write as _;
+use std::path::Path;
+use tch::Device;
+use vox2pix_formats::io::write_bytes_atomic;
+use vox2pix_formats::layout::load_dataset;
+
+/// The ROIs whose order the measure should recover (the union ROIs LVC, HVC and VC are reported, not ranked).
+pub const ORDERED_ROIS: [&str; 7] = ["V1", "V2", "V3", "V4", "LOC", "FFA", "PPA"];
+
+/// The simulator's channel shares of the voxels `data` selects with `roi`, when `data` is a synthetic world.
+fn world_truth(data: &TrainingData, roi: &[String]) -> Result<Option<Vec<[f64; 4]>>> {
+    if !data.manifest.as_ref().is_some_and(|m| m.is_synthetic_world()) {
+        return Ok(None);
+    }
+    let world = vox2pix_synth::export::world_from_dir(&data.dir)?;
+    let voxels = world.cortex().voxels();
+    let full = load_dataset(&data.dir, None)?;
+    ensure!(
+        voxels.len() == full.subject.n_voxels(),
+        "{}: the world has {} voxels but the dataset {}; was the data exported by another world?",
+        data.dir.display(),
+        voxels.len(),
+        full.subject.n_voxels()
+    );
+    let keep: Vec<usize> = (0..voxels.len())
+        .filter(|&i| roi.iter().any(|r| full.subject.rois.get(r).is_some_and(|m| m[i])))
+        .collect();
+    ensure!(
+        keep.len() as i64 == data.n_voxels,
+        "ROI selection {roi:?} keeps {} voxels of the world but the dataset {}",
+        keep.len(),
+        data.n_voxels
+    );
+    Ok(Some(keep.iter().map(|&i| voxels[i].shares).collect()))
+}
+
+/// Measures, validates and writes the layer preference of `encoder_run` on `data_dir`.
+pub fn run_layers(encoder_run: &Path, data_dir: &Path, device: Device, seed: u64) -> Result<LayerPreference> {
+    let cfg = run_config(encoder_run)?;
+    let data = TrainingData::load(data_dir, &cfg.roi, device)?;
+    let enc = EncoderModel::load_run(encoder_run, &cfg, &data, device)?;
+    let model = branch_variance_shares(&enc, &data.train_images, 64)?;
+    let w: Vec<f64> = Vec::try_from(
+        enc.encoder
+            .branch_weights()
+            .to_kind(tch::Kind::Double)
+            .to_device(Device::Cpu)
+            .flatten(0, -1),
+    )?;
+    let raw: Vec<[f64; 4]> = w.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect();
+    let truth = world_truth(&data, &cfg.roi)?;
+    let mut order: Vec<&str> = ORDERED_ROIS.to_vec();
+    order.extend(["LVC", "HVC", "VC"]);
+    let lp = validate_against_truth(&model, &raw, truth.as_deref(), data.rois(), &order, seed)?;
+    write_bytes_atomic(
+        &encoder_run.join("layer_preference.json"),
+        &serde_json::to_vec_pretty(&lp)?,
+    )?;
+    write_bytes_atomic(&encoder_run.join("layer_preference.md"), markdown(&lp).as_bytes())?;
+    Ok(lp)
+}
+
+/// The result as a markdown table plus the validation lines.
+pub fn markdown(lp: &LayerPreference) -> String {
+    let mut s = String::from(
+        "Depth index per ROI (0 = VGG block 1 … 1 = block 4): the encoder's branch variance shares, 95 % CI over \
+         voxels; the simulator's truth; the raw branch-mix weights.\n\n| ROI | voxels | model | 95 % CI | truth | raw weights |\n|---|---|---|---|---|---|\n",
+    );
+    for r in &lp.rois {
+        let truth = r.truth.map_or("—".to_string(), |t| format!("{t:.3}"));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.3} | [{:.3}, {:.3}] | {truth} | {:.3} |",
+            r.roi, r.n_voxels, r.model, r.model_ci.0, r.model_ci.1, r.raw_weights
+        );
+    }
+    if let Some((r, lo, hi)) = lp.voxel_r {
+        let _ = writeln!(
+            s,
+            "\nPer voxel (n = {}): r(model, truth) = {r:.3} [{lo:.3}, {hi:.3}]; r(raw weights, truth) = {:.3}.",
+            lp.n_voxels,
+            lp.raw_weights_voxel_r.unwrap_or(f64::NAN)
+        );
+    }
+    if let Some(rho) = lp.roi_order_spearman {
+        let _ = writeln!(s, "ROI order (V1 … PPA): Spearman ρ(model, truth) = {rho:.3}.");
+    }
+    s
+}
