@@ -31,8 +31,9 @@ pub struct LayersArgs {
 
 pub fn run(a: &LayersArgs) -> Result<()> {
     let device = a.device.resolve()?;
-    let lp = run_layers(&a.run, &a.data, device, a.seed)?;
-    print!("{}", markdown(&lp));
+    for (measure, lp) in run_layers(&a.run, &a.data, device, a.seed)? {
+        println!("{}", markdown(&measure, &lp));
+    }
     println!("wrote {}", a.run.join("layer_preference.{json,md}").display());
     Ok(())
 }

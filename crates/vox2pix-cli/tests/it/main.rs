@@ -9,5 +9,6 @@ mod convert;
 mod evaluate;
 mod gpu_parity;
 mod info;
+mod study;
 mod synth;
 mod train_tiny;

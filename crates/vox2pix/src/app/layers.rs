@@ -3,7 +3,7 @@
 //! world — validates it voxel by voxel against the simulator's ground truth (each voxel's channel shares), next to
 //! the raw branch-mix weights it replaces. Writes `RUN/layer_preference.json` and `.md`.
 use crate::data::TrainingData;
-use crate::eval::layers::{branch_variance_shares, validate_against_truth, LayerPreference};
+use crate::eval::layers::{branch_ablation_shares, branch_variance_shares, validate_against_truth, LayerPreference};
 use crate::model::run::run_config;
 use crate::model::EncoderModel;
 use anyhow::{ensure, Result};
@@ -43,12 +43,39 @@ fn world_truth(data: &TrainingData, roi: &[String]) -> Result<Option<Vec<[f64; 4
     Ok(Some(keep.iter().map(|&i| voxels[i].shares).collect()))
 }
 
-/// Measures, validates and writes the layer preference of `encoder_run` on `data_dir`.
-pub fn run_layers(encoder_run: &Path, data_dir: &Path, device: Device, seed: u64) -> Result<LayerPreference> {
+/// The measures `run_layers` computes, in report order: (name, what it is).
+pub const MEASURES: [(&str, &str); 3] = [
+    (
+        "variance",
+        "each branch's share of the prediction's variance over the training images",
+    ),
+    (
+        "ablation-train",
+        "drop in voxel r (prediction vs single training trials) when the branch is removed",
+    ),
+    (
+        "ablation-test",
+        "drop in voxel r (prediction vs test averages) when the branch is removed",
+    ),
+];
+
+/// Measures, validates and writes the layer preference of `encoder_run` on `data_dir`, once per measure of
+/// [`MEASURES`].
+pub fn run_layers(
+    encoder_run: &Path,
+    data_dir: &Path,
+    device: Device,
+    seed: u64,
+) -> Result<Vec<(String, LayerPreference)>> {
     let cfg = run_config(encoder_run)?;
     let data = TrainingData::load(data_dir, &cfg.roi, device)?;
     let enc = EncoderModel::load_run(encoder_run, &cfg, &data, device)?;
-    let model = branch_variance_shares(&enc, &data.train_images, 64)?;
+    let trial_images = data.train_images.index_select(0, &data.train_labels);
+    let shares = [
+        branch_variance_shares(&enc, &data.train_images, 64)?,
+        branch_ablation_shares(&enc, &trial_images, &data.y_train, 64)?,
+        branch_ablation_shares(&enc, &data.test_images, &data.y_test_avg, 64)?,
+    ];
     let w: Vec<f64> = Vec::try_from(
         enc.encoder
             .branch_weights()
@@ -60,20 +87,30 @@ pub fn run_layers(encoder_run: &Path, data_dir: &Path, device: Device, seed: u64
     let truth = world_truth(&data, &cfg.roi)?;
     let mut order: Vec<&str> = ORDERED_ROIS.to_vec();
     order.extend(["LVC", "HVC", "VC"]);
-    let lp = validate_against_truth(&model, &raw, truth.as_deref(), data.rois(), &order, seed)?;
+    let mut out = Vec::new();
+    for ((name, _), model) in MEASURES.iter().zip(&shares) {
+        let lp = validate_against_truth(model, &raw, truth.as_deref(), data.rois(), &order, seed)?;
+        out.push((name.to_string(), lp));
+    }
+    let json: serde_json::Map<String, serde_json::Value> = out
+        .iter()
+        .map(|(n, lp)| Ok((n.clone(), serde_json::to_value(lp)?)))
+        .collect::<Result<_>>()?;
     write_bytes_atomic(
         &encoder_run.join("layer_preference.json"),
-        &serde_json::to_vec_pretty(&lp)?,
+        &serde_json::to_vec_pretty(&json)?,
     )?;
-    write_bytes_atomic(&encoder_run.join("layer_preference.md"), markdown(&lp).as_bytes())?;
-    Ok(lp)
+    let md: String = out.iter().map(|(n, lp)| markdown(n, lp)).collect::<Vec<_>>().join("\n");
+    write_bytes_atomic(&encoder_run.join("layer_preference.md"), md.as_bytes())?;
+    Ok(out)
 }
 
 /// The result as a markdown table plus the validation lines.
-pub fn markdown(lp: &LayerPreference) -> String {
-    let mut s = String::from(
-        "Depth index per ROI (0 = VGG block 1 … 1 = block 4): the encoder's branch variance shares, 95 % CI over \
-         voxels; the simulator's truth; the raw branch-mix weights.\n\n| ROI | voxels | model | 95 % CI | truth | raw weights |\n|---|---|---|---|---|---|\n",
+pub fn markdown(measure: &str, lp: &LayerPreference) -> String {
+    let what = MEASURES.iter().find(|(n, _)| *n == measure).map_or("", |m| m.1);
+    let mut s = format!("### Measure `{measure}`: {what}\n\n");
+    s.push_str(
+        "Depth index per ROI (0 = VGG block 1 … 1 = block 4): the measure's mean, 95 % CI over voxels; the simulator's truth; the raw branch-mix weights.\n\n| ROI | voxels | model | 95 % CI | truth | raw weights |\n|---|---|---|---|---|---|\n",
     );
     for r in &lp.rois {
         let truth = r.truth.map_or("—".to_string(), |t| format!("{t:.3}"));

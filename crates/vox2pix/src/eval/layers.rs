@@ -55,6 +55,62 @@ pub fn branch_variance_shares(enc: &EncoderModel, images: &Tensor, batch: i64) -
         .collect())
 }
 
+/// Per-voxel unique contribution of each branch: how much the voxel's prediction–measurement correlation over
+/// `images` drops when that branch's contribution is removed, r(ŷ, y) − r(ŷ − c_k, y), floored at 0 and
+/// normalised to sum to 1 (equal shares where no branch matters). `measured` is [N, V], row i for image i.
+pub fn branch_ablation_shares(
+    enc: &EncoderModel,
+    images: &Tensor,
+    measured: &Tensor,
+    batch: i64,
+) -> Result<Vec<[f64; 4]>> {
+    let n = images.size()[0];
+    ensure!(
+        measured.size().first() == Some(&n),
+        "branch ablation: {} images but {:?} measured rows",
+        n,
+        measured.size()
+    );
+    ensure!(n >= 3, "branch ablation needs at least 3 images, got {n}");
+    let w = enc.encoder.branch_weights();
+    let dev = w.device();
+    let contributions: Vec<Tensor> = tch::no_grad(|| {
+        let mut parts: Vec<Tensor> = Vec::new();
+        for start in (0..n).step_by(batch.max(1) as usize) {
+            let len = batch.min(n - start);
+            let x = images.narrow(0, start, len).to_device(dev);
+            let taps = enc.backbone.net.taps_upto(&x, 4);
+            let outs: Vec<Tensor> = (0..4).map(|k| enc.encoder.branch_t(k, &taps[k], false)).collect();
+            parts.push(Tensor::stack(&outs, 2) * w.unsqueeze(0)); // [B, V, 4]
+        }
+        vec![Tensor::cat(&parts, 0).to_kind(Kind::Double)]
+    });
+    let c = &contributions[0]; // [N, V, 4]
+    let y = measured.to_device(dev).to_kind(Kind::Double);
+    let full = c.sum_dim_intlist(&[2i64][..], false, Kind::Double);
+    let r_full = crate::nn::pearson::column_corr(&full, &y)?;
+    let mut drops = Vec::new();
+    for k in 0..4 {
+        let without = &full - c.select(2, k);
+        let r = crate::nn::pearson::column_corr(&without, &y)?;
+        drops.push((&r_full - r).clamp_min(0.0));
+    }
+    let d = Tensor::stack(&drops, 1); // [V, 4]
+    let total = d.sum_dim_intlist(&[1i64][..], true, Kind::Double);
+    let flat: Vec<f64> = Vec::try_from(d.to_device(tch::Device::Cpu).flatten(0, -1))?;
+    let tot: Vec<f64> = Vec::try_from(total.to_device(tch::Device::Cpu).flatten(0, -1))?;
+    Ok((0..tot.len())
+        .map(|i| {
+            let row = [flat[4 * i], flat[4 * i + 1], flat[4 * i + 2], flat[4 * i + 3]];
+            if tot[i] > 0.0 && tot[i].is_finite() {
+                row.map(|x| x / tot[i])
+            } else {
+                [0.25; 4]
+            }
+        })
+        .collect())
+}
+
 /// Depth index of four shares: Σ_k k · share_k / 3, in [0, 1].
 pub fn depth_index(shares: &[f64; 4]) -> f64 {
     let total: f64 = shares.iter().sum();

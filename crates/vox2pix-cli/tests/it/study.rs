@@ -1,0 +1,176 @@
+//! `vox2pix study` end to end on the `tiny` world, and after SIGKILL: the resumed study reuses what was finished,
+//! completes the rest, and ends with the same numbers as an uninterrupted one. Also `vox2pix layers` on the
+//! study's encoder, and the errors of a malformed study.
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vox2pix");
+
+fn study_args(out: &Path) -> Vec<String> {
+    [
+        "study",
+        "--world",
+        "tiny",
+        "--config",
+        "tiny",
+        "--seeds",
+        "0,1",
+        "--world-seeds",
+        "3",
+        "--variants",
+        "paired,ed",
+        "--backbone-steps",
+        "25",
+        "--trials",
+        "50",
+        "--pool",
+        "test",
+        "--resamples",
+        "500",
+        "--threads",
+        "1",
+        "--out",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([out.display().to_string()])
+    .collect()
+}
+
+fn run_ok(args: &[String]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn study_runs_resumes_after_sigkill_and_reproduces_its_numbers() {
+    let full = scratch!("full");
+    let stdout = run_ok(&study_args(&full));
+    assert!(stdout.contains("4 runs"), "{stdout}");
+    for v in ["paired", "ed"] {
+        for s in [0, 1] {
+            let run = full.join(format!("world-3/seed-{s}/{v}"));
+            assert!(run.join("decoder.safetensors").exists() && run.join("metrics_per_image.csv").exists());
+        }
+    }
+    let csv = std::fs::read_to_string(full.join("study.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert_eq!(
+        header,
+        "variant,world,metric,n_seeds,n_images,diff,ci_lo,ci_hi,level,excludes_zero"
+    );
+    let pix = csv
+        .lines()
+        .find(|l| l.starts_with("ed,3,pixcorr,"))
+        .expect("an ed − paired PixCorr effect");
+    let f: Vec<&str> = pix.split(',').collect();
+    let (diff, lo, hi): (f64, f64, f64) = (f[5].parse().unwrap(), f[6].parse().unwrap(), f[7].parse().unwrap());
+    assert!(lo <= diff && diff <= hi && f[3] == "2", "{pix}");
+    let html = std::fs::read_to_string(full.join("study.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("What self-supervision bought"));
+
+    // The same study, killed once the third run has started, then resumed with the same command. The world and
+    // its encoder are copied from the full study (they are deterministic; this keeps the test short).
+    let cut = scratch!("cut");
+    std::fs::create_dir_all(cut.join("world-3")).unwrap();
+    for d in ["data", "encoder"] {
+        let st = Command::new("cp")
+            .args([
+                "-r",
+                &full.join("world-3").join(d).display().to_string(),
+                &cut.join("world-3").display().to_string(),
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let mut child = Command::new(BIN).args(study_args(&cut)).spawn().unwrap();
+    let t0 = std::time::Instant::now();
+    let second = cut.join("world-3/seed-1/paired");
+    while !second.join("run.json").exists() && t0.elapsed().as_secs() < 300 {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        !cut.join("study.csv").exists(),
+        "the study finished before it could be killed"
+    );
+    assert!(
+        cut.join("world-3/seed-0/ed/metrics_per_image.csv").exists(),
+        "the first runs were not finished"
+    );
+    let stdout = run_ok(&study_args(&cut));
+    assert!(stdout.contains("4 runs"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(cut.join("study.csv")).unwrap(),
+        csv,
+        "the resumed study's effects differ from the uninterrupted one's"
+    );
+    for s in [0, 1] {
+        for v in ["paired", "ed"] {
+            let w =
+                |root: &Path| std::fs::read(root.join(format!("world-3/seed-{s}/{v}/decoder.safetensors"))).unwrap();
+            assert!(w(&full) == w(&cut), "seed {s} {v}: resumed weights differ");
+        }
+    }
+
+    // Layer preference of the study's encoder: every ROI reported, the truth known on a synthetic world.
+    let enc = full.join("world-3/encoder");
+    let stdout = run_ok(&[
+        "layers".into(),
+        "--run".into(),
+        enc.display().to_string(),
+        "--data".into(),
+        full.join("world-3/data").display().to_string(),
+        "--threads".into(),
+        "1".into(),
+    ]);
+    assert!(
+        stdout.contains("| V1 |") && stdout.contains("r(model, truth)"),
+        "{stdout}"
+    );
+    let lp: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(enc.join("layer_preference.json")).unwrap()).unwrap();
+    for m in ["variance", "ablation-train", "ablation-test"] {
+        let r = lp[m]["voxel_r"][0].as_f64().unwrap_or(f64::NAN);
+        assert!((-1.0..=1.0).contains(&r), "{m}: {r}");
+        let v1 = lp[m]["rois"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["roi"] == "V1")
+            .unwrap();
+        assert!(
+            v1["truth"].as_f64().unwrap() < 0.5,
+            "V1 is driven by shallow channels in the simulator"
+        );
+    }
+}
+
+#[test]
+fn a_malformed_study_is_refused_before_any_work() {
+    for (extra, needle) in [
+        (vec!["--variants", "ed,paired"], "must start with 'paired'"),
+        (vec!["--variants", "paired,xyz"], "unknown study variant 'xyz'"),
+        (vec!["--seeds", "0"], "at least 2 decoder seeds"),
+        (vec!["--seeds", "1,1"], "lists a seed twice"),
+    ] {
+        let out = scratch!("bad");
+        let mut args = vec!["study".to_string(), "--out".into(), out.display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let o = Command::new(BIN).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(needle) && !err.contains("panicked"), "{args:?}: {err}");
+        assert!(!out.join("world-0").exists(), "{args:?} started work");
+    }
+}
