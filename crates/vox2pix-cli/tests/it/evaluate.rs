@@ -276,6 +276,26 @@ fn ablation_writes_one_row_per_variant_and_roi() {
     assert!(std::fs::read_to_string(out.join("ablation.html"))
         .unwrap()
         .contains("<table id=\"ablation\">"));
+    // Every variant's paired difference to paired only, recomputed here from the two per-image tables.
+    assert!(md.contains("Paired difference to `paired`"), "{md}");
+    let diffs = std::fs::read_to_string(out.join("ablation_vs_paired.csv")).unwrap();
+    let mean_col = |run: &str, col: &str| -> Vec<f64> {
+        let t = std::fs::read_to_string(out.join(run).join("metrics_per_image.csv")).unwrap();
+        let mut lines = t.lines();
+        let i = lines.next().unwrap().split(',').position(|c| c == col).unwrap();
+        lines.map(|l| l.split(',').nth(i).unwrap().parse().unwrap()).collect()
+    };
+    for v in ["paired+ED", "paired+ED+DE", "roi-V1"] {
+        let line = diffs
+            .lines()
+            .find(|l| l.starts_with(&format!("{v},pixcorr,")))
+            .unwrap_or_else(|| panic!("no {v} pixcorr row in\n{diffs}"));
+        let f: Vec<f64> = line.split(',').skip(2).map(|x| x.parse().unwrap()).collect();
+        let (a, b) = (mean_col("paired", "pixcorr"), mean_col(v, "pixcorr"));
+        let want = b.iter().zip(&a).map(|(b, a)| b - a).sum::<f64>() / a.len() as f64;
+        assert!((f[2] - want).abs() < 1e-9, "{v}: diff {} vs {want}", f[2]);
+        assert!(f[3] <= f[2] && f[2] <= f[4] && (0.0..=1.0).contains(&f[5]), "{line}");
+    }
     // The variants really differ in their streams.
     let cfg = |v: &str| std::fs::read_to_string(out.join(v).join("config.toml")).unwrap();
     assert!(cfg("paired").contains("unpaired_batch = 0") && cfg("paired").contains("de_batch = 0"));

@@ -1,8 +1,11 @@
 //! `vox2pix ablation`: the paper's central claim as a table. Trains D on the same data, seed and encoder with
-//! {paired only, + ED, + ED + DE}, evaluates each the same way, and writes the table (`report::ablation`).
+//! {paired only, + ED, + ED + DE}, evaluates each the same way, and writes the table (`report::ablation`) with
+//! every variant's paired difference to paired only (`app::compare`).
 //! Optionally adds ROI-restricted decoders (full method, one encoder per ROI). Finished variants are reused, so
 //! an interrupted ablation continues.
+use crate::app::compare::{compare_tables, read_per_image_csv, PER_IMAGE_CSV};
 use crate::app::jobs;
+use crate::eval::paired::PairedOptions;
 use crate::eval::run_eval::{evaluate_run, EvaluateOptions};
 use crate::model::run::run_config;
 use crate::report::ablation::{write_tables, AblationRow};
@@ -106,6 +109,17 @@ pub fn run_ablation(o: &AblationOptions) -> Result<Vec<AblationRow>> {
         }
         rows.push(train_eval(o, &format!("roi-{roi}"), &cfg, &enc)?);
     }
-    write_tables(&o.out, &rows)?;
+    // Every variant against the first (paired only) on the same test images: the paired difference and its CI,
+    // which the variants' own CIs cannot show (they share the image-to-image spread).
+    let base = read_per_image_csv(&rows[0].run.join(PER_IMAGE_CSV))?;
+    let mut vs_paired = Vec::new();
+    for r in rows.iter().skip(1) {
+        let table = read_per_image_csv(&r.run.join(PER_IMAGE_CSV))?;
+        vs_paired.push((
+            r.name.clone(),
+            compare_tables(&base, &table, &PairedOptions::default())?.rows,
+        ));
+    }
+    write_tables(&o.out, &rows, &vs_paired)?;
     Ok(rows)
 }

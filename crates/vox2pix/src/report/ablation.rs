@@ -2,6 +2,7 @@
 //! `ablation.md` and `ablation.html`. The variants are trained and evaluated by `app::ablation`.
 use super::html::metric_charts;
 use super::svg::{bar_chart, escape, Bar};
+use crate::eval::paired::PairedDifference;
 use crate::eval::results::EvalMetrics;
 use anyhow::{bail, Result};
 use std::fmt::Write;
@@ -52,8 +53,9 @@ fn columns(m: &EvalMetrics) -> Vec<Column> {
 }
 
 /// Writes `ablation.csv` (one row per variant; value, CI bounds and chance per column), `ablation.md` and
-/// `ablation.html`.
-pub fn write_tables(out: &Path, rows: &[AblationRow]) -> Result<()> {
+/// `ablation.html`, and, from `vs_paired` ((variant, its paired differences to the first row)),
+/// `ablation_vs_paired.csv` and a second table in the markdown and HTML.
+pub fn write_tables(out: &Path, rows: &[AblationRow], vs_paired: &[(String, Vec<PairedDifference>)]) -> Result<()> {
     let Some(first) = rows.first() else {
         bail!("ablation: no variants to tabulate")
     };
@@ -108,10 +110,62 @@ pub fn write_tables(out: &Path, rows: &[AblationRow]) -> Result<()> {
     }
     md += &chance_row;
     md.push('\n');
+    let (diff_md, diff_html, diff_csv) = paired_tables(rows.first().map_or("paired", |r| r.name.as_str()), vs_paired);
+    md += &diff_md;
+    vox2pix_formats::io::write_bytes_atomic(&out.join("ablation_vs_paired.csv"), diff_csv.as_bytes())?;
     vox2pix_formats::io::write_bytes_atomic(&out.join("ablation.csv"), csv.as_bytes())?;
     vox2pix_formats::io::write_bytes_atomic(&out.join("ablation.md"), md.as_bytes())?;
-    vox2pix_formats::io::write_bytes_atomic(&out.join("ablation.html"), ablation_html(rows, &names).as_bytes())?;
+    let html = ablation_html(rows, &names).replace("</body>", &format!("{diff_html}</body>"));
+    vox2pix_formats::io::write_bytes_atomic(&out.join("ablation.html"), html.as_bytes())?;
     Ok(())
+}
+
+/// The paired-difference table (headline metrics of `report::study::HEADLINE`) as markdown, HTML and, for every
+/// compared metric, CSV.
+fn paired_tables(base: &str, vs: &[(String, Vec<PairedDifference>)]) -> (String, String, String) {
+    let mut md = format!(
+        "\nPaired difference to `{base}` on the same test images (mean per-image difference, 95 % paired bootstrap CI, \
+         sign-flip p):\n\n| variant | metric | difference | 95 % CI | p |\n|---|---|---|---|---|\n"
+    );
+    let mut html = format!(
+        "<h2>Paired difference to {}</h2><table><tr><th>variant</th><th>metric</th><th>difference</th><th>95 % CI</th><th>p</th></tr>",
+        escape(base)
+    );
+    let mut csv = String::from("variant,metric,mean_base,mean_variant,diff,ci_lo,ci_hi,p_value\n");
+    for (name, diffs) in vs {
+        for d in diffs {
+            let _ = writeln!(
+                csv,
+                "{name},{},{},{},{},{},{},{}",
+                d.metric, d.mean_a, d.mean_b, d.diff, d.ci_lo, d.ci_hi, d.p_value
+            );
+        }
+        for (metric, label, scale) in crate::report::study::HEADLINE {
+            let Some(d) = diffs.iter().find(|d| d.metric == metric) else {
+                continue;
+            };
+            let _ = writeln!(
+                md,
+                "| {name} | {label} | {:+.2} | [{:+.2}, {:+.2}] | {:.3} |",
+                d.diff * scale,
+                d.ci_lo * scale,
+                d.ci_hi * scale,
+                d.p_value
+            );
+            let _ = write!(
+                html,
+                "<tr><th>{}</th><td>{}</td><td>{:+.2}</td><td>[{:+.2}, {:+.2}]</td><td>{:.3}</td></tr>",
+                escape(name),
+                escape(label),
+                d.diff * scale,
+                d.ci_lo * scale,
+                d.ci_hi * scale,
+                d.p_value
+            );
+        }
+    }
+    html.push_str("</table>");
+    (md, html, csv)
 }
 
 fn ablation_html(rows: &[AblationRow], names: &[String]) -> String {
