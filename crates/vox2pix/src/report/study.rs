@@ -199,17 +199,20 @@ pub fn write_study_report(
     }
     write_bytes_atomic(&out.join("study.md"), md.as_bytes())?;
 
-    let plot_rows: Vec<(String, f64, f64, f64)> = rows
-        .iter()
-        .map(|(e, label, scale)| {
-            (
-                format!("{} · {} · {label}", e.variant, e.scope()),
-                e.diff * scale,
-                e.ci_lo * scale,
-                e.ci_hi * scale,
-            )
-        })
-        .collect();
+    // One plot per unit: accuracies in percentage points, image similarities as they are.
+    let plot_rows = |percent: bool| -> Vec<(String, f64, f64, f64)> {
+        rows.iter()
+            .filter(|(_, _, scale)| (*scale > 1.0) == percent)
+            .map(|(e, label, scale)| {
+                (
+                    format!("{} · {} · {label}", e.variant, e.scope()),
+                    e.diff * scale,
+                    e.ci_lo * scale,
+                    e.ci_hi * scale,
+                )
+            })
+            .collect()
+    };
     let mut html = String::from(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>vox2pix study</title><style>body{font-family:sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}</style></head><body>",
     );
@@ -219,7 +222,15 @@ pub fn write_study_report(
          hierarchical bootstrap interval over decoder seeds and test images. Green: the interval excludes 0 in \
          favour of the variant; red: against it.</p>",
     );
-    html.push_str(&forest_plot("variant − paired (95 % CI)", &plot_rows));
+    for (percent, title) in [
+        (true, "accuracies: variant − paired, percentage points (95 % CI)"),
+        (false, "image similarity: variant − paired (95 % CI)"),
+    ] {
+        let r = plot_rows(percent);
+        if !r.is_empty() {
+            html.push_str(&forest_plot(title, &r));
+        }
+    }
     html.push_str("<table><tr><th>variant</th><th>scope</th><th>metric</th><th>seeds</th><th>difference</th><th>95 % CI</th></tr>");
     for (e, label, scale) in &rows {
         let _ = write!(
@@ -238,4 +249,52 @@ pub fn write_study_report(
     let path = out.join("study.html");
     write_bytes_atomic(&path, html.as_bytes())?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forest_plot_draws_every_row_and_colours_by_the_interval() {
+        let rows = vec![
+            ("gain".to_string(), 2.0, 1.0, 3.0),
+            ("null".to_string(), 0.1, -1.0, 1.2),
+            ("loss".to_string(), -2.0, -3.0, -0.5),
+        ];
+        let svg = forest_plot("t", &rows);
+        assert_eq!(svg.matches("<circle").count(), 3);
+        assert!(svg.contains("#1a7f37") && svg.contains("#cf222e") && svg.contains("#555"));
+        for (label, ..) in &rows {
+            assert!(svg.contains(label.as_str()));
+        }
+    }
+
+    #[test]
+    fn effects_excluding_zero_are_marked_in_the_tables() {
+        let e = |variant: &str, lo: f64, hi: f64| StudyEffect {
+            variant: variant.into(),
+            world_seed: Some(0),
+            metric: "pixcorr".into(),
+            n_seeds: 5,
+            n_images: 50,
+            diff: (lo + hi) / 2.0,
+            ci_lo: lo,
+            ci_hi: hi,
+            level: 0.95,
+            per_seed_diff: vec![0.01; 5],
+        };
+        let effects = [e("ed", 0.01, 0.05), e("ed-pixel", -0.02, 0.03)];
+        assert!(effects[0].excludes_zero() && !effects[1].excludes_zero());
+        let dir = std::env::temp_dir().join(format!("vox2pix-study-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let html = write_study_report(&dir, &[(0, 0, "ed".into(), "pixcorr".into(), 0.2)], &effects).unwrap();
+        let md = std::fs::read_to_string(dir.join("study.md")).unwrap();
+        assert!(md.contains("| ed | world 0 | PixCorr | 5 | **+0.030 |"), "{md}");
+        assert!(md.contains("| ed-pixel | world 0 | PixCorr | 5 | +0.005 |"), "{md}");
+        let csv = std::fs::read_to_string(dir.join("study.csv")).unwrap();
+        assert!(csv.lines().nth(1).unwrap().ends_with(",true") && csv.lines().nth(2).unwrap().ends_with(",false"));
+        assert!(std::fs::read_to_string(html).unwrap().contains("image similarity"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
