@@ -4,7 +4,8 @@ use crate::train::DeviceArgs;
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
-use vox2pix::app::study::{run_study, StudyOptions, Variant};
+use vox2pix::app::study::{run_study, StudyOptions};
+use vox2pix::app::variants::Variant;
 use vox2pix::eval::paired::PairedOptions;
 use vox2pix::eval::run_eval::EvaluateOptions;
 

@@ -349,3 +349,41 @@ fn mismatched_dataset_and_missing_inputs_are_clear_errors() {
     assert!(e.contains("no metrics.json") && e.contains("vox2pix evaluate"), "{e}");
     assert!(!run.join("metrics.json").exists() && !run.join("report.html").exists());
 }
+
+#[test]
+fn demo_with_baseline_opens_its_report_with_the_paired_gain() {
+    let out = scratch!("demo-baseline");
+    let stdout = ok(&[
+        "demo",
+        "--world",
+        "tiny",
+        "--config",
+        "tiny",
+        "--seed",
+        "3",
+        "--backbone-steps",
+        "25",
+        "--baseline",
+        "--out",
+        out.to_str().unwrap(),
+        "--threads",
+        "1",
+    ]);
+    assert!(stdout.contains("report"), "{stdout}");
+    let base = out.join("decoder-paired");
+    let cfg = std::fs::read_to_string(base.join("config.toml")).unwrap();
+    assert!(
+        cfg.contains("unpaired_batch = 0") && cfg.contains("de_batch = 0"),
+        "{cfg}"
+    );
+    let cmp = out.join("decoder").join("compare-vs-decoder-paired");
+    let csv = std::fs::read_to_string(cmp.join("compare.csv")).unwrap();
+    assert!(csv.lines().any(|l| l.starts_with("pixcorr,")), "{csv}");
+    let html = std::fs::read_to_string(out.join("decoder").join("report.html")).unwrap();
+    let bought = html.find("What self-supervision bought").expect("the baseline section");
+    assert!(
+        bought < html.find("<h2>Reconstructions</h2>").unwrap(),
+        "the section opens the report"
+    );
+    assert!(html.contains("id=\"grid-baseline\"") && html.contains("id=\"grid-run\""));
+}

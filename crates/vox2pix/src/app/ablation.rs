@@ -5,6 +5,7 @@
 //! an interrupted ablation continues.
 use crate::app::compare::{compare_tables, read_per_image_csv, PER_IMAGE_CSV};
 use crate::app::jobs;
+use crate::app::variants::Variant;
 use crate::eval::paired::PairedOptions;
 use crate::eval::run_eval::{evaluate_run, EvaluateOptions};
 use crate::model::run::run_config;
@@ -33,32 +34,17 @@ pub struct AblationOptions {
     pub device: Device,
 }
 
-/// The three stream settings on top of `cfg`; the ED and DE batches keep the config's sizes when it sets them.
+/// The three stream variants on top of `cfg` (`app::variants`), under the ablation table's names; the ED and DE
+/// batches keep the config's sizes when it sets them.
 pub fn variants(cfg: &TrainConfig) -> Vec<(&'static str, TrainConfig)> {
-    let t = &cfg.decoder_training;
-    let unpaired = if t.unpaired_batch > 0 {
-        t.unpaired_batch
-    } else {
-        t.paired_batch
-    };
-    let de = if t.de_batch > 0 { t.de_batch } else { unpaired };
-    let with = |u: usize, d: usize| {
-        let mut c = cfg.clone();
-        c.decoder_training.unpaired_batch = u;
-        c.decoder_training.de_batch = d;
-        if u > 0 && c.decoder_training.weight_ed <= 0.0 {
-            c.decoder_training.weight_ed = 1.0;
-        }
-        if d > 0 {
-            c.decoder_training.weight_de = 1.0;
-        }
-        c
-    };
-    vec![
-        ("paired", with(0, 0)),
-        ("paired+ED", with(unpaired, 0)),
-        ("paired+ED+DE", with(unpaired, de)),
+    [
+        ("paired", Variant::Paired),
+        ("paired+ED", Variant::Ed),
+        ("paired+ED+DE", Variant::EdDe),
     ]
+    .into_iter()
+    .map(|(name, v)| (name, v.config(cfg, 0)))
+    .collect()
 }
 
 fn train_eval(o: &AblationOptions, name: &str, cfg: &TrainConfig, enc: &Path) -> Result<AblationRow> {

@@ -1,7 +1,10 @@
 //! The demo pipeline (`vox2pix demo`): synthesize → backbone → train E → train D → reconstruct → evaluate →
 //! report, on a built-in synthetic world. Each stage that already finished in `out` is reused, so an
 //! interrupted demo continues where it stopped.
+use crate::app::compare::{compare_runs, default_out_dir, CompareOptions};
 use crate::app::jobs;
+use crate::app::variants::Variant;
+use crate::eval::paired::PairedOptions;
 use crate::model::backbone::world_backbone_path;
 use crate::train::backbone::{train_world_backbone, BackboneTraining};
 use anyhow::{Context, Result};
@@ -46,6 +49,9 @@ pub struct DemoOptions {
     pub device: Device,
     /// Steps for the world backbone when no shipped one matches the world.
     pub backbone_steps: usize,
+    /// Also train the paired-only baseline (`out/decoder-paired`) and open the report with what
+    /// self-supervision bought over it (paired differences on the same test images, both reconstructions).
+    pub baseline: bool,
 }
 
 /// A backbone shipped inside the binary for a built-in world (so an installed or copied binary has it too).
@@ -196,8 +202,38 @@ pub fn run_demo(o: &DemoOptions) -> Result<DemoOutcome> {
     crate::eval::run_eval::evaluate_run(&dec, &data, o.device, &eval)?;
     stage("evaluate", t0);
 
+    let mut diffs = None;
+    if o.baseline {
+        let base = o.out.join("decoder-paired");
+        let t0 = Instant::now();
+        if !base.join(crate::model::DECODER_FILE).exists() {
+            let n_trials = crate::data::TrainingData::load(&data, &cfg.roi, Device::Cpu)?.n_trials() as usize;
+            let paired = Variant::Paired.config(&cfg, cfg.decoder_training.steps_for(n_trials));
+            jobs::decoder_job(
+                &data,
+                &enc,
+                &paired,
+                &base,
+                o.device,
+                base.join("run.json").exists(),
+                None,
+            )?;
+        }
+        jobs::reconstruct_job(&base, &data, o.device)?;
+        crate::eval::run_eval::evaluate_run(&base, &data, o.device, &eval)?;
+        stage("train + evaluate paired-only baseline", t0);
+        let c = compare_runs(&CompareOptions {
+            run_a: base.clone(),
+            run_b: dec.clone(),
+            out: default_out_dir(&base, &dec),
+            paired: PairedOptions::default(),
+        })?;
+        diffs = Some((base, c.rows));
+    }
+
     let t0 = Instant::now();
-    out.report = Some(crate::report::html::write_report(&dec)?);
+    let baseline = diffs.as_ref().map(|(b, d)| (b.as_path(), d.as_slice()));
+    out.report = Some(crate::report::html::write_report_with_baseline(&dec, baseline)?);
     stage("report", t0);
 
     out.data = data;

@@ -10,3 +10,4 @@ pub mod demo;
 pub mod jobs;
 pub mod layers;
 pub mod study;
+pub mod variants;

@@ -11,6 +11,7 @@
 use crate::app::compare::{read_per_image_csv, PerImageTable, PER_IMAGE_CSV};
 use crate::app::demo::prepare_world;
 use crate::app::jobs;
+use crate::app::variants::Variant;
 use crate::data::TrainingData;
 use crate::eval::paired::{hierarchical_bootstrap, HierarchicalMean, ImageDraw, PairedOptions};
 use crate::eval::run_eval::{evaluate_run, EvaluateOptions};
@@ -19,102 +20,6 @@ use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use tch::Device;
 use vox2pix_formats::config::TrainConfig;
-
-/// One decoder variant of the study.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Variant {
-    /// Paired data only: the baseline every effect is measured against.
-    Paired,
-    /// Paired only, at the +ED variant's compute: as many images per step (paired batch = paired + unpaired) and
-    /// the same number of steps, so a gain of +ED is not just more gradient signal.
-    PairedEqual,
-    /// Paired + the ED cycle on unpaired images (the paper's method).
-    Ed,
-    /// Paired + ED + the DE cycle on unpaired fMRI.
-    EdDe,
-    /// Paired + ED with pixel losses only (no perceptual terms): the claim is about the combination.
-    EdPixel,
-}
-
-/// Every variant, in table order.
-pub const ALL_VARIANTS: [Variant; 5] = [
-    Variant::Paired,
-    Variant::PairedEqual,
-    Variant::Ed,
-    Variant::EdDe,
-    Variant::EdPixel,
-];
-
-impl Variant {
-    /// The variant's name in folders, tables and `--variants`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Variant::Paired => "paired",
-            Variant::PairedEqual => "paired-equal",
-            Variant::Ed => "ed",
-            Variant::EdDe => "ed-de",
-            Variant::EdPixel => "ed-pixel",
-        }
-    }
-
-    /// Parses a `--variants` entry.
-    pub fn parse(s: &str) -> Result<Variant> {
-        ALL_VARIANTS.into_iter().find(|v| v.name() == s).with_context(|| {
-            format!(
-                "unknown study variant '{s}'; choose from {}",
-                ALL_VARIANTS.map(|v| v.name()).join(", ")
-            )
-        })
-    }
-
-    /// The decoder config of this variant on top of `base` (whose ED and DE batch sizes are kept where it sets
-    /// them); `steps` is the base config's steps per epoch on this dataset.
-    pub fn config(self, base: &TrainConfig, steps: usize) -> TrainConfig {
-        let mut c = base.clone();
-        let t = &mut c.decoder_training;
-        let unpaired = if t.unpaired_batch > 0 {
-            t.unpaired_batch
-        } else {
-            t.paired_batch
-        };
-        let de = if t.de_batch > 0 { t.de_batch } else { unpaired };
-        let ed_on = |t: &mut vox2pix_formats::config::DecoderTraining| {
-            t.unpaired_batch = unpaired;
-            if t.weight_ed <= 0.0 {
-                t.weight_ed = 1.0;
-            }
-        };
-        match self {
-            Variant::Paired => {
-                t.unpaired_batch = 0;
-                t.de_batch = 0;
-            }
-            Variant::PairedEqual => {
-                t.paired_batch += unpaired;
-                t.unpaired_batch = 0;
-                t.de_batch = 0;
-                t.steps_per_epoch = steps;
-            }
-            Variant::Ed => {
-                ed_on(t);
-                t.de_batch = 0;
-            }
-            Variant::EdDe => {
-                ed_on(t);
-                t.de_batch = de;
-                if t.weight_de <= 0.0 {
-                    t.weight_de = 1.0;
-                }
-            }
-            Variant::EdPixel => {
-                ed_on(t);
-                t.de_batch = 0;
-                c.image_loss.percept_weight = 0.0;
-            }
-        }
-        c
-    }
-}
 
 /// What to study, and where.
 #[derive(Clone, Debug)]

@@ -2,6 +2,7 @@
 //! grid in test order, training curves of D and E, identification and classification against chance with CIs,
 //! encoder r per ROI, branch weights, config and data manifest. Images are embedded as base64 PNG.
 use super::svg::{bar_chart, escape, line_chart, Bar, Line};
+use crate::eval::paired::PairedDifference;
 use crate::eval::results::EvalMetrics;
 use crate::model::run::encoder_of;
 use anyhow::{Context, Result};
@@ -15,7 +16,8 @@ const STYLE: &str = "body{font-family:sans-serif;max-width:1320px;margin:20px au
 h2{border-bottom:1px solid #ccc;margin-top:28px}svg{margin:4px;border:1px solid #eee}\
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
 pre{background:#f6f6f6;padding:8px;max-height:400px;overflow:auto;font-size:11px}\
-img.grid{image-rendering:pixelated;width:100%}";
+img.grid{image-rendering:pixelated;width:100%}\
+.pair{display:flex;gap:12px}.pair figure{margin:0;flex:1}figcaption{font-weight:bold;margin:4px 0}";
 
 /// Standard base64 (RFC 4648, padded): only used to inline PNGs.
 pub fn base64(bytes: &[u8]) -> String {
@@ -241,6 +243,57 @@ fn read_text(p: &Path) -> String {
 
 /// Writes `RUN/report.html` for a decoder run that has been reconstructed and evaluated.
 pub fn write_report(run: &Path) -> Result<PathBuf> {
+    write_report_with_baseline(run, None)
+}
+
+/// The report's opening section when a paired-only baseline was trained beside the run: the headline paired
+/// differences (run − baseline on the same test images, with CIs) and both runs' reconstructions side by side.
+fn baseline_section(run: &Path, baseline: &Path, diffs: &[PairedDifference]) -> Result<String> {
+    let grid = |r: &Path| -> Result<String> {
+        let p = r.join("reconstructions.png");
+        Ok(base64(
+            &std::fs::read(&p).with_context(|| format!("{}: missing", p.display()))?,
+        ))
+    };
+    let mut h = String::from(
+        "<h2 id=\"bought\">What self-supervision bought</h2><p>This run against the same decoder trained on paired \
+         data only (same data, encoder, seed and steps): the mean per-image difference on the same test images, with \
+         a 95 % paired bootstrap CI and a sign-flip p-value. Bold: the CI excludes 0.</p><table><tr><th>metric</th>\
+         <th>paired only</th><th>+ self-supervision</th><th>difference</th><th>95 % CI</th><th>p</th></tr>",
+    );
+    for (metric, label, scale) in crate::report::study::HEADLINE {
+        let Some(d) = diffs.iter().find(|d| d.metric == metric) else {
+            continue;
+        };
+        let strong = d.ci_lo > 0.0 || d.ci_hi < 0.0;
+        let (b0, b1) = if strong { ("<b>", "</b>") } else { ("", "") };
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{b0}{:+.2}{b1}</td><td>[{:+.2}, {:+.2}]</td><td>{:.3}</td></tr>",
+            escape(label),
+            d.mean_a * scale,
+            d.mean_b * scale,
+            d.diff * scale,
+            d.ci_lo * scale,
+            d.ci_hi * scale,
+            d.p_value
+        );
+    }
+    let _ = write!(
+        h,
+        "</table><div class=\"pair\"><figure><figcaption>paired only ({})</figcaption><img class=\"grid\" \
+         id=\"grid-baseline\" src=\"data:image/png;base64,{}\"></figure><figure><figcaption>+ self-supervision \
+         (this run)</figcaption><img class=\"grid\" id=\"grid-run\" src=\"data:image/png;base64,{}\"></figure></div>",
+        escape(&baseline.display().to_string()),
+        grid(baseline)?,
+        grid(run)?
+    );
+    Ok(h)
+}
+
+/// [`write_report`], opening with [`baseline_section`] when `baseline` (the paired-only run and the paired
+/// differences of this run against it) is given.
+pub fn write_report_with_baseline(run: &Path, baseline: Option<(&Path, &[PairedDifference])>) -> Result<PathBuf> {
     let metrics_path = run.join("metrics.json");
     if !metrics_path.exists() {
         anyhow::bail!(
@@ -267,6 +320,9 @@ pub fn write_report(run: &Path) -> Result<PathBuf> {
         escape(&title),
         escape(&title)
     );
+    if let Some((b, diffs)) = baseline {
+        h += &baseline_section(run, b, diffs)?;
+    }
     let _ = write!(
         h,
         "<h2>Reconstructions</h2><p>{} test images in test order (fixed, not selected): each band shows the ground \
