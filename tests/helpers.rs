@@ -43,3 +43,17 @@ pub fn torch_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// Waits until `ready()` holds (polled every 20 ms, at most 300 s) or the child exits by itself, then SIGKILLs
+/// and reaps it: the crash in crash-safety tests.
+pub fn kill_when(child: &mut std::process::Child, ready: impl Fn() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !ready() && t0.elapsed().as_secs() < 300 {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -90,16 +90,8 @@ fn study_runs_resumes_after_sigkill_and_reproduces_its_numbers() {
         assert!(st.success());
     }
     let mut child = Command::new(BIN).args(study_args(&cut)).spawn().unwrap();
-    let t0 = std::time::Instant::now();
-    let second = cut.join("world-3/seed-1/paired");
-    while !second.join("run.json").exists() && t0.elapsed().as_secs() < 300 {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let third = cut.join("world-3/seed-1/paired/run.json");
+    crate::helpers::kill_when(&mut child, || third.exists());
     assert!(
         !cut.join("study.csv").exists(),
         "the study finished before it could be killed"

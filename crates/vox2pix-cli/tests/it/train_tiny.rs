@@ -150,23 +150,13 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one() {
     // Kill with SIGKILL once the second epoch's checkpoint is committed (mid-run, possibly mid-epoch 3).
     let cut = scratch!("cut");
     let mut child = Command::new(BIN).args(args(&cut)).spawn().unwrap();
-    let t0 = std::time::Instant::now();
-    loop {
-        let epoch = std::fs::read_to_string(cut.join("state.json"))
+    crate::helpers::kill_when(&mut child, || {
+        std::fs::read_to_string(cut.join("state.json"))
             .ok()
             .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
             .and_then(|v| v["epoch"].as_u64())
-            .unwrap_or(0);
-        if epoch >= 2 || t0.elapsed().as_secs() > 300 {
-            break;
-        }
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+            .is_some_and(|epoch| epoch >= 2)
+    });
     assert!(
         !cut.join("decoder.safetensors").exists(),
         "run finished before it could be killed; make it longer"
