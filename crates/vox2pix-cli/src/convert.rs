@@ -2,7 +2,7 @@
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
-use vox2pix_formats::convert::{convert_god, export_god, GodConvertOptions};
+use vox2pix_formats::convert::{convert_god_with_warnings, export_god, GodConvertOptions};
 use vox2pix_formats::layout;
 
 #[derive(Args, Debug)]
@@ -101,7 +101,10 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
                 test_table: a.test_table.clone(),
                 pool: a.pool.clone().map(|p| (p, a.per_class, a.pool_seed)),
             };
-            let ds = convert_god(&opts)?;
+            let (ds, warnings) = convert_god_with_warnings(&opts)?;
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
             let s = &ds.subject;
             println!(
                 "wrote {}: {} voxels, {} train trials / {} images, {} test trials / {} images",

@@ -3,7 +3,7 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 use vox2pix::app::jobs;
-use vox2pix::nn::device::{parse_device, set_cpu_threads};
+use vox2pix::nn::device::{apply_threads, parse_device, ThreadSetting};
 use vox2pix::train::backbone::{train_world_backbone, BackboneTraining};
 use vox2pix_formats::config::TrainConfig;
 
@@ -13,14 +13,15 @@ pub struct DeviceArgs {
     /// cpu, cuda, cuda:N or mps.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// CPU threads for libtorch (0 = libtorch's default).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    /// CPU threads for libtorch: auto (this process's real CPU budget: affinity mask, cgroup quota,
+    /// OMP_NUM_THREADS, SLURM_CPUS_PER_TASK), a number, or 0 for libtorch's default (one per visible core).
+    #[arg(long, default_value = "auto")]
+    pub threads: ThreadSetting,
 }
 
 impl DeviceArgs {
     pub fn resolve(&self) -> Result<vox2pix::nn::device::Device> {
-        set_cpu_threads(self.threads);
+        apply_threads(self.threads);
         parse_device(&self.device)
     }
 }

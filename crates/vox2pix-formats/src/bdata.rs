@@ -363,6 +363,9 @@ pub struct GodTrials {
     pub block: Option<Vec<u32>>,
     /// `stimulus_id` (or `Label`) per sample.
     pub stimulus_id: Vec<f64>,
+    /// Where the selected voxel data holds NaN/Inf, which samples and data columns (None when it holds none).
+    /// `convert god` treats them as missing: left out of their run's mean and SD, then 0.
+    pub missing: Option<String>,
 }
 
 impl GodTrials {
@@ -395,6 +398,17 @@ impl GodTrials {
             }
         }
         let voxels = b.dataset.select(ndarray::Axis(1), &cols);
+        let missing = crate::dataset::NonFinite::find(voxels.view()).map(|nf| {
+            let (r, c) = nf.first;
+            format!(
+                "{file}: the {roi_key} voxel data holds {} NaN/Inf values in {} voxels (first at sample {r}, \
+                 voxel {c} = data column {}; data columns {})",
+                nf.count,
+                nf.voxels.len(),
+                cols[c],
+                nf.voxel_list(|v| cols[v])
+            )
+        });
         let mut rois = BTreeMap::new();
         for name in ROI_NAMES {
             let key = format!("ROI_{name}");
@@ -429,6 +443,7 @@ impl GodTrials {
             run,
             block,
             stimulus_id,
+            missing,
         })
     }
 
@@ -525,6 +540,13 @@ pub fn summarize(path: &Path) -> Result<String> {
         b.roi_keys().first().copied().unwrap_or("ROI_VC")
     };
     let trials = GodTrials::from_bdata(&b, roi)?;
+    if let Some(m) = &trials.missing {
+        writeln!(
+            s,
+            "  WARNING {m}; `convert god` treats them as missing (left out of their run's z-score, then 0); \
+             replace them (e.g. np.nan_to_num) to keep other values"
+        )?;
+    }
     for (split, name) in [
         (Split::Train, "train"),
         (Split::Test, "test"),

@@ -338,6 +338,11 @@ pub struct EncoderConfig {
     pub feature_l1: f64,
     /// L1 on the per-voxel branch-mix weights.
     pub branch_l1: f64,
+    /// Weight of a per-branch loss: each branch's prediction alone, scored by the same MSE + cosine loss as the
+    /// mix and averaged over the four branches (0 = the paper: only the mix is scored). Jointly trained branches
+    /// split every voxel between them, so which depth a voxel prefers is not identifiable from them; with this
+    /// term each branch is also a layer-wise encoding model of its own (science.md, claim 3).
+    pub branch_solo: f64,
     /// Encoder loss: MSE weight.
     pub mse_weight: f64,
     /// Encoder loss: weight of −cos(y, ŷ).
@@ -359,6 +364,7 @@ impl Default for EncoderConfig {
             space_group: 1e-5,
             feature_l1: 5e-6,
             branch_l1: 5e-2,
+            branch_solo: 0.0,
             mse_weight: 1.0,
             cos_weight: 0.1,
         }
@@ -402,6 +408,7 @@ impl EncoderConfig {
             ("space_group", self.space_group),
             ("feature_l1", self.feature_l1),
             ("branch_l1", self.branch_l1),
+            ("branch_solo", self.branch_solo),
             ("mse_weight", self.mse_weight),
             ("cos_weight", self.cos_weight),
         ];

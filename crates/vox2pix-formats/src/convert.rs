@@ -190,6 +190,12 @@ fn subject_from_file_name(path: &Path) -> Option<u32> {
 
 /// Converts and writes; returns the dataset written.
 pub fn convert_god(opts: &GodConvertOptions) -> Result<Dataset> {
+    convert_god_with_warnings(opts).map(|(ds, _)| ds)
+}
+
+/// As [`convert_god`], also returning what the user should know about the input (e.g. NaN voxel values, which
+/// were treated as missing), for the caller to show.
+pub fn convert_god_with_warnings(opts: &GodConvertOptions) -> Result<(Dataset, Vec<String>)> {
     let subject = match opts.subject.or_else(|| subject_from_file_name(&opts.bdata)) {
         Some(s) => s,
         None => bail!(
@@ -199,6 +205,11 @@ pub fn convert_god(opts: &GodConvertOptions) -> Result<Dataset> {
     };
     let b = BData::open(&opts.bdata)?;
     let trials = GodTrials::from_bdata(&b, &opts.roi)?;
+    let warnings: Vec<String> = trials
+        .missing
+        .iter()
+        .map(|m| format!("{m}; treated as missing: left out of their run's z-score, then 0"))
+        .collect();
     let train_order = opts.train_table.as_deref().map(read_stimulus_table).transpose()?;
     let test_order = opts.test_table.as_deref().map(read_stimulus_table).transpose()?;
     let god = preprocess_god(&trials, train_order, test_order)
@@ -223,7 +234,7 @@ pub fn convert_god(opts: &GodConvertOptions) -> Result<Dataset> {
             let _ = std::fs::remove_file(opts.out.join(f));
         }
     }
-    res.map(|()| ds)
+    res.map(|()| (ds, warnings))
 }
 
 /// The files of `convert god`: the dataset, the optional unpaired pool cache, then the manifest.

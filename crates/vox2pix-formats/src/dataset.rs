@@ -264,22 +264,53 @@ fn check_labels(key: &str, labels: &[i64], n: Option<usize>) -> Result<()> {
     Ok(())
 }
 
-fn check_finite(key: &str, a: ndarray::ArrayView2<f32>) -> Result<()> {
-    let bad: Vec<(usize, usize)> = a
-        .indexed_iter()
-        .filter(|(_, v)| !v.is_finite())
-        .map(|(ij, _)| ij)
-        .collect();
-    if let Some(&(r, c)) = bad.first() {
+/// The NaN/Inf entries of a [rows, voxels] matrix, as every reader reports them.
+pub(crate) struct NonFinite {
+    /// Entries that are NaN or ±Inf.
+    pub count: usize,
+    /// The first one in row order: (row, voxel).
+    pub first: (usize, usize),
+    /// The voxels (columns) holding any, ascending.
+    pub voxels: Vec<usize>,
+}
+
+impl NonFinite {
+    /// Finds the non-finite entries of `a`, None when there are none.
+    pub fn find<T: Copy + Into<f64>>(a: ndarray::ArrayView2<T>) -> Option<NonFinite> {
+        let bad: Vec<(usize, usize)> = a
+            .indexed_iter()
+            .filter(|(_, v)| !(**v).into().is_finite())
+            .map(|(ij, _)| ij)
+            .collect();
+        let first = *bad.first()?;
         let voxels: std::collections::BTreeSet<usize> = bad.iter().map(|&(_, c)| c).collect();
-        let shown: Vec<String> = voxels.iter().take(10).map(|v| v.to_string()).collect();
-        invalid!(
-            "{key} holds {} NaN/Inf values in {} voxels (first at row {r}, voxel {c}; voxels {}{}); \
-             replace them (e.g. np.nan_to_num) or drop those voxels",
-            bad.len(),
-            voxels.len(),
+        Some(NonFinite {
+            count: bad.len(),
+            first,
+            voxels: voxels.into_iter().collect(),
+        })
+    }
+
+    /// "voxels 3, 7, …" with the first ten, mapped through `name` (e.g. to a file's column numbers).
+    pub fn voxel_list(&self, name: impl Fn(usize) -> usize) -> String {
+        let shown: Vec<String> = self.voxels.iter().take(10).map(|&v| name(v).to_string()).collect();
+        format!(
+            "{}{}",
             shown.join(", "),
-            if voxels.len() > 10 { ", …" } else { "" }
+            if self.voxels.len() > 10 { ", …" } else { "" }
+        )
+    }
+}
+
+fn check_finite(key: &str, a: ndarray::ArrayView2<f32>) -> Result<()> {
+    if let Some(nf) = NonFinite::find(a) {
+        let (r, c) = nf.first;
+        invalid!(
+            "{key} holds {} NaN/Inf values in {} voxels (first at row {r}, voxel {c}; voxels {}); \
+             replace them (e.g. np.nan_to_num) or drop those voxels",
+            nf.count,
+            nf.voxels.len(),
+            nf.voxel_list(|v| v)
         );
     }
     Ok(())

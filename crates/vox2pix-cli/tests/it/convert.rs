@@ -187,6 +187,13 @@ fn cli_convert_god_reports_success_and_errors() {
         "{stdout}"
     );
     assert!(out.join("sbj_2.npz").is_file() && out.join("images_112.npz").is_file());
+    let stderr = String::from_utf8_lossy(&ok.stderr);
+    assert!(
+        stderr.contains("warning:")
+            && stderr.contains("first at sample 5, voxel 3 = data column 3")
+            && stderr.contains("treated as missing"),
+        "the fixture's NaN voxel value must be named: {stderr}"
+    );
     let bad = run("V9");
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(1));

@@ -351,7 +351,7 @@ fn mismatched_dataset_and_missing_inputs_are_clear_errors() {
 }
 
 #[test]
-fn demo_with_baseline_opens_its_report_with_the_paired_gain() {
+fn demo_trains_the_baseline_by_default_and_opens_its_report_with_the_paired_gain() {
     let out = scratch!("demo-baseline");
     let stdout = ok(&[
         "demo",
@@ -363,7 +363,6 @@ fn demo_with_baseline_opens_its_report_with_the_paired_gain() {
         "3",
         "--backbone-steps",
         "25",
-        "--baseline",
         "--out",
         out.to_str().unwrap(),
         "--threads",

@@ -67,6 +67,12 @@ fn info_summarises_a_bdata_file() {
     let (code, out, err) = info(&[h5.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("BData file") && out.contains("voxels per ROI"), "{out}");
+    // The fixture's one NaN voxel value (sample 5, data column 3) is named, not passed over.
+    assert!(
+        out.contains("WARNING")
+            && out.contains("1 NaN/Inf values in 1 voxels (first at sample 5, voxel 3 = data column 3"),
+        "{out}"
+    );
 }
 
 #[test]

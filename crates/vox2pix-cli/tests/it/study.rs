@@ -132,7 +132,7 @@ fn study_runs_resumes_after_sigkill_and_reproduces_its_numbers() {
     );
     let lp: serde_json::Value =
         serde_json::from_slice(&std::fs::read(enc.join("layer_preference.json")).unwrap()).unwrap();
-    for m in ["variance", "ablation-train", "ablation-test"] {
+    for m in ["variance", "ablation-train", "ablation-test", "best-branch"] {
         let r = lp[m]["voxel_r"][0].as_f64().unwrap_or(f64::NAN);
         assert!((-1.0..=1.0).contains(&r), "{m}: {r}");
         let v1 = lp[m]["rois"]

@@ -124,6 +124,31 @@ fn gzip_chunked_table_reads_the_same_numbers() {
     assert_eq!(t.rows(Split::Imagery).len(), 2);
 }
 
+/// The fixture's one NaN (sample 5, data column 3, a V1 voxel) is named by the reader where the ROI holds it,
+/// and only there.
+#[test]
+fn nan_voxel_values_are_named_with_sample_and_data_column() {
+    let b = BData::open(&fixture("bdata", "god_bdpy.h5")).unwrap();
+    let vc = GodTrials::from_bdata(&b, "VC").unwrap();
+    let m = vc.missing.expect("VC holds the NaN");
+    assert!(
+        m.contains("ROI_VC voxel data holds 1 NaN/Inf values in 1 voxels (first at sample 5, voxel 3 = data column 3"),
+        "{m}"
+    );
+    // V2 is data columns 6-11: no NaN there. V1 is columns 0-5: the NaN is its voxel 3 too.
+    assert_eq!(GodTrials::from_bdata(&b, "V2").unwrap().missing, None);
+    assert!(GodTrials::from_bdata(&b, "V1")
+        .unwrap()
+        .missing
+        .unwrap()
+        .contains("voxel 3 = data column 3"));
+    // An Inf is named as well, with the column in file numbering: V2's voxel 1 is data column 7.
+    let mut inf = b.clone();
+    inf.dataset[[9, 7]] = f64::INFINITY;
+    let m = GodTrials::from_bdata(&inf, "V2").unwrap().missing.unwrap();
+    assert!(m.contains("first at sample 9, voxel 1 = data column 7"), "{m}");
+}
+
 #[test]
 fn summary_reports_rois_splits_runs_and_repeats() {
     let s = summarize(&fixture("bdata", "god_bdpy.h5")).unwrap();

@@ -3,7 +3,10 @@
 //! world — validates it voxel by voxel against the simulator's ground truth (each voxel's channel shares), next to
 //! the raw branch-mix weights it replaces. Writes `RUN/layer_preference.json` and `.md`.
 use crate::data::TrainingData;
-use crate::eval::layers::{branch_ablation_shares, branch_variance_shares, validate_against_truth, LayerPreference};
+use crate::eval::layers::{
+    best_branch_shares, branch_ablation_shares, branch_solo_r, branch_variance_shares, validate_against_truth,
+    LayerPreference,
+};
 use crate::model::run::run_config;
 use crate::model::EncoderModel;
 use anyhow::{ensure, Result};
@@ -44,7 +47,7 @@ fn world_truth(data: &TrainingData, roi: &[String]) -> Result<Option<Vec<[f64; 4
 }
 
 /// The measures `run_layers` computes, in report order: (name, what it is).
-pub const MEASURES: [(&str, &str); 3] = [
+pub const MEASURES: [(&str, &str); 4] = [
     (
         "variance",
         "each branch's share of the prediction's variance over the training images",
@@ -56,6 +59,11 @@ pub const MEASURES: [(&str, &str); 3] = [
     (
         "ablation-test",
         "drop in voxel r (prediction vs test averages) when the branch is removed",
+    ),
+    (
+        "best-branch",
+        "the branch whose prediction alone correlates best with the test averages (a layer-wise encoding model \
+         per VGG block; meaningful when E was trained with `encoder.branch_solo` > 0)",
     ),
 ];
 
@@ -75,6 +83,7 @@ pub fn run_layers(
         branch_variance_shares(&enc, &data.train_images, 64)?,
         branch_ablation_shares(&enc, &trial_images, &data.y_train, 64)?,
         branch_ablation_shares(&enc, &data.test_images, &data.y_test_avg, 64)?,
+        best_branch_shares(&branch_solo_r(&enc, &data.test_images, &data.y_test_avg, 64)?),
     ];
     let w: Vec<f64> = Vec::try_from(
         enc.encoder

@@ -55,6 +55,72 @@ pub fn branch_variance_shares(enc: &EncoderModel, images: &Tensor, batch: i64) -
         .collect())
 }
 
+/// The four branch predictions of E over `images` before the mix, [N, V, 4] in double precision; with `weighted`,
+/// each times its (non-negative) mix weight, i.e. the branch's contribution to the mixed prediction.
+fn branch_outputs(enc: &EncoderModel, images: &Tensor, batch: i64, weighted: bool) -> Tensor {
+    let w = enc.encoder.branch_weights();
+    let dev = w.device();
+    let n = images.size()[0];
+    tch::no_grad(|| {
+        let mut parts: Vec<Tensor> = Vec::new();
+        for start in (0..n).step_by(batch.max(1) as usize) {
+            let len = batch.min(n - start);
+            let x = images.narrow(0, start, len).to_device(dev);
+            let (_, b) = enc.forward_branches_t(&x, false);
+            parts.push(if weighted { b * w.unsqueeze(0) } else { b });
+        }
+        Tensor::cat(&parts, 0).to_kind(Kind::Double)
+    })
+}
+
+/// Rows of four per-voxel numbers [V, 4] as arrays.
+fn rows4(t: &Tensor) -> Result<Vec<[f64; 4]>> {
+    let flat: Vec<f64> = Vec::try_from(t.to_device(tch::Device::Cpu).to_kind(Kind::Double).flatten(0, -1))?;
+    Ok(flat.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+}
+
+/// Per-voxel correlation of each branch's prediction alone (before the mix) with the measured responses over
+/// `images`: r(branch_k(x)[v], y[v]), [V] rows of four. With `encoder.branch_solo` > 0 every branch is trained to
+/// predict the voxel on its own, so this is a layer-wise encoding model per VGG block; the voxel's preferred depth
+/// is the branch that predicts it best ([`best_branch_shares`]).
+pub fn branch_solo_r(enc: &EncoderModel, images: &Tensor, measured: &Tensor, batch: i64) -> Result<Vec<[f64; 4]>> {
+    let n = images.size()[0];
+    ensure!(
+        measured.size().first() == Some(&n),
+        "branch solo r: {} images but {:?} measured rows",
+        n,
+        measured.size()
+    );
+    ensure!(n >= 3, "branch solo r needs at least 3 images, got {n}");
+    let c = branch_outputs(enc, images, batch, false);
+    let y = measured.to_device(c.device()).to_kind(Kind::Double);
+    let rs: Vec<Tensor> = (0..4)
+        .map(|k| crate::nn::pearson::column_corr(&c.select(2, k), &y))
+        .collect::<Result<_>>()?;
+    rows4(&Tensor::stack(&rs, 1).nan_to_num(0.0, None, None))
+}
+
+/// One-hot shares at each voxel's best-predicting branch (ties: the shallowest); a voxel no branch predicts
+/// (every r ≤ 0) gets equal shares.
+pub fn best_branch_shares(r: &[[f64; 4]]) -> Vec<[f64; 4]> {
+    r.iter()
+        .map(|row| {
+            let (best, top) =
+                row.iter().enumerate().fold(
+                    (0, f64::NEG_INFINITY),
+                    |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) },
+                );
+            if top > 0.0 {
+                let mut s = [0.0; 4];
+                s[best] = 1.0;
+                s
+            } else {
+                [0.25; 4]
+            }
+        })
+        .collect()
+}
+
 /// Per-voxel unique contribution of each branch: how much the voxel's prediction–measurement correlation over
 /// `images` drops when that branch's contribution is removed, r(ŷ, y) − r(ŷ − c_k, y), floored at 0 and
 /// normalised to sum to 1 (equal shares where no branch matters). `measured` is [N, V], row i for image i.
@@ -72,20 +138,8 @@ pub fn branch_ablation_shares(
         measured.size()
     );
     ensure!(n >= 3, "branch ablation needs at least 3 images, got {n}");
-    let w = enc.encoder.branch_weights();
-    let dev = w.device();
-    let contributions: Vec<Tensor> = tch::no_grad(|| {
-        let mut parts: Vec<Tensor> = Vec::new();
-        for start in (0..n).step_by(batch.max(1) as usize) {
-            let len = batch.min(n - start);
-            let x = images.narrow(0, start, len).to_device(dev);
-            let taps = enc.backbone.net.taps_upto(&x, 4);
-            let outs: Vec<Tensor> = (0..4).map(|k| enc.encoder.branch_t(k, &taps[k], false)).collect();
-            parts.push(Tensor::stack(&outs, 2) * w.unsqueeze(0)); // [B, V, 4]
-        }
-        vec![Tensor::cat(&parts, 0).to_kind(Kind::Double)]
-    });
-    let c = &contributions[0]; // [N, V, 4]
+    let c = branch_outputs(enc, images, batch, true); // [N, V, 4]
+    let dev = c.device();
     let y = measured.to_device(dev).to_kind(Kind::Double);
     let full = c.sum_dim_intlist(&[2i64][..], false, Kind::Double);
     let r_full = crate::nn::pearson::column_corr(&full, &y)?;
@@ -299,6 +353,21 @@ mod tests {
         assert_eq!(depth_index(&[1.0, 0.0, 0.0, 0.0]), 0.0);
         assert_eq!(depth_index(&[0.0, 0.0, 0.0, 2.0]), 1.0);
         assert!((depth_index(&[0.25; 4]) - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn best_branch_is_one_hot_at_the_highest_r_and_equal_when_no_branch_predicts() {
+        let r = [
+            [0.1, 0.5, 0.2, 0.4],
+            [0.3, 0.3, -0.1, 0.0],
+            [-0.2, -0.1, 0.0, -0.3],
+            [0.0, 0.0, 0.0, 0.7],
+        ];
+        let s = best_branch_shares(&r);
+        assert_eq!(s[0], [0.0, 1.0, 0.0, 0.0]);
+        assert_eq!(s[1], [1.0, 0.0, 0.0, 0.0], "a tie goes to the shallowest branch");
+        assert_eq!(s[2], [0.25; 4]);
+        assert_eq!(depth_index(&s[3]), 1.0);
     }
 
     #[test]

@@ -57,6 +57,13 @@ impl EncoderModel {
             .forward_taps_t(&[&taps[0], &taps[1], &taps[2], &taps[3]], train)
     }
 
+    /// As [`EncoderModel::forward_t`], also returning the four branch predictions before the mix [B, V, 4].
+    pub fn forward_branches_t(&self, x01: &Tensor, train: bool) -> (Tensor, Tensor) {
+        let taps = tch::no_grad(|| self.backbone.net.taps_upto(x01, 4));
+        self.encoder
+            .forward_branches_t(&[&taps[0], &taps[1], &taps[2], &taps[3]], train)
+    }
+
     /// E(x) in eval mode with gradients flowing to `x01` (not to E's frozen weights): the DE stream's path.
     pub fn forward_through_frozen(&self, x01: &Tensor) -> Tensor {
         let taps = self.backbone.net.taps_upto(x01, 4);

@@ -23,6 +23,19 @@ pub struct RunInfo {
     pub kind: String,
     /// Version of vox2pix that created the run.
     pub vox2pix_version: String,
+    /// CPU threads libtorch had when the run was created, and why (`--threads`; absent in older runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_threads: Option<CpuThreads>,
+}
+
+/// The thread count of a run and the limit that decided it (`nn::cpu_budget`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CpuThreads {
+    /// Threads.
+    pub threads: usize,
+    /// Why, e.g. "cgroup CPU quota /sys/fs/cgroup/cpu.max grants 2 CPUs".
+    pub reason: String,
 }
 
 /// The commit record of the latest checkpoint.
@@ -92,6 +105,10 @@ impl RunDir {
         let info = RunInfo {
             kind: kind.to_string(),
             vox2pix_version: env!("CARGO_PKG_VERSION").to_string(),
+            cpu_threads: crate::nn::device::chosen_threads().map(|b| CpuThreads {
+                threads: b.threads,
+                reason: b.reason,
+            }),
         };
         write_bytes_atomic(&info_path, &serde_json::to_vec_pretty(&info)?)?;
         Ok(Self {

@@ -1,4 +1,5 @@
 //! Run-time device selection (`--device cpu|cuda[:N]|mps`) and libtorch process settings.
+use super::cpu_budget::CpuBudget;
 use anyhow::{bail, Result};
 pub use tch::Device;
 pub use vox2pix_formats::config::Precision;
@@ -46,6 +47,65 @@ pub fn set_cpu_threads(n: usize) {
     if n > 0 {
         tch::set_num_threads(n as i32);
     }
+}
+
+/// How many CPU threads libtorch gets (`--threads`): `auto`, the real CPU budget ([`CpuBudget`]); a number; or
+/// `0`, libtorch's own default of one thread per visible core (which over-subscribes quotas and busy machines).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ThreadSetting {
+    /// The CPU budget (affinity mask, cgroup quota, `OMP_NUM_THREADS`, `SLURM_CPUS_PER_TASK`), less the CPUs
+    /// other processes keep busy when the command starts.
+    #[default]
+    Auto,
+    /// Exactly this many threads.
+    Fixed(usize),
+    /// libtorch's default.
+    LibtorchDefault,
+}
+
+impl std::str::FromStr for ThreadSetting {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "auto" => Ok(ThreadSetting::Auto),
+            "0" => Ok(ThreadSetting::LibtorchDefault),
+            t => t.parse::<usize>().map(ThreadSetting::Fixed).map_err(|_| {
+                format!("'{t}' is not a thread count: use auto, a number ≥ 1, or 0 for libtorch's default")
+            }),
+        }
+    }
+}
+
+static CHOSEN_THREADS: std::sync::Mutex<Option<CpuBudget>> = std::sync::Mutex::new(None);
+
+/// Applies `setting` to libtorch, prints the figure and why once per process (to stderr), and remembers it for
+/// the run folders' `run.json` ([`chosen_threads`]).
+pub fn apply_threads(setting: ThreadSetting) -> CpuBudget {
+    let choice = match setting {
+        ThreadSetting::Auto => CpuBudget::detect_free(),
+        ThreadSetting::Fixed(n) => CpuBudget {
+            threads: n.max(1),
+            reason: "--threads".into(),
+        },
+        ThreadSetting::LibtorchDefault => CpuBudget {
+            threads: cpu_threads(),
+            reason: "libtorch's default (--threads 0)".into(),
+        },
+    };
+    if setting != ThreadSetting::LibtorchDefault {
+        tch::set_num_threads(choice.threads as i32);
+    }
+    let mut chosen = CHOSEN_THREADS.lock().unwrap_or_else(|e| e.into_inner());
+    if chosen.as_ref() != Some(&choice) {
+        eprintln!("threads: {} ({})", choice.threads, choice.reason);
+    }
+    *chosen = Some(choice.clone());
+    choice
+}
+
+/// The thread choice [`apply_threads`] made in this process, if any.
+pub fn chosen_threads() -> Option<CpuBudget> {
+    CHOSEN_THREADS.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// The number of CPU threads libtorch uses now.

@@ -171,8 +171,15 @@ impl SeparableEncoder {
     /// As [`SeparableEncoder::forward_t`] from the first four taps only (e.g. `Vgg16::taps_upto(x, 4)`, which skips
     /// VGG block 5).
     pub fn forward_taps_t(&self, taps: &[&Tensor; 4], train: bool) -> Tensor {
+        self.forward_branches_t(taps, train).0
+    }
+
+    /// The mixed prediction [B, V] and the four branch predictions before the mix, stacked [B, V, 4] (what the
+    /// per-branch `branch_solo` loss and the layer-preference measures read).
+    pub fn forward_branches_t(&self, taps: &[&Tensor; 4], train: bool) -> (Tensor, Tensor) {
         let outs: Vec<Tensor> = (0..4).map(|i| self.branch_t(i, taps[i], train)).collect();
-        branch_readout(&Tensor::stack(&outs, 2), &self.branch_mix)
+        let stacked = Tensor::stack(&outs, 2);
+        (branch_readout(&stacked, &self.branch_mix), stacked)
     }
 
     /// One branch's per-voxel prediction [B, V] (before the branch mix).

@@ -245,6 +245,7 @@ pub fn train_decoder(
     let steps = t.steps_for(n_trials as usize) as i64;
     let bar = epoch_bar("train D", t.epochs, start_epoch);
     let mut last_loss = f64::NAN;
+    let mut watch = crate::nn::cpu_budget::ContentionWatch::start_for(device);
     for epoch in start_epoch..t.epochs {
         tch::manual_seed(mix_key(cfg.seed, &[0xD1, epoch as u64]) as i64);
         let mut rng = CounterRng::new(mix_key(cfg.seed, &[0xD2, epoch as u64]));
@@ -354,6 +355,7 @@ pub fn train_decoder(
         }));
         crate::train::checkpoint::commit_epoch(run, &model.vs, &opt, &records, epoch + 1, data.n_voxels, last_loss)?;
         bar.inc(1);
+        watch.check();
         bar.set_message(format!("loss {last_loss:.4} (paired {:.3}, ED {:.3})", paired, ed));
     }
     bar.finish();

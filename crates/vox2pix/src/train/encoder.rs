@@ -56,6 +56,7 @@ pub fn train_encoder(cfg: &TrainConfig, data: &TrainingData, run: &RunDir, devic
     let bar = epoch_bar("train E", t.epochs, start_epoch);
     let mut last_loss = f64::NAN;
     let mut val = BTreeMap::new();
+    let mut watch = crate::nn::cpu_budget::ContentionWatch::start_for(device);
     for epoch in start_epoch..t.epochs {
         // Everything random in an epoch is a pure function of (seed, epoch), so a resumed run repeats it exactly.
         tch::manual_seed(mix_key(cfg.seed, &[0xE1, epoch as u64]) as i64);
@@ -81,11 +82,19 @@ pub fn train_encoder(cfg: &TrainConfig, data: &TrainingData, run: &RunDir, devic
                 .collect();
             let x = shift_images(&x, &shifts);
             let autocast = Autocast::new(cfg.precision, device);
-            let pred = model.forward_t(&x, true).to_kind(Kind::Float);
+            let (pred, branches) = model.forward_branches_t(&x, true);
+            let (pred, branches) = (pred.to_kind(Kind::Float), branches.to_kind(Kind::Float));
             drop(autocast);
             let e = &cfg.encoder;
-            let loss = (&pred - &y).square().mean(Kind::Float) * e.mse_weight - mean_cosine(&pred, &y) * e.cos_weight
-                + model.encoder.regularization();
+            let score =
+                |p: &Tensor| (p - &y).square().mean(Kind::Float) * e.mse_weight - mean_cosine(p, &y) * e.cos_weight;
+            let mut loss = score(&pred) + model.encoder.regularization();
+            if e.branch_solo > 0.0 {
+                let solo = (0..4).fold(Tensor::zeros([], (Kind::Float, device)), |acc, k| {
+                    acc + score(&branches.select(2, k))
+                });
+                loss += solo * (e.branch_solo / 4.0);
+            }
             let lv = loss.double_value(&[]);
             ensure_finite(lv, "encoder", epoch, s as usize, opt.lr, &run.path, epoch)?;
             opt.backward_step(&loss);
@@ -100,6 +109,7 @@ pub fn train_encoder(cfg: &TrainConfig, data: &TrainingData, run: &RunDir, devic
         records.push(json!({"epoch": epoch + 1, "loss": last_loss, "lr": opt.lr, "val_median_r": val}));
         crate::train::checkpoint::commit_epoch(run, &model.vs, &opt, &records, epoch + 1, data.n_voxels, last_loss)?;
         bar.inc(1);
+        watch.check();
         bar.set_message(format!(
             "loss {last_loss:.4}  val r(VC) {:.3}",
             val.get("VC").copied().unwrap_or(f64::NAN)
