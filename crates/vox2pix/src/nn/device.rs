@@ -78,8 +78,8 @@ impl std::str::FromStr for ThreadSetting {
 
 static CHOSEN_THREADS: std::sync::Mutex<Option<CpuBudget>> = std::sync::Mutex::new(None);
 
-/// Applies `setting` to libtorch, prints the figure and why once per process (to stderr), and remembers it for
-/// the run folders' `run.json` ([`chosen_threads`]).
+/// Applies `setting` to libtorch and remembers it for the run folders' `run.json` ([`chosen_threads`]) and
+/// [`announce_threads`].
 pub fn apply_threads(setting: ThreadSetting) -> CpuBudget {
     let choice = match setting {
         ThreadSetting::Auto => CpuBudget::detect_free(),
@@ -95,17 +95,25 @@ pub fn apply_threads(setting: ThreadSetting) -> CpuBudget {
     if setting != ThreadSetting::LibtorchDefault {
         tch::set_num_threads(choice.threads as i32);
     }
-    let mut chosen = CHOSEN_THREADS.lock().unwrap_or_else(|e| e.into_inner());
-    if chosen.as_ref() != Some(&choice) {
-        eprintln!("threads: {} ({})", choice.threads, choice.reason);
-    }
-    *chosen = Some(choice.clone());
+    *CHOSEN_THREADS.lock().unwrap_or_else(|e| e.into_inner()) = Some(choice.clone());
     choice
 }
 
 /// The thread choice [`apply_threads`] made in this process, if any.
 pub fn chosen_threads() -> Option<CpuBudget> {
     CHOSEN_THREADS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+static ANNOUNCED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Prints the thread choice and why to stderr, once per process; the trainers call it when their first epoch
+/// starts, not at argument parsing, so that a command refused for bad input says only what is wrong.
+pub fn announce_threads() {
+    if let Some(c) = chosen_threads() {
+        if !ANNOUNCED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("threads: {} ({})", c.threads, c.reason);
+        }
+    }
 }
 
 /// The number of CPU threads libtorch uses now.

@@ -245,6 +245,8 @@ pub fn train_decoder(
     let steps = t.steps_for(n_trials as usize) as i64;
     let bar = epoch_bar("train D", t.epochs, start_epoch);
     let mut last_loss = f64::NAN;
+    // Said once the epochs begin, not earlier, so a run refused for bad input prints only its error.
+    crate::nn::device::announce_threads();
     let mut watch = crate::nn::cpu_budget::ContentionWatch::start_for(device);
     for epoch in start_epoch..t.epochs {
         tch::manual_seed(mix_key(cfg.seed, &[0xD1, epoch as u64]) as i64);

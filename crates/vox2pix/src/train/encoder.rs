@@ -56,6 +56,8 @@ pub fn train_encoder(cfg: &TrainConfig, data: &TrainingData, run: &RunDir, devic
     let bar = epoch_bar("train E", t.epochs, start_epoch);
     let mut last_loss = f64::NAN;
     let mut val = BTreeMap::new();
+    // Said once the epochs begin, not earlier, so a run refused for bad input prints only its error.
+    crate::nn::device::announce_threads();
     let mut watch = crate::nn::cpu_budget::ContentionWatch::start_for(device);
     for epoch in start_epoch..t.epochs {
         // Everything random in an epoch is a pure function of (seed, epoch), so a resumed run repeats it exactly.
