@@ -572,6 +572,16 @@ const CASES: &[Case] = &[
         cmd(&[&"convert", &"to-god", &"--dataset", &c.f.data, &"--out", &c.a_file().join("out")])
     }),
     case("god_out_not_writable", &["a-file/out"], |c| c.convert_god(&bdata(), &stimuli(), &c.a_file().join("out"))),
+    // --- compare ---
+    case("compare_odd_run_count", &["in pairs", "3 run folders"], |c| {
+        cmd(&[&"compare", &c.path("a"), &c.path("b"), &c.path("c")])
+    }),
+    case("compare_pairs_without_out", &["2 pairs", "--out"], |c| {
+        cmd(&[&"compare", &c.path("a"), &c.path("b"), &c.path("c"), &c.path("d")])
+    }),
+    case("compare_run_not_evaluated", &["metrics_per_image.csv", "vox2pix evaluate"], |c| {
+        cmd(&[&"compare", &c.path("a"), &c.path("b"), &c.path("c"), &c.path("d"), &"--out", &c.out()])
+    }),
 ];
 
 /// Runs every case in order (setup, then the command) and reports all failing ones together, each by name:

@@ -155,6 +155,8 @@ fn a_malformed_study_is_refused_before_any_work() {
         (vec!["--variants", "paired,xyz"], "unknown study variant 'xyz'"),
         (vec!["--seeds", "0"], "at least 2 decoder seeds"),
         (vec!["--seeds", "1,1"], "lists a seed twice"),
+        (vec!["--world", "dmeo"], "dmeo"),
+        (vec!["--config", "dmeo"], "dmeo"),
     ] {
         let out = scratch!("bad");
         let mut args = vec!["study".to_string(), "--out".into(), out.display().to_string()];
@@ -163,6 +165,6 @@ fn a_malformed_study_is_refused_before_any_work() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains(needle) && !err.contains("panicked"), "{args:?}: {err}");
-        assert!(!out.join("world-0").exists(), "{args:?} started work");
+        assert!(!out.exists(), "{args:?} left {} behind", out.display());
     }
 }

@@ -1,4 +1,5 @@
-//! `vox2pix compare RUN_A RUN_B`: a paired comparison of two evaluated decoder runs on the same test images.
+//! `vox2pix compare RUN_A RUN_B [RUN_A2 RUN_B2 …]`: a paired comparison of evaluated decoder runs on the same
+//! test images — one pair, or one pair per training seed pooled by a hierarchical bootstrap.
 //!
 //! Reads both runs' `metrics_per_image.csv` (written by `vox2pix evaluate`, `EvalMetrics::write_per_image_csv`:
 //! an `image` column, then one column per per-image metric), refuses runs whose images differ, and computes an
@@ -8,7 +9,14 @@
 //!
 //! Where the runs' `metrics.json` and `data.json` exist they are checked too: the number of test images the
 //! evaluation reported must match the CSV, and both runs must have been trained on the same test classes.
-use crate::eval::paired::{PairedDifference, PairedOptions};
+//!
+//! With several pairs ([`compare_run_pairs`], one (A, B) pair per training seed, e.g. the baseline and the
+//! variant trained with the same seed), each pair is compared as above into `OUT/pair-K/`, and every metric
+//! all pairs share gets the grand mean of the per-image differences with a
+//! [`hierarchical_bootstrap`](crate::eval::paired::hierarchical_bootstrap) CI (pairs resampled, then images,
+//! one image draw shared by the drawn pairs because all were scored on the same images), the same statistic
+//! `vox2pix study` reports, written as `OUT/compare.csv` and `OUT/compare.md`.
+use crate::eval::paired::{hierarchical_bootstrap, HierarchicalMean, ImageDraw, PairedDifference, PairedOptions};
 use anyhow::{bail, ensure, Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -265,6 +273,227 @@ pub fn compare_runs(o: &CompareOptions) -> Result<Comparison> {
     write_bytes_atomic(&o.out.join("compare.csv"), c.csv().as_bytes())?;
     write_bytes_atomic(&o.out.join("compare.md"), c.markdown().as_bytes())?;
     Ok(c)
+}
+
+/// Several (A, B) pairs, one per training seed, all evaluated on the same test images.
+#[derive(Clone, Debug)]
+pub struct PairsCompareOptions {
+    /// (baseline A, compared B) run folders, one pair per seed; differences are B − A.
+    pub pairs: Vec<(PathBuf, PathBuf)>,
+    /// Output folder: `compare.{csv,md}` for the pooled result, `pair-K/compare.{csv,md}` per pair.
+    pub out: PathBuf,
+    /// Resamples, CI level and seed of the statistics.
+    pub paired: PairedOptions,
+}
+
+/// One metric pooled over the pairs.
+#[derive(Clone, Debug)]
+pub struct PooledDifference {
+    /// Grand mean of B − A over pairs and images, with its hierarchical bootstrap CI.
+    pub pooled: HierarchicalMean,
+    /// Mean of A over pairs and images.
+    pub mean_a: f64,
+    /// Mean of B over pairs and images.
+    pub mean_b: f64,
+    /// Each pair's mean difference B − A, in pair order.
+    pub per_pair: Vec<f64>,
+}
+
+/// The result of [`compare_run_pairs`].
+#[derive(Clone, Debug)]
+pub struct PairsComparison {
+    /// Each pair's own comparison, in the order given.
+    pub pairs: Vec<Comparison>,
+    /// One row per metric that every pair compared, in the first pair's order.
+    pub rows: Vec<PooledDifference>,
+    /// Metrics compared in some pairs but not all, or refused by the pooled statistic, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// The settings of the statistics.
+    pub paired: PairedOptions,
+}
+
+/// Compares every pair (each into `o.out/pair-K`), then pools the metrics all pairs share; writes
+/// `o.out/compare.{csv,md}`. Every pair must list the same test images in the same order as the first.
+pub fn compare_run_pairs(o: &PairsCompareOptions) -> Result<PairsComparison> {
+    ensure!(
+        o.pairs.len() >= 2,
+        "a comparison over seeds needs at least 2 (A, B) pairs, got {}",
+        o.pairs.len()
+    );
+    let mut tables = Vec::new();
+    let mut pairs = Vec::new();
+    for (k, (run_a, run_b)) in o.pairs.iter().enumerate() {
+        let a = read_per_image_csv(&run_a.join(PER_IMAGE_CSV))?;
+        let b = read_per_image_csv(&run_b.join(PER_IMAGE_CSV))?;
+        if let Some((a0, _)) = tables.first() {
+            let a0: &PerImageTable = a0;
+            ensure!(
+                a0.images == a.images,
+                "{} and {} list different test images; every pair must be evaluated on the same images \
+                 (the same dataset and `vox2pix evaluate` settings)",
+                a0.path.display(),
+                a.path.display()
+            );
+        }
+        check_same_test_classes(run_a, run_b)?;
+        if k > 0 {
+            check_same_test_classes(&o.pairs[0].0, run_a)?;
+        }
+        let seed_a = check_metrics_json(run_a, &a)?;
+        let seed_b = check_metrics_json(run_b, &b)?;
+        let mut c = compare_tables(&a, &b, &o.paired)?;
+        c.eval_seeds = (seed_a, seed_b);
+        pairs.push(c);
+        tables.push((a, b));
+    }
+    let column = |t: &PerImageTable, name: &str| t.columns.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    for metric in pairs[0].rows.iter().map(|r| r.metric.clone()) {
+        if let Some(k) = pairs.iter().position(|c| !c.rows.iter().any(|r| r.metric == metric)) {
+            skipped.push((metric, format!("not compared in pair {}", k + 1)));
+            continue;
+        }
+        let mut diffs = Vec::new();
+        let (mut sum_a, mut sum_b, mut n) = (0.0, 0.0, 0usize);
+        for (a, b) in &tables {
+            let (va, vb) = (
+                column(a, &metric).unwrap_or_default(),
+                column(b, &metric).unwrap_or_default(),
+            );
+            sum_a += va.iter().sum::<f64>();
+            sum_b += vb.iter().sum::<f64>();
+            n += va.len();
+            diffs.push(vb.iter().zip(&va).map(|(y, x)| y - x).collect::<Vec<f64>>());
+        }
+        match hierarchical_bootstrap(&metric, &diffs, &o.paired, ImageDraw::Shared) {
+            Ok(pooled) => rows.push(PooledDifference {
+                per_pair: pairs
+                    .iter()
+                    .map(|c| c.rows.iter().find(|r| r.metric == metric).map_or(f64::NAN, |r| r.diff))
+                    .collect(),
+                pooled,
+                mean_a: sum_a / n as f64,
+                mean_b: sum_b / n as f64,
+            }),
+            Err(e) => skipped.push((metric, format!("{e:#}"))),
+        }
+    }
+    for c in &pairs[1..] {
+        for r in &c.rows {
+            if !pairs[0].rows.iter().any(|q| q.metric == r.metric) && !skipped.iter().any(|(m, _)| m == &r.metric) {
+                skipped.push((r.metric.clone(), "not compared in pair 1".to_string()));
+            }
+        }
+    }
+    ensure!(
+        !rows.is_empty(),
+        "no metric could be pooled over the pairs: {skipped:?}"
+    );
+    let result = PairsComparison {
+        pairs,
+        rows,
+        skipped,
+        paired: o.paired,
+    };
+    for (k, c) in result.pairs.iter().enumerate() {
+        let dir = o.out.join(format!("pair-{}", k + 1));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        write_bytes_atomic(&dir.join("compare.csv"), c.csv().as_bytes())?;
+        write_bytes_atomic(&dir.join("compare.md"), c.markdown().as_bytes())?;
+    }
+    write_bytes_atomic(&o.out.join("compare.csv"), result.csv().as_bytes())?;
+    write_bytes_atomic(&o.out.join("compare.md"), result.markdown().as_bytes())?;
+    Ok(result)
+}
+
+impl PairsComparison {
+    /// `compare.csv` of a comparison over pairs: one row per pooled metric; `per_pair_diff` lists each pair's
+    /// mean difference, separated by `;`.
+    pub fn csv(&self) -> String {
+        let mut s = String::from(
+            "metric,n_pairs,n_images,mean_a,mean_b,diff,ci_lo,ci_hi,level,pairs_b_higher,per_pair_diff,resamples,seed\n",
+        );
+        for r in &self.rows {
+            let h = &r.pooled;
+            let per: Vec<String> = r.per_pair.iter().map(|d| format!("{d:.6}")).collect();
+            let _ = writeln!(
+                s,
+                "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{}",
+                h.metric,
+                h.n_seeds,
+                h.n_images,
+                r.mean_a,
+                r.mean_b,
+                h.mean,
+                h.ci_lo,
+                h.ci_hi,
+                h.level,
+                r.per_pair.iter().filter(|d| **d > 0.0).count(),
+                per.join(";"),
+                h.resamples,
+                h.seed
+            );
+        }
+        s
+    }
+
+    /// `compare.md` of a comparison over pairs: the pairs, how the interval was computed, and the table.
+    pub fn markdown(&self) -> String {
+        let o = &self.paired;
+        let pct = format!("{} %", (o.level * 100.0 * 1e6).round() / 1e6);
+        let n_pairs = self.pairs.len();
+        let n_images = self.pairs[0].n_images;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "# Paired comparison over {n_pairs} seeds, B − A
+"
+        );
+        for (k, c) in self.pairs.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "- pair {}: A `{}`, B `{}` (its own table: `pair-{}/compare.md`)",
+                k + 1,
+                c.file_a.display(),
+                c.file_b.display(),
+                k + 1
+            );
+        }
+        let _ = writeln!(
+            s,
+            "- {n_images} test images in every pair. B−A is the mean per-image difference over all pairs and \
+             images; {pct} CI: hierarchical bootstrap ({} resamples: pairs drawn with replacement, then one draw of \
+             the images shared by the drawn pairs, since every pair was scored on the same images; seed {}). \
+             \"B>A\" counts the pairs whose own mean difference is positive. Not corrected for multiple comparisons.\n",
+            o.resamples, o.seed
+        );
+        let _ = writeln!(s, "| metric | A | B | B−A | {pct} CI | per pair B−A | B>A |");
+        let _ = writeln!(s, "|---|---:|---:|---:|---|---|---:|");
+        for r in &self.rows {
+            let h = &r.pooled;
+            let per: Vec<String> = r.per_pair.iter().map(|d| format!("{d:+.3}")).collect();
+            let _ = writeln!(
+                s,
+                "| {} | {:.4} | {:.4} | {:+.4} | [{:+.4}, {:+.4}] | {} | {}/{n_pairs} |",
+                h.metric,
+                r.mean_a,
+                r.mean_b,
+                h.mean,
+                h.ci_lo,
+                h.ci_hi,
+                per.join(" "),
+                r.per_pair.iter().filter(|d| **d > 0.0).count()
+            );
+        }
+        if !self.skipped.is_empty() {
+            let _ = writeln!(s, "\nNot pooled:");
+            for (name, why) in &self.skipped {
+                let _ = writeln!(s, "- `{name}`: {why}");
+            }
+        }
+        s
+    }
 }
 
 /// p-values: 4 decimals, scientific below 0.001.

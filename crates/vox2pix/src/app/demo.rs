@@ -92,40 +92,48 @@ fn shipped_card_mismatch(card: &BackboneCard, world: &World) -> Option<String> {
     }
 }
 
-/// Puts a backbone for the world in `data/backbone/`: the shipped one when it was made for exactly this world
-/// (preset, seed, generator version), else trains one.
-fn ensure_backbone(data: &Path, world: &World, steps: usize, device: Device) -> Result<String> {
+/// Copies the backbone shipped for exactly this world (preset, seed, image size, no test class) into
+/// `data/backbone/`, unless one is there already. Returns how the world got its backbone, or None when nothing
+/// shipped fits (the caller trains one, or says how to).
+pub fn install_shipped_backbone(data: &Path, world: &World) -> Result<Option<String>> {
     let target = world_backbone_path(data);
     if target.exists() && backbone_card_path(&target).exists() {
-        return Ok("reused".into());
+        return Ok(Some("reused".into()));
     }
     let name = format!("{}-seed{}", world.config.preset, world.seed);
-    match SHIPPED_BACKBONES
+    let Some(shipped) = SHIPPED_BACKBONES
         .iter()
         .find(|b| b.preset == world.config.preset && b.seed == world.seed)
-    {
-        None => eprintln!("[demo] no backbone shipped for world {name}; training one"),
-        Some(shipped) => {
-            let card: BackboneCard = serde_json::from_slice(shipped.card).context("shipped backbone card")?;
-            if let Some(why) = shipped_card_mismatch(&card, world) {
-                eprintln!("[demo] shipped backbone {name} not used: {why}");
-            } else {
-                let gen = vox2pix_synth::world::GENERATOR_VERSION;
-                if card.generator_version.as_deref() != Some(gen) {
-                    eprintln!(
-                        "[demo] note: shipped backbone made with generator {:?}, world is {gen}",
-                        card.generator_version
-                    );
-                }
-                std::fs::create_dir_all(target.parent().context("backbone dir")?)?;
-                vox2pix_formats::io::write_bytes_atomic(&target, shipped.weights)?;
-                vox2pix_formats::io::write_bytes_atomic(&backbone_card_path(&target), shipped.card)?;
-                return Ok(format!(
-                    "shipped ({name}, held-out accuracy {:.1} %)",
-                    100.0 * card.held_out_accuracy.unwrap_or(0.0)
-                ));
-            }
-        }
+    else {
+        eprintln!("[world {}] no backbone shipped for world {name}", world.seed);
+        return Ok(None);
+    };
+    let card: BackboneCard = serde_json::from_slice(shipped.card).context("shipped backbone card")?;
+    if let Some(why) = shipped_card_mismatch(&card, world) {
+        eprintln!("[world {}] shipped backbone {name} not used: {why}", world.seed);
+        return Ok(None);
+    }
+    let gen = vox2pix_synth::world::GENERATOR_VERSION;
+    if card.generator_version.as_deref() != Some(gen) {
+        eprintln!(
+            "[world {}] note: shipped backbone made with generator {:?}, world is {gen}",
+            world.seed, card.generator_version
+        );
+    }
+    std::fs::create_dir_all(target.parent().context("backbone dir")?)?;
+    vox2pix_formats::io::write_bytes_atomic(&target, shipped.weights)?;
+    vox2pix_formats::io::write_bytes_atomic(&backbone_card_path(&target), shipped.card)?;
+    Ok(Some(format!(
+        "shipped ({name}, held-out accuracy {:.1} %)",
+        100.0 * card.held_out_accuracy.unwrap_or(0.0)
+    )))
+}
+
+/// Puts a backbone for the world in `data/backbone/`: the shipped one when it was made for exactly this world
+/// ([`install_shipped_backbone`]), else trains one.
+fn ensure_backbone(data: &Path, world: &World, steps: usize, device: Device) -> Result<String> {
+    if let Some(how) = install_shipped_backbone(data, world)? {
+        return Ok(how);
     }
     let opts = BackboneTraining {
         steps,
@@ -161,6 +169,9 @@ pub fn prepare_world(data: &Path, preset: &str, seed: u64, backbone_steps: usize
 /// Runs every stage (reusing those already done in `out`) and returns where they wrote and how long each took.
 pub fn run_demo(o: &DemoOptions) -> Result<DemoOutcome> {
     let mut out = DemoOutcome::default();
+    // Settings first, so that a misspelt preset or override leaves no output folder behind.
+    WorldConfig::resolve(&o.world_preset, &[])?;
+    TrainConfig::load(&o.config, &o.overrides)?;
     std::fs::create_dir_all(&o.out).with_context(|| format!("cannot create {}", o.out.display()))?;
     let data = o.out.join("data");
     let mut stage = |name: &str, t0: Instant| {
@@ -266,5 +277,31 @@ mod tests {
         let mut other = card;
         other.world_seed = Some(1);
         assert!(shipped_card_mismatch(&other, &world).unwrap().contains("seed"));
+    }
+
+    /// `train-encoder` on a world exported by `synth` gets the shipped backbone, byte for byte, once; a world
+    /// with none shipped gets nothing (and the caller's "train one" hint).
+    #[test]
+    fn shipped_backbone_is_installed_for_its_world_only() {
+        let dir = std::env::temp_dir().join(format!("vox2pix-install-backbone-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let world = World::new(WorldConfig::resolve("demo", &[]).unwrap(), 0).unwrap();
+        let how = install_shipped_backbone(&dir, &world).unwrap().unwrap();
+        assert!(how.starts_with("shipped (demo-seed0"), "{how}");
+        let target = world_backbone_path(&dir);
+        assert_eq!(std::fs::read(&target).unwrap(), SHIPPED_BACKBONES[0].weights);
+        assert_eq!(
+            std::fs::read(backbone_card_path(&target)).unwrap(),
+            SHIPPED_BACKBONES[0].card
+        );
+        assert_eq!(
+            install_shipped_backbone(&dir, &world).unwrap().as_deref(),
+            Some("reused")
+        );
+        let other_dir = dir.join("other");
+        let other = World::new(WorldConfig::resolve("demo", &[]).unwrap(), 1).unwrap();
+        assert_eq!(install_shipped_backbone(&other_dir, &other).unwrap(), None);
+        assert!(!world_backbone_path(&other_dir).exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

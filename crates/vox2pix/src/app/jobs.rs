@@ -64,10 +64,29 @@ pub fn encoder_job(
     resume: bool,
 ) -> Result<EncoderOutcome> {
     let data = TrainingData::load(data_dir, &cfg.roi, device)?;
+    install_world_backbone_if_shipped(cfg, &data.dir)?;
     without_half_made_run(out, || {
         let run = open_run(out, "encoder", resume, cfg, &data)?;
         train_encoder(cfg, &data, &run, device)
     })
+}
+
+/// A synthetic world exported by `vox2pix synth` has no backbone yet; when its config asks for the world's
+/// backbone and vox2pix ships one made for exactly this world, it is installed (as `vox2pix demo` does), so
+/// `train-encoder` does not send the user off to train one.
+fn install_world_backbone_if_shipped(cfg: &TrainConfig, data_dir: &Path) -> Result<()> {
+    let is_world = vox2pix_formats::manifest::read_manifest(data_dir)
+        .ok()
+        .flatten()
+        .is_some();
+    if cfg.backbone.weights != "world" || !is_world || crate::model::backbone::world_backbone_path(data_dir).exists() {
+        return Ok(());
+    }
+    let world = vox2pix_synth::export::world_from_dir(data_dir)?;
+    if let Some(how) = crate::app::demo::install_shipped_backbone(data_dir, &world)? {
+        eprintln!("backbone: {how}, installed in {}", data_dir.join("backbone").display());
+    }
+    Ok(())
 }
 
 /// Runs `job`, which creates a run in `out`. When `out` was missing or empty and the job fails before it

@@ -116,8 +116,10 @@ fn train_eval(o: &StudyOptions, data: &Path, enc: &Path, cfg: &TrainConfig, run:
 /// Runs the whole study (reusing finished runs) and writes its tables and report.
 pub fn run_study(o: &StudyOptions) -> Result<StudyOutcome> {
     check(o)?;
-    std::fs::create_dir_all(&o.out).with_context(|| format!("cannot create {}", o.out.display()))?;
+    // Settings first, so that a misspelt preset leaves no output folder behind.
+    vox2pix_synth::world::WorldConfig::resolve(&o.world_preset, &[])?;
     let base = TrainConfig::load(&o.config, &o.overrides)?;
+    std::fs::create_dir_all(&o.out).with_context(|| format!("cannot create {}", o.out.display()))?;
     let total = o.world_seeds.len() * o.seeds.len() * o.variants.len();
     let mut runs = Vec::with_capacity(total);
     for &ws in &o.world_seeds {

@@ -3,7 +3,9 @@
 //! intervals), and `app::compare` end to end on hand-written `metrics_per_image.csv` files.
 use serde_json::Value;
 use std::path::Path;
-use vox2pix::app::compare::{compare_runs, default_out_dir, read_per_image_csv, CompareOptions};
+use vox2pix::app::compare::{
+    compare_run_pairs, compare_runs, default_out_dir, read_per_image_csv, CompareOptions, PairsCompareOptions,
+};
 use vox2pix::eval::draw::bootstrap_mean_ci;
 use vox2pix::eval::paired::{hierarchical_bootstrap, ImageDraw, PairedDifference, PairedOptions};
 
@@ -396,5 +398,84 @@ fn paired_compare_runs_end_to_end() {
         .unwrap_err()
         .to_string()
         .contains("3 fields"));
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn paired_compare_over_seeds_pools_the_pairs_hierarchically() {
+    let tmp = temp_dir!("compare-seeds");
+    let images: Vec<usize> = (0..8).collect();
+    // Three seeds; B − A on pixcorr is +0.02, +0.04, +0.06 plus a per-image wobble that is the same for every
+    // seed (the test images are shared), so the pooled mean is 0.04 and each pair's own mean its offset.
+    let wobble = |i: usize| 0.01 * ((i as f64) - 3.5);
+    let mut pairs = Vec::new();
+    for (k, off) in [0.02, 0.04, 0.06].into_iter().enumerate() {
+        let (ra, rb) = (tmp.join(format!("a{k}")), tmp.join(format!("b{k}")));
+        let a: Vec<[f64; 4]> = (0..8).map(|i| [0.5, 0.0, 0.2 + 0.01 * i as f64, 0.3]).collect();
+        let b: Vec<[f64; 4]> = a
+            .iter()
+            .enumerate()
+            .map(|(i, r)| [r[0], r[1], r[2] + off + wobble(i), r[3] + 0.01])
+            .collect();
+        // Only the last pair's B has the extra column: it is compared there but not pooled.
+        write_table(&ra, &images, &a, false);
+        write_table(&rb, &images, &b, k == 2);
+        pairs.push((ra, rb));
+    }
+    let out = tmp.join("pooled");
+    let mut o = PairsCompareOptions {
+        pairs: pairs.clone(),
+        out: out.clone(),
+        paired: PairedOptions::default(),
+    };
+    let c = compare_run_pairs(&o).unwrap();
+    assert_eq!(c.pairs.len(), 3);
+    let pix = c.rows.iter().find(|r| r.pooled.metric == "pixcorr").unwrap();
+    assert_eq!((pix.pooled.n_seeds, pix.pooled.n_images), (3, 8));
+    assert!((pix.pooled.mean - 0.04).abs() < 1e-9, "{}", pix.pooled.mean);
+    for (got, want) in pix.per_pair.iter().zip([0.02, 0.04, 0.06]) {
+        assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+    }
+    // The interval covers the seed spread: it must be wider than any one pair's (their CIs are ±wobble only)
+    // and stay inside the range of the pair means.
+    let own = &c.pairs[1].rows.iter().find(|r| r.metric == "pixcorr").unwrap();
+    assert!(pix.pooled.ci_hi - pix.pooled.ci_lo > own.ci_hi - own.ci_lo);
+    assert!(pix.pooled.ci_lo >= 0.02 - 0.02 && pix.pooled.ci_hi <= 0.06 + 0.02);
+    assert!(pix.pooled.ci_lo < 0.04 && pix.pooled.ci_hi > 0.04);
+    // A constant difference has a zero-width interval; the means of A and B are over all pairs.
+    let ssim = c.rows.iter().find(|r| r.pooled.metric == "ssim").unwrap();
+    assert!((ssim.pooled.ci_lo - 0.01).abs() < 1e-9 && (ssim.pooled.ci_hi - 0.01).abs() < 1e-9);
+    assert!((ssim.mean_a - 0.3).abs() < 1e-9 && (ssim.mean_b - 0.31).abs() < 1e-9);
+    assert!(c
+        .rows
+        .iter()
+        .all(|r| r.pooled.metric != "identification_perceptual_external_2way"));
+
+    // Files: the pooled table and one folder per pair, readable back.
+    let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
+    let row = csv.lines().find(|l| l.starts_with("pixcorr,")).unwrap();
+    let f: Vec<&str> = row.split(',').collect();
+    assert_eq!((f[1], f[2], f[9]), ("3", "8", "3"));
+    assert!((f[5].parse::<f64>().unwrap() - 0.04).abs() < 1e-6);
+    assert_eq!(f[10], "0.020000;0.040000;0.060000");
+    let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
+    assert!(md.contains("# Paired comparison over 3 seeds"), "{md}");
+    assert!(md.contains("| pixcorr | 0.2350 | 0.2750 | +0.0400 |"), "{md}");
+    assert!(md.contains("+0.020 +0.040 +0.060 | 3/3 |"), "{md}");
+    for k in 1..=3 {
+        assert!(out.join(format!("pair-{k}/compare.md")).exists());
+    }
+
+    // A pair scored on other images, and a single pair, are refused.
+    write_table(
+        &pairs[2].0,
+        &[0, 1, 2, 3, 4, 5, 7, 6],
+        &[[0.5, 0.0, 0.2, 0.3]; 8],
+        false,
+    );
+    let e = format!("{:#}", compare_run_pairs(&o).unwrap_err());
+    assert!(e.contains("different test images") && e.contains("a2"), "{e}");
+    o.pairs.truncate(1);
+    assert!(compare_run_pairs(&o).unwrap_err().to_string().contains("at least 2"));
     let _ = std::fs::remove_dir_all(&tmp);
 }
