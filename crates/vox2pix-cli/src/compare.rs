@@ -42,7 +42,7 @@ pub struct CompareArgs {
 pub fn run(a: &CompareArgs) -> Result<()> {
     ensure!(a.resamples >= 1, "--resamples must be at least 1");
     ensure!(
-        a.runs.len() % 2 == 0,
+        a.runs.len().is_multiple_of(2),
         "compare takes runs in pairs (RUN_A RUN_B, then one more pair per seed), got {} run folders",
         a.runs.len()
     );
