@@ -20,11 +20,34 @@ pub trait Hdf5Source {
     fn read_strings(&self, name: &str) -> Result<Vec<String>>;
     /// A numeric dataset of any stored type, converted to f64, in C order.
     fn read_f64(&self, name: &str) -> Result<Vec<f64>>;
+    /// The names of the datasets in the root group (for error messages that say what a file does hold).
+    fn dataset_names(&self) -> Vec<String>;
 }
 
 /// Opens `path` with the default backend.
 pub fn open(path: &Path) -> Result<Box<dyn Hdf5Source>> {
     Ok(Box::new(PureHdf5::open(path)?))
+}
+
+/// Where the HDF5 signature is: at byte 0, or after a user block at 512, 1024, 2048, … (0 when not found,
+/// which the backend has already refused).
+fn signature_offset(path: &Path, len: u64) -> u64 {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return 0;
+    };
+    let mut at = 0u64;
+    while at + 8 <= len {
+        let mut sig = [0u8; 8];
+        if f.seek(SeekFrom::Start(at)).is_err() || f.read_exact(&mut sig).is_err() {
+            return 0;
+        }
+        if &sig == b"\x89HDF\r\n\x1a\n" {
+            return at;
+        }
+        at = if at == 0 { 512 } else { at * 2 };
+    }
+    0
 }
 
 /// The `hdf5-pure` backend. The whole file is read into memory on open (GOD subjects are 100–300 MB).
@@ -68,8 +91,15 @@ impl PureHdf5 {
         })?;
         // A cut-off file can still parse when the objects read lie in the surviving part; the superblock's
         // end-of-file address is how libhdf5 notices truncation, so check it the same way.
+        // After a user block (MATLAB v7.3 files have 512 bytes), libhdf5 records the end-of-file address
+        // counting the user block (measured: an h5py file with a 512-byte user block stores its exact length),
+        // so the user block is not added again there.
         let sb = file.superblock();
-        let expected = sb.base_address.get().saturating_add(sb.eof_address);
+        let expected = if signature_offset(path, meta.len()) > 0 {
+            sb.eof_address
+        } else {
+            sb.base_address.get().saturating_add(sb.eof_address)
+        };
         if meta.len() < expected {
             return Err(FormatError::new(
                 ErrorKind::Corrupt,
@@ -183,6 +213,16 @@ impl Hdf5Source for PureHdf5 {
             guarded(&self.path, name, || self.file.dataset(name.trim_start_matches('/'))),
             Ok(Ok(_))
         )
+    }
+
+    fn dataset_names(&self) -> Vec<String> {
+        match guarded(&self.path, "/", || self.file.root().datasets()) {
+            Ok(Ok(mut names)) => {
+                names.sort();
+                names
+            }
+            _ => Vec::new(),
+        }
     }
 
     fn has_group(&self, name: &str) -> bool {

@@ -3,7 +3,8 @@
 //! - Datasets: the in-memory dataset model ([`dataset`]), the NumPy npy/npz codec ([`npz`]), the
 //!   SelfSuperReconst layout ([`layout`]) with its manifest ([`manifest`]), bdpy BData files ([`bdata`] over
 //!   [`hdf5`]), stimulus and unpaired image folders ([`images`]), the GOD → npz conversion ([`convert`]), fMRI
-//!   preprocessing ([`preprocess`]) and the `vox2pix info` summary ([`summary`]).
+//!   preprocessing ([`preprocess`]) and the `vox2pix info` summary ([`summary`]); MATLAB MAT-files ([`mat5`])
+//!   and the vim-1 conversion ([`vim1`]).
 //! - Experiments: the training config file and the model hyperparameters it holds ([`config`]).
 //! - Weights: `.pth` state dicts, safetensors, model cards and the checked download ([`weights`]).
 //! - Shared plumbing every layer uses: atomic writes ([`io`]), the seeded counter-based random streams
@@ -21,10 +22,12 @@ pub mod images;
 pub mod io;
 pub mod layout;
 pub mod manifest;
+pub mod mat5;
 pub mod npz;
 pub mod preprocess;
 pub mod rng;
 pub mod summary;
+pub mod vim1;
 pub mod weights;
 
 pub use dataset::{Dataset, ImageSet, SubjectData, ROI_NAMES};

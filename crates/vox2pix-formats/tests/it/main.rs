@@ -7,4 +7,5 @@ mod helpers;
 mod bdata;
 mod layout;
 mod npz;
+mod vim1;
 mod weights;
