@@ -55,6 +55,8 @@ def main():
     # bdata: small BData files of the GOD fixtures.
     for n in ["god_bdpy.h5", "god_gzip.h5", "god_old_fixed.h5", "no_metadata.h5"]:
         copy("bdata", FIX / "bdata" / n)
+    for p in sorted((FIX / "vim1").glob("*.mat")):
+        copy("mat", p)
     # weights: .pth archives, a small safetensors file, a model card.
     for n in ["tiny_weights.pth", "tiny_weights_legacy.pth"]:
         copy("weights", FIX / "bdata" / n)

@@ -1,9 +1,11 @@
-//! `vox2pix convert god`: GOD BData HDF5 + stimulus images → the SelfSuperReconst npz layout.
+//! `vox2pix convert god|vim1|to-god`: GOD BData HDF5 + stimulus images, or the vim-1 MAT-files → the
+//! SelfSuperReconst npz layout (and a dataset back to GOD's form).
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use vox2pix_formats::convert::{convert_god_with_warnings, export_god, GodConvertOptions};
 use vox2pix_formats::layout;
+use vox2pix_formats::vim1::{convert_vim1, Vim1Options, VoxelSelection};
 
 #[derive(Args, Debug)]
 #[command(about = "Convert a dataset held in another format to the vox2pix (SelfSuperReconst npz) layout")]
@@ -15,7 +17,46 @@ pub struct ConvertArgs {
 #[derive(Subcommand, Debug)]
 pub enum ConvertSource {
     God(GodArgs),
+    Vim1(Vim1Args),
     ToGod(ToGodArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    about = "vim-1 (Kay et al. 2008, CRCNS vc/vim-1): EstimatedResponses.mat + Stimuli.mat → sbj_N.npz + images_<size>.npz",
+    long_about = "Convert one vim-1 subject from the two files of the CRCNS release, as downloaded.\n\n\
+EstimatedResponses.mat (MATLAB v7.3 = HDF5) holds dataTrnS<N> / dataValS<N> (voxels × 1,750 training and × 120 \
+validation images, one estimated response each) and roiS<N> (0 none, 1 V1, 2 V2, 3 V3, 4 V3A, 5 V3B, 6 V4, \
+7 lateral occipital). Stimuli.mat (MATLAB v5/v7, or a v7.3 re-save) holds stimTrn / stimVal (images × 128 × 128, \
+zero-centred grayscale).\n\n\
+The 120 validation images are the test set (one averaged response each; no noise ceiling, uniform SNR \
+weights). Voxels with any NaN response are dropped (the count is printed). ROI masks: V1, V2, V3, V4, LOC (lateral \
+occipital), LVC = V1–V3, HVC = LOC, VC = all seven, V3A and V3B as extra masks; FFA and PPA are empty. Gray \
+images are shifted by +0.5, scaled to 0–255, replicated to RGB and resized (bicubic) to --size. The images have \
+no class labels, so evaluation reports identification, not semantic classification (docs/data-formats.md).",
+    after_help = "Examples:\n  vox2pix info vim-1/EstimatedResponses.mat\n  \
+vox2pix convert vim1 --responses vim-1/EstimatedResponses.mat --stimuli vim-1/Stimuli.mat --subject 1 --out data/vim1-s1\n  \
+vox2pix convert vim1 --responses vim-1/EstimatedResponses.mat --stimuli vim-1/Stimuli.mat --subject 2 --voxels all --size 128 --out data/vim1-s2-all"
+)]
+pub struct Vim1Args {
+    /// EstimatedResponses.mat.
+    #[arg(long)]
+    pub responses: PathBuf,
+    /// Stimuli.mat.
+    #[arg(long)]
+    pub stimuli: PathBuf,
+    /// Subject (1 or 2).
+    #[arg(long)]
+    pub subject: u32,
+    /// Voxels to keep: vc (in one of the seven ROIs) or all.
+    #[arg(long, default_value = "vc")]
+    pub voxels: VoxelSelection,
+    /// Side of the square images written, in pixels (112 fits the GOD presets; the files hold 128).
+    #[arg(long, default_value_t = 112)]
+    pub size: usize,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -114,6 +155,31 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
                 ds.train_images.pixels.shape()[0],
                 s.y_test.nrows(),
                 s.n_test_images()
+            );
+            Ok(())
+        }
+        ConvertSource::Vim1(a) => {
+            let c = convert_vim1(
+                &Vim1Options {
+                    responses: a.responses.clone(),
+                    stimuli: a.stimuli.clone(),
+                    subject: a.subject,
+                    voxels: a.voxels,
+                    size: a.size,
+                },
+                &a.out,
+            )?;
+            for w in &c.warnings {
+                eprintln!("warning: {w}");
+            }
+            let s = &c.dataset.subject;
+            println!(
+                "wrote {}: {} voxels, {} train images, {} test images ({} px, grayscale as RGB)",
+                a.out.display(),
+                s.n_voxels(),
+                s.y_train.nrows(),
+                s.n_test_images(),
+                a.size
             );
             Ok(())
         }

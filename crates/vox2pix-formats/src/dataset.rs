@@ -25,6 +25,18 @@ pub struct ImageSet {
     pub class_ids: Option<Vec<i64>>,
 }
 
+impl ImageSet {
+    /// Whether every pixel has R = G = B (a grayscale set stored as RGB, e.g. vim-1), and there is at least one.
+    pub fn is_grayscale(&self) -> bool {
+        !self.pixels.is_empty()
+            && self
+                .pixels
+                .lanes(ndarray::Axis(3))
+                .into_iter()
+                .all(|p| p[0] == p[1] && p[1] == p[2])
+    }
+}
+
 /// One subject's preprocessed fMRI, in image order as in `sbj_N.npz`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SubjectData {

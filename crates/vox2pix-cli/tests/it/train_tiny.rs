@@ -345,3 +345,107 @@ fn test_classes_never_enter_training() {
         .to_string();
     assert!(err.contains("leakage"), "{err}");
 }
+
+/// vim-1 end to end on the `tiny` config: the h5py/scipy fixtures (`tools/make_vim1_fixtures.py`) convert, E and
+/// D train on them (with the tiny world's backbone), and the reconstructions of the grayscale test images are
+/// gray (R = G = B) and scored.
+#[test]
+fn vim1_fixture_converts_trains_and_reconstructs_gray() {
+    let (world_data, _) = world();
+    let root = scratch!("vim1");
+    let data = root.join("data");
+    let fx = |n: &str| crate::helpers::fixture("vim1", n).display().to_string();
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{args:?} failed: {err}");
+        (String::from_utf8_lossy(&out.stdout).into_owned(), err)
+    };
+    let d = data.to_str().unwrap();
+    let (stdout, stderr) = run(&[
+        "convert",
+        "vim1",
+        "--responses",
+        &fx("EstimatedResponses.mat"),
+        "--stimuli",
+        &fx("Stimuli.mat"),
+        "--subject",
+        "1",
+        "--size",
+        "32",
+        "--out",
+        d,
+    ]);
+    assert!(stdout.contains("24 voxels, 12 train images, 4 test images"), "{stdout}");
+    assert!(
+        stderr.contains("warning:") && stderr.contains("2 of 26 selected voxels have NaN"),
+        "{stderr}"
+    );
+    let bb = vox2pix::model::backbone::world_backbone_path(world_data);
+    let bb_set = format!("backbone.weights={}", bb.display());
+    let enc = root.join("enc");
+    let dec = root.join("dec");
+    run(&[
+        "train-encoder",
+        "--data",
+        d,
+        "--config",
+        "tiny",
+        "--set",
+        &bb_set,
+        "--set",
+        "encoder_training.epochs=1",
+        "--threads",
+        "1",
+        "--out",
+        enc.to_str().unwrap(),
+    ]);
+    run(&[
+        "train-decoder",
+        "--data",
+        d,
+        "--encoder",
+        enc.to_str().unwrap(),
+        "--config",
+        "tiny",
+        "--set",
+        "decoder_training.epochs=1",
+        "--set",
+        "decoder_training.unpaired_batch=0",
+        "--threads",
+        "1",
+        "--out",
+        dec.to_str().unwrap(),
+    ]);
+    run(&[
+        "reconstruct",
+        "--run",
+        dec.to_str().unwrap(),
+        "--data",
+        d,
+        "--threads",
+        "1",
+    ]);
+    let mut npz = vox2pix_formats::npz::NpzReader::open(&dec.join("reconstructions.npz")).unwrap();
+    let recon = npz.read("recon").unwrap().to_f32().unwrap();
+    assert_eq!(recon.shape(), [4, 32, 32, 3]);
+    let v: Vec<f32> = recon.iter().copied().collect();
+    assert!(
+        v.chunks(3).all(|p| p[0] == p[1] && p[1] == p[2]),
+        "grayscale data must give gray reconstructions"
+    );
+    assert!(v.chunks(3).any(|p| p[0] != v[0]), "the reconstruction is not constant");
+    run(&[
+        "evaluate",
+        "--run",
+        dec.to_str().unwrap(),
+        "--data",
+        d,
+        "--threads",
+        "1",
+    ]);
+    let m: serde_json::Value = serde_json::from_slice(&read_bytes(&dec.join("metrics.json"))).unwrap();
+    assert_eq!(m["n_test_images"], 4);
+    assert!(m["pixcorr"]["mean"].as_f64().unwrap().is_finite(), "{m}");
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -218,6 +218,11 @@ fn vim1_converts_as_numpy_says() {
             c.notes
         );
     }
+    // Gray replicated to RGB is recognised as grayscale; one coloured pixel is not.
+    let mut c = read_vim1(&opts(1, VoxelSelection::Vc, "Stimuli.mat")).unwrap().dataset;
+    assert!(c.train_images.is_grayscale() && c.test_images.is_grayscale());
+    c.test_images.pixels[[3, 15, 15, 1]] ^= 1;
+    assert!(!c.test_images.is_grayscale());
     // The v7.3 and the plain v5 stimulus files give the same dataset.
     let a = read_vim1(&opts(1, VoxelSelection::Vc, "Stimuli.mat")).unwrap().dataset;
     assert_eq!(

@@ -47,6 +47,9 @@ pub struct TrainingData {
     pub test_classes: Vec<i64>,
     /// Classes of the training images.
     pub train_classes: Vec<i64>,
+    /// Whether the training and test images are grayscale (R = G = B everywhere, e.g. vim-1): D's output is
+    /// then reduced to its luminance before it is saved or scored.
+    pub grayscale: bool,
 }
 
 /// Images as files and renderers hold them, pixel-interleaved RGB f32 in [0, 1] (`n` images of `size`²×3, one
@@ -136,6 +139,7 @@ impl TrainingData {
             channel_mean_abs: channel_mean_abs.to_device(device),
             test_classes,
             train_classes,
+            grayscale: dataset.train_images.is_grayscale() && dataset.test_images.is_grayscale(),
             manifest,
             dataset,
         })

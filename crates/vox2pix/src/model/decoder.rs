@@ -18,6 +18,8 @@ pub struct DecoderModel {
     pub vs: nn::VarStore,
     /// The network.
     pub decoder: Decoder,
+    /// The dataset's images are grayscale: [`DecoderModel::reconstruct`] returns the channel mean in R, G, B.
+    pub grayscale: bool,
 }
 
 impl DecoderModel {
@@ -25,7 +27,11 @@ impl DecoderModel {
     pub fn build(cfg: &TrainConfig, data: &TrainingData, device: Device) -> Result<Self> {
         let vs = nn::VarStore::new(device);
         let decoder = Decoder::new(&vs.root(), &cfg.decoder, data.n_voxels, data.image_size)?;
-        Ok(Self { vs, decoder })
+        Ok(Self {
+            vs,
+            decoder,
+            grayscale: data.grayscale,
+        })
     }
 
     /// Loads a finished decoder run's final weights (`RUN/decoder.safetensors`), frozen.
@@ -44,7 +50,7 @@ impl DecoderModel {
         Ok(m)
     }
 
-    /// D(y) batched without gradients.
+    /// D(y) batched without gradients (as gray in R, G, B when the dataset is grayscale).
     pub fn reconstruct(&self, y: &Tensor, batch: i64) -> Tensor {
         tch::no_grad(|| {
             let n = y.size()[0];
@@ -52,7 +58,16 @@ impl DecoderModel {
                 .step_by(batch as usize)
                 .map(|s| self.decoder.forward(&y.narrow(0, s, batch.min(n - s))))
                 .collect();
-            Tensor::cat(&outs, 0)
+            let out = Tensor::cat(&outs, 0);
+            // D always has three output channels; on a grayscale dataset only their mean (luminance) is
+            // meaningful, and the metrics compare it with the gray ground truth in all three channels.
+            if self.grayscale {
+                out.mean_dim([1i64].as_slice(), true, out.kind())
+                    .expand_as(&out)
+                    .contiguous()
+            } else {
+                out
+            }
         })
     }
 }
