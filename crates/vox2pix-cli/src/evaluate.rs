@@ -10,7 +10,8 @@ use vox2pix::eval::run_eval::{evaluate_run, metrics_files, EvaluateOptions, Pool
     about = "Evaluate a trained decoder run: identification, semantic classification, encoder r, PixCorr, SSIM",
     after_help = "Writes RUN/metrics.json, RUN/metrics.csv and RUN/metrics_per_image.csv.\n\nExamples:\n  \
 vox2pix evaluate --run runs/demo/decoder --data runs/demo/data\n  \
-vox2pix evaluate --run runs/demo/decoder --data runs/demo/data --pool test --trials 200"
+vox2pix evaluate --run runs/demo/decoder --data runs/demo/data --pool test --trials 200\n  \
+vox2pix evaluate --run runs/god3 --data data/god3 --prototypes protos/god.safetensors"
 )]
 pub struct EvaluateArgs {
     /// Decoder run directory (from train-decoder or demo).
@@ -34,6 +35,12 @@ pub struct EvaluateArgs {
     /// Sanity check: score the ground-truth test images as if they were the reconstructions.
     #[arg(long)]
     pub recon_from_gt: bool,
+    /// Real data: class prototypes from `vox2pix prototypes build`, for semantic classification.
+    #[arg(long)]
+    pub prototypes: Option<PathBuf>,
+    /// AlexNet weights the prototypes were built with [default: the file `vox2pix weights fetch alexnet` writes].
+    #[arg(long, requires = "prototypes")]
+    pub alexnet: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -57,6 +64,10 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
         external_cap: a.external_cap,
         seed: a.seed,
         recon_from_gt: a.recon_from_gt,
+        prototypes: match &a.prototypes {
+            Some(p) => Some((p.clone(), crate::prototypes::alexnet_weights(a.alexnet.as_deref())?)),
+            None => None,
+        },
         ..Default::default()
     };
     if o.trials == 0 {

@@ -10,6 +10,7 @@ mod demo;
 mod evaluate;
 mod info;
 mod layers;
+mod prototypes;
 mod report;
 mod study;
 mod synth;
@@ -56,6 +57,7 @@ enum Command {
     Study(study::StudyArgs),
     /// Layer preference of a trained encoder per ROI, validated against the synthetic world.
     Layers(layers::LayersArgs),
+    Prototypes(prototypes::PrototypesArgs),
     /// Benchmarks against the PyTorch twin: decoder step, encoder step, decoder epoch (ms/step, peak memory).
     Bench(bench::BenchArgs),
 }
@@ -102,5 +104,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(a) => compare::run(&a),
         Command::Study(a) => study::run(&a),
         Command::Layers(a) => layers::run(&a),
+        Command::Prototypes(a) => prototypes::run(&a),
     }
 }

@@ -164,6 +164,34 @@ pub fn wnid_offset(name: &str) -> Option<i64> {
         .flatten()
 }
 
+/// The image files (JPEG/PNG) directly inside one class folder, by name, sorted.
+pub fn class_image_files(dir: &Path) -> Result<Vec<String>> {
+    let mut imgs: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && is_image(p))
+        .filter_map(|p| p.file_name().and_then(|s| s.to_str()).map(String::from))
+        .collect();
+    imgs.sort();
+    Ok(imgs)
+}
+
+/// A seeded uniform draw of `k` of `names` (all of them when there are fewer), keyed by (seed, class id): a
+/// partial Fisher–Yates shuffle with a seeded xorshift, so the same folder, seed and class give the same draw.
+pub fn draw_per_class(mut names: Vec<String>, k: usize, seed: u64, class_id: i64) -> Vec<String> {
+    let mut rng = (seed ^ (class_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1;
+    let k = k.min(names.len());
+    for i in 0..k {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let j = i + (rng % (names.len() - i) as u64) as usize;
+        names.swap(i, j);
+    }
+    names.truncate(k);
+    names
+}
+
 /// Builds the pool from `root/<wnid>/<image>`: classes in `spec.exclude` are skipped, `spec.per_class` images are
 /// drawn per class (seeded), and everything is decoded once.
 pub fn build_unpaired_pool(root: &Path, spec: &PoolSpec) -> Result<UnpairedPool> {
@@ -197,24 +225,7 @@ pub fn build_unpaired_pool(root: &Path, spec: &PoolSpec) -> Result<UnpairedPool>
         if spec.exclude.contains(id) {
             continue;
         }
-        let mut imgs: Vec<String> = std::fs::read_dir(dir)
-            .with_context(|| format!("cannot list {}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && is_image(p))
-            .filter_map(|p| p.file_name().and_then(|s| s.to_str()).map(String::from))
-            .collect();
-        imgs.sort();
-        let mut rng = (spec.seed ^ (*id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1;
-        // Partial Fisher–Yates with a seeded xorshift: the first k names are a uniform draw.
-        let k = spec.per_class.min(imgs.len());
-        for i in 0..k {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            let j = i + (rng % (imgs.len() - i) as u64) as usize;
-            imgs.swap(i, j);
-        }
-        for f in imgs.into_iter().take(k) {
+        for f in draw_per_class(class_image_files(dir)?, spec.per_class, spec.seed, *id) {
             files.push(format!("{name}/{f}"));
             class_ids.push(*id);
         }

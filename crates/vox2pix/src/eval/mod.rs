@@ -21,6 +21,7 @@ pub mod image;
 pub mod layers;
 pub mod paired;
 pub mod perceptual;
+pub mod prototypes;
 pub mod results;
 pub mod run_eval;
 pub mod trials;

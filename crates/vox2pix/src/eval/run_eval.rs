@@ -50,6 +50,9 @@ pub struct EvaluateOptions {
     pub recon_from_gt: bool,
     /// Images per backbone batch.
     pub batch: i64,
+    /// Real data: ImageNet class prototypes (`vox2pix prototypes build`) and the AlexNet weights they were made
+    /// with, for semantic classification (method.md §6.2).
+    pub prototypes: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for EvaluateOptions {
@@ -62,6 +65,7 @@ impl Default for EvaluateOptions {
             bootstrap: 10_000,
             recon_from_gt: false,
             batch: 64,
+            prototypes: None,
         }
     }
 }
@@ -321,11 +325,12 @@ pub fn evaluate_run(run: &Path, data_dir: &Path, device: Device, o: &EvaluateOpt
             };
             m.classification.extend(top5.evaluate_distances(&dist, &truth)?);
         }
+    } else if let Some((file, weights)) = &o.prototypes {
+        m.classification = classify_with_prototypes(&recon, &data, file, weights, o, device)?;
     } else {
         eprintln!(
-            "note: semantic classification skipped: real data needs {}/examples_per_class.npz (uint8 [C, 100, 112, 112, 3], \
-             method.md §6.2) and AlexNet weights (vox2pix weights fetch alexnet), which this version does not read yet",
-            data_dir.display()
+            "note: semantic classification skipped: real data needs ImageNet class prototypes \
+             (`vox2pix prototypes build`, then `evaluate --prototypes FILE --alexnet WEIGHTS`; method.md §6.2)"
         );
     }
 
@@ -362,4 +367,79 @@ pub fn metrics_files(run: &Path) -> [PathBuf; 3] {
         run.join("metrics.csv"),
         run.join("metrics_per_image.csv"),
     ]
+}
+
+/// Semantic classification on real data: the reconstructions embedded by the AlexNet the prototypes were made
+/// with, against every prototype; each test image's class (its WordNet offset) must have one.
+fn classify_with_prototypes(
+    recon: &Tensor,
+    data: &TrainingData,
+    file: &Path,
+    weights: &Path,
+    o: &EvaluateOptions,
+    device: Device,
+) -> Result<Vec<crate::eval::ClassificationResult>> {
+    use crate::eval::prototypes::{alexnet_input_from_unit, load_alexnet, read_prototypes};
+    let p = read_prototypes(file)?;
+    let sha = vox2pix_formats::weights::fetch::sha256_file(weights)?;
+    if sha != p.manifest.weights_sha256 {
+        bail!(
+            "{} were built with AlexNet weights of sha256 {} but {} has {sha}; pass the same --alexnet file",
+            file.display(),
+            p.manifest.weights_sha256,
+            weights.display()
+        );
+    }
+    let size = recon.size()[2];
+    if size as usize != p.manifest.size {
+        bail!(
+            "{} were built from {} px images but the reconstructions are {size} px; rebuild with --size {size}",
+            file.display(),
+            p.manifest.size
+        );
+    }
+    let ids = data.dataset.test_images.class_ids.clone().unwrap_or_default();
+    if ids.len() != recon.size()[0] as usize {
+        bail!("semantic classification needs the class (WordNet id) of every test image; this dataset has none");
+    }
+    let rows: std::collections::HashMap<i64, usize> = p
+        .manifest
+        .wnids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| vox2pix_formats::images::wnid_offset(w).map(|id| (id, i)))
+        .collect();
+    let mut truth = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        match rows.get(id) {
+            Some(&r) => truth.push(r),
+            None => bail!(
+                "test image {i} is of class n{id:08} but {} has no prototype for it; build the prototypes with \
+                 the test classes included (their test images are left out with --exclude)",
+                file.display()
+            ),
+        }
+    }
+    let (_vs, net) = load_alexnet(weights, p.manifest.width, device)?;
+    let emb = tch::no_grad(|| net.embedding(&alexnet_input_from_unit(recon)));
+    let dist: Tensor = 1.0 - corr_matrix(&emb, &p.matrix.to_device(device))?;
+    let c = p.manifest.wnids.len();
+    let base = SemanticClassification {
+        ns: [50usize, 100, 500, 1000].into_iter().filter(|&n| n <= c).collect(),
+        top_ks: vec![1],
+        trials_per_image: o.trials,
+        seed: o.seed,
+        bootstrap: o.bootstrap,
+        ci_level: 0.95,
+    };
+    let mut out = base.evaluate_distances(&dist, &truth)?;
+    if c >= 1000 {
+        let top5 = SemanticClassification {
+            ns: vec![1000],
+            top_ks: vec![5],
+            ..base
+        };
+        out.extend(top5.evaluate_distances(&dist, &truth)?);
+    }
+    Ok(out)
 }

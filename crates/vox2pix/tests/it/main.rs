@@ -12,3 +12,4 @@ mod nn_grad;
 mod nn_shapes;
 mod nn_torch;
 mod paired;
+mod prototypes;
