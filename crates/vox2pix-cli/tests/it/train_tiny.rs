@@ -447,5 +447,50 @@ fn vim1_fixture_converts_trains_and_reconstructs_gray() {
     let m: serde_json::Value = serde_json::from_slice(&read_bytes(&dec.join("metrics.json"))).unwrap();
     assert_eq!(m["n_test_images"], 4);
     assert!(m["pixcorr"]["mean"].as_f64().unwrap().is_finite(), "{m}");
+    // Semantic classification needs prototypes of the same image size and classes the images do not have.
+    let protos = root.join("protos.safetensors");
+    let alex = crate::helpers::fixture("nn", "alexnet_w0125.pth").display().to_string();
+    let imagenet = crate::helpers::fixture("protos", "imagenet").display().to_string();
+    for (size, needle) in [
+        ("112", "rebuild with --size 32"),
+        ("32", "needs the class (WordNet id) of every test image"),
+    ] {
+        run(&[
+            "prototypes",
+            "build",
+            "--images",
+            &imagenet,
+            "--weights",
+            &alex,
+            "--width",
+            "0.125",
+            "--per-class",
+            "2",
+            "--size",
+            size,
+            "--out",
+            protos.to_str().unwrap(),
+        ]);
+        let o = Command::new(BIN)
+            .args([
+                "evaluate",
+                "--run",
+                dec.to_str().unwrap(),
+                "--data",
+                d,
+                "--threads",
+                "1",
+                "--prototypes",
+            ])
+            .arg(&protos)
+            .args(["--alexnet", &alex])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.starts_with("error:") && err.contains(needle),
+            "{err}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -215,6 +215,10 @@ pub fn evaluate_run(run: &Path, data_dir: &Path, device: Device, o: &EvaluateOpt
     let cfg: TrainConfig = run_config(run)?;
     let data = TrainingData::load(data_dir, &cfg.roi, device)?;
     check_same_dataset(run, &data)?;
+    let real_classification = match &o.prototypes {
+        Some((file, weights)) => Some(prepare_real_classification(&data, file, weights)?),
+        None => None,
+    };
     let enc_run = encoder_of(run)?;
     let enc = EncoderModel::load_run(&enc_run, &cfg, &data, device)
         .with_context(|| format!("loading the encoder run {} of {}", enc_run.display(), run.display()))?;
@@ -325,8 +329,8 @@ pub fn evaluate_run(run: &Path, data_dir: &Path, device: Device, o: &EvaluateOpt
             };
             m.classification.extend(top5.evaluate_distances(&dist, &truth)?);
         }
-    } else if let Some((file, weights)) = &o.prototypes {
-        m.classification = classify_with_prototypes(&recon, &data, file, weights, o, device)?;
+    } else if let Some(r) = &real_classification {
+        m.classification = classify_with_prototypes(&recon, r, o, device)?;
     } else {
         eprintln!(
             "note: semantic classification skipped: real data needs ImageNet class prototypes \
@@ -369,18 +373,16 @@ pub fn metrics_files(run: &Path) -> [PathBuf; 3] {
     ]
 }
 
-/// Semantic classification on real data: the reconstructions embedded by the AlexNet the prototypes were made
-/// with, against every prototype; each test image's class (its WordNet offset) must have one.
-fn classify_with_prototypes(
-    recon: &Tensor,
-    data: &TrainingData,
-    file: &Path,
-    weights: &Path,
-    o: &EvaluateOptions,
-    device: Device,
-) -> Result<Vec<crate::eval::ClassificationResult>> {
-    use crate::eval::prototypes::{alexnet_input_from_unit, load_alexnet, read_prototypes};
-    let p = read_prototypes(file)?;
+/// Prototypes checked against a real dataset: the same AlexNet, the same image size, a prototype for every
+/// test image's class. Done before any other evaluation work, so a bad `--prototypes` fails at once.
+struct RealClassification {
+    prototypes: crate::eval::prototypes::Prototypes,
+    weights: PathBuf,
+    truth: Vec<usize>,
+}
+
+fn prepare_real_classification(data: &TrainingData, file: &Path, weights: &Path) -> Result<RealClassification> {
+    let p = crate::eval::prototypes::read_prototypes(file)?;
     let sha = vox2pix_formats::weights::fetch::sha256_file(weights)?;
     if sha != p.manifest.weights_sha256 {
         bail!(
@@ -390,17 +392,21 @@ fn classify_with_prototypes(
             weights.display()
         );
     }
-    let size = recon.size()[2];
-    if size as usize != p.manifest.size {
+    let size = data.image_size as usize;
+    if size != p.manifest.size {
         bail!(
             "{} were built from {} px images but the reconstructions are {size} px; rebuild with --size {size}",
             file.display(),
             p.manifest.size
         );
     }
+    let n_test = data.test_images.size()[0] as usize;
     let ids = data.dataset.test_images.class_ids.clone().unwrap_or_default();
-    if ids.len() != recon.size()[0] as usize {
-        bail!("semantic classification needs the class (WordNet id) of every test image; this dataset has none");
+    if ids.len() != n_test {
+        bail!(
+            "semantic classification needs the class (WordNet id) of every test image; {} has none",
+            data.dir.display()
+        );
     }
     let rows: std::collections::HashMap<i64, usize> = p
         .manifest
@@ -420,7 +426,24 @@ fn classify_with_prototypes(
             ),
         }
     }
-    let (_vs, net) = load_alexnet(weights, p.manifest.width, device)?;
+    Ok(RealClassification {
+        prototypes: p,
+        weights: weights.to_path_buf(),
+        truth,
+    })
+}
+
+/// Semantic classification on real data: the reconstructions embedded by the AlexNet the prototypes were made
+/// with, against every prototype (method.md §6.2).
+fn classify_with_prototypes(
+    recon: &Tensor,
+    r: &RealClassification,
+    o: &EvaluateOptions,
+    device: Device,
+) -> Result<Vec<crate::eval::ClassificationResult>> {
+    use crate::eval::prototypes::{alexnet_input_from_unit, load_alexnet};
+    let p = &r.prototypes;
+    let (_vs, net) = load_alexnet(&r.weights, p.manifest.width, device)?;
     let emb = tch::no_grad(|| net.embedding(&alexnet_input_from_unit(recon)));
     let dist: Tensor = 1.0 - corr_matrix(&emb, &p.matrix.to_device(device))?;
     let c = p.manifest.wnids.len();
@@ -432,14 +455,14 @@ fn classify_with_prototypes(
         bootstrap: o.bootstrap,
         ci_level: 0.95,
     };
-    let mut out = base.evaluate_distances(&dist, &truth)?;
+    let mut out = base.evaluate_distances(&dist, &r.truth)?;
     if c >= 1000 {
         let top5 = SemanticClassification {
             ns: vec![1000],
             top_ks: vec![5],
             ..base
         };
-        out.extend(top5.evaluate_distances(&dist, &truth)?);
+        out.extend(top5.evaluate_distances(&dist, &r.truth)?);
     }
     Ok(out)
 }
