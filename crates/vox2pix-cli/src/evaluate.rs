@@ -11,7 +11,8 @@ use vox2pix::eval::run_eval::{evaluate_run, metrics_files, EvaluateOptions, Pool
     after_help = "Writes RUN/metrics.json, RUN/metrics.csv and RUN/metrics_per_image.csv.\n\nExamples:\n  \
 vox2pix evaluate --run runs/demo/decoder --data runs/demo/data\n  \
 vox2pix evaluate --run runs/demo/decoder --data runs/demo/data --pool test --trials 200\n  \
-vox2pix evaluate --run runs/god3 --data data/god3 --prototypes protos/god.safetensors"
+vox2pix evaluate --run runs/god3 --data data/god3 --prototypes protos/god.safetensors\n  \
+vox2pix evaluate --run runs/god3 --data data/god3 --lpips lpips/weights/v0.1/alex.pth"
 )]
 pub struct EvaluateArgs {
     /// Decoder run directory (from train-decoder or demo).
@@ -38,9 +39,16 @@ pub struct EvaluateArgs {
     /// Real data: class prototypes from `vox2pix prototypes build`, for semantic classification.
     #[arg(long)]
     pub prototypes: Option<PathBuf>,
-    /// AlexNet weights the prototypes were built with [default: the file `vox2pix weights fetch alexnet` writes].
-    #[arg(long, requires = "prototypes")]
+    /// AlexNet weights the prototypes were built with, and LPIPS's backbone [default: the file `vox2pix weights fetch alexnet` writes].
+    #[arg(long)]
     pub alexnet: Option<PathBuf>,
+    /// Calibrated LPIPS (AlexNet, v0.1) as a third identification distance: the lpips package's heads file
+    /// (its lpips/weights/v0.1/alex.pth); AlexNet weights from --alexnet or `vox2pix weights fetch alexnet`.
+    #[arg(long, value_name = "ALEX_PTH")]
+    pub lpips: Option<PathBuf>,
+    /// Channel width of the AlexNet weights (1.0 = torchvision's).
+    #[arg(long, default_value_t = 1.0)]
+    pub alexnet_width: f64,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -66,6 +74,14 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
         recon_from_gt: a.recon_from_gt,
         prototypes: match &a.prototypes {
             Some(p) => Some((p.clone(), crate::prototypes::alexnet_weights(a.alexnet.as_deref())?)),
+            None => None,
+        },
+        lpips: match &a.lpips {
+            Some(h) => Some((
+                h.clone(),
+                crate::prototypes::alexnet_weights(a.alexnet.as_deref())?,
+                a.alexnet_width,
+            )),
             None => None,
         },
         ..Default::default()

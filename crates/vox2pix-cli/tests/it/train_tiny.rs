@@ -447,9 +447,46 @@ fn vim1_fixture_converts_trains_and_reconstructs_gray() {
     let m: serde_json::Value = serde_json::from_slice(&read_bytes(&dec.join("metrics.json"))).unwrap();
     assert_eq!(m["n_test_images"], 4);
     assert!(m["pixcorr"]["mean"].as_f64().unwrap().is_finite(), "{m}");
+    // Calibrated LPIPS as a third identification distance (the lpips package's heads, cut to the narrow
+    // fixture AlexNet by tools/make_lpips_fixtures.py).
+    let heads = crate::helpers::fixture("nn", "lpips_alex_w0125_heads.pth")
+        .display()
+        .to_string();
+    let alex = crate::helpers::fixture("nn", "alexnet_w0125.pth").display().to_string();
+    let (stdout, _) = run(&[
+        "evaluate",
+        "--run",
+        dec.to_str().unwrap(),
+        "--data",
+        d,
+        "--threads",
+        "1",
+        "--lpips",
+        &heads,
+        "--alexnet",
+        &alex,
+        "--alexnet-width",
+        "0.125",
+    ]);
+    assert!(stdout.contains("lpips_alex"), "{stdout}");
+    let m: serde_json::Value = serde_json::from_slice(&read_bytes(&dec.join("metrics.json"))).unwrap();
+    let sets = m["identification"].as_array().unwrap();
+    let lp = sets
+        .iter()
+        .find(|s| s["distance"] == "lpips_alex")
+        .expect("an lpips_alex identification set");
+    assert_eq!(lp["pool"], "test");
+    assert!(!lp["results"].as_array().unwrap().is_empty());
+    let csv = std::fs::read_to_string(dec.join("metrics_per_image.csv")).unwrap();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .contains("identification_lpips_alex_test_2way"),
+        "{csv}"
+    );
     // Semantic classification needs prototypes of the same image size and classes the images do not have.
     let protos = root.join("protos.safetensors");
-    let alex = crate::helpers::fixture("nn", "alexnet_w0125.pth").display().to_string();
     let imagenet = crate::helpers::fixture("protos", "imagenet").display().to_string();
     for (size, needle) in [
         ("112", "rebuild with --size 32"),

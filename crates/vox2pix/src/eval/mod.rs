@@ -33,5 +33,8 @@ pub use draw::Interval;
 pub use encoder::{branch_weight_summary, voxel_correlation, RoiBranchWeights, VoxelCorrelation};
 pub use identification::{DistractorPool, IdentificationResult, NWayIdentification};
 pub use image::{pixcorr, ssim};
-pub use perceptual::{perceptual_distance_matrix, pixel_correlation_distance_matrix, PerceptualInput, UnitTaps};
+pub use perceptual::{
+    perceptual_distance_matrix, pixel_correlation_distance_matrix, weighted_perceptual_distance_matrix, LpipsHeads,
+    PerceptualInput, UnitTaps,
+};
 pub use results::{EvalMetrics, IdentificationSet, MeanWithCi};

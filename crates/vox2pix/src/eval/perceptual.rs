@@ -1,13 +1,15 @@
-//! Uncalibrated LPIPS-style perceptual distance from backbone taps (method.md §6.1 (a)).
+//! LPIPS-style perceptual distance from backbone taps (method.md §6.1 (a)): uncalibrated (every channel counts
+//! the same) or calibrated with the `lpips` package's learned per-channel weights ([`LpipsHeads`]).
 //!
 //! Per layer l with taps f [C, H, W]: unit-normalise the channel vector at every position (x / (‖x‖ + 1e-10),
-//! as the `lpips` package), then d_l = mean_hw Σ_c (f̂_a − f̂_b)²; the distance is Σ_l d_l. The backbone is
+//! as the `lpips` package), then d_l = mean_hw Σ_c w_c (f̂_a − f̂_b)² (w_c = 1 uncalibrated); the distance is Σ_l d_l. The backbone is
 //! whatever the caller supplies (`&[Tensor]` taps), so any network works.
 //!
 //! All-pairs distances use d = |F_a|² + |F_b|² − 2 F_a·F_b with F = the concatenation over layers of
 //! f̂ / √(H·W): one matrix product per candidate batch instead of an [n, m, C, H, W] difference tensor.
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 use tch::{Kind, Tensor};
 
 /// `lpips.normalize_tensor`'s epsilon.
@@ -91,16 +93,47 @@ fn unit_normalise(tap: &Tensor, layer: usize) -> Result<Tensor> {
 impl UnitTaps {
     /// From a batch's taps, each [N, C, H, W] (same N); errors on no taps or mismatched batch sizes.
     pub fn new(taps: &[Tensor]) -> Result<Self> {
+        Self::weighted(taps, None)
+    }
+
+    /// As [`UnitTaps::new`], each layer's unit channel vectors scaled by √w_c (`weights[l]`, [C_l], ≥ 0), so
+    /// that squared distances are Σ_c w_c Δ_c², the calibrated LPIPS.
+    pub fn weighted(taps: &[Tensor], weights: Option<&[Tensor]>) -> Result<Self> {
         if taps.is_empty() {
             bail!("perceptual distance: no backbone taps given");
+        }
+        if let Some(w) = weights {
+            if w.len() != taps.len() {
+                bail!(
+                    "perceptual distance: {} channel weight vectors for {} taps",
+                    w.len(),
+                    taps.len()
+                );
+            }
         }
         let n = taps[0].size()[0];
         let mut parts = Vec::with_capacity(taps.len());
         for (l, tap) in taps.iter().enumerate() {
-            let u = unit_normalise(tap, l)?;
+            let mut u = unit_normalise(tap, l)?;
             let s = u.size();
             if s[0] != n {
                 bail!("perceptual distance: tap {l} has {} images but tap 0 has {n}", s[0]);
+            }
+            if let Some(w) = weights {
+                if w[l].size() != [s[1]] {
+                    bail!(
+                        "perceptual distance: tap {l} has {} channels but its weights have shape {:?}",
+                        s[1],
+                        w[l].size()
+                    );
+                }
+                let scale = w[l]
+                    .to_kind(u.kind())
+                    .to_device(u.device())
+                    .clamp_min(0.0)
+                    .sqrt()
+                    .view([1, s[1], 1, 1]);
+                u *= scale;
             }
             parts.push(u.flatten(1, -1) / ((s[2] * s[3]) as f64).sqrt());
         }
@@ -184,6 +217,18 @@ pub fn perceptual_distance_matrix(
     batch: usize,
     backbone: &mut dyn FnMut(&Tensor) -> Result<Vec<Tensor>>,
 ) -> Result<Tensor> {
+    weighted_perceptual_distance_matrix(recon, candidates, input, batch, backbone, None)
+}
+
+/// As [`perceptual_distance_matrix`] with per-channel weights per tap (calibrated LPIPS: [`LpipsHeads`]).
+pub fn weighted_perceptual_distance_matrix(
+    recon: &Tensor,
+    candidates: &Tensor,
+    input: PerceptualInput,
+    batch: usize,
+    backbone: &mut dyn FnMut(&Tensor) -> Result<Vec<Tensor>>,
+    weights: Option<&[Tensor]>,
+) -> Result<Tensor> {
     if batch == 0 {
         bail!("perceptual distance: batch size must be at least 1");
     }
@@ -194,7 +239,7 @@ pub fn perceptual_distance_matrix(
             let len = (n - start).min(batch as i64);
             let x = input.apply(&images.narrow(0, start, len))?;
             let taps = tch::no_grad(|| backbone(&x)).context("perceptual distance: running the backbone")?;
-            parts.push(UnitTaps::new(&taps)?.flat);
+            parts.push(UnitTaps::weighted(&taps, weights)?.flat);
         }
         let flat = Tensor::cat(&parts, 0);
         let self_term = flat.square().sum_dim_intlist(&[1i64][..], false, flat.kind());
@@ -219,6 +264,49 @@ pub fn pixel_correlation_distance_matrix(recon: &Tensor, candidates: &Tensor) ->
     let r = crate::nn::pearson::corr_matrix(&recon.flatten(1, -1), &candidates.flatten(1, -1))
         .context("pixel correlation distance: images must have the same size")?;
     Ok(1.0 - r)
+}
+
+/// The `lpips` package's learned linear heads (`lin{l}.model.1.weight`, [1, C_l, 1, 1], one per tap) read from
+/// the `.pth` file it ships (`lpips/weights/v0.1/alex.pth` for AlexNet), as per-channel weights [C_l].
+pub struct LpipsHeads {
+    /// One weight vector per tap.
+    pub weights: Vec<Tensor>,
+}
+
+impl LpipsHeads {
+    /// Reads `path`; the heads must be `lin0` … `lin{n_layers−1}` with non-negative weights.
+    pub fn load(path: &Path, n_layers: usize) -> Result<Self> {
+        let map = crate::model::weights::read_tensor_map(path)
+            .with_context(|| format!("reading LPIPS heads {}", path.display()))?;
+        let mut weights = Vec::with_capacity(n_layers);
+        for l in 0..n_layers {
+            let key = format!("lin{l}.model.1.weight");
+            let w = map.get(&key).with_context(|| {
+                format!(
+                    "{}: no `{key}`; expected the lpips package's heads (lpips/weights/v0.1/alex.pth)",
+                    path.display()
+                )
+            })?;
+            let s = w.size();
+            if s.len() != 4 || s[0] != 1 || s[2] != 1 || s[3] != 1 {
+                bail!("{}: `{key}` has shape {s:?}, expected [1, C, 1, 1]", path.display());
+            }
+            if w.lt(0.0).any().int64_value(&[]) != 0 {
+                bail!(
+                    "{}: `{key}` has negative weights; LPIPS heads are non-negative",
+                    path.display()
+                );
+            }
+            weights.push(w.flatten(0, -1).to_kind(Kind::Float));
+        }
+        if let Some(extra) = map.keys().find(|k| k.starts_with(&format!("lin{n_layers}."))) {
+            bail!(
+                "{}: `{extra}`: more heads than the {n_layers} taps of this backbone",
+                path.display()
+            );
+        }
+        Ok(Self { weights })
+    }
 }
 
 #[cfg(test)]

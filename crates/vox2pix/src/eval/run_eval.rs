@@ -53,6 +53,9 @@ pub struct EvaluateOptions {
     /// Real data: ImageNet class prototypes (`vox2pix prototypes build`) and the AlexNet weights they were made
     /// with, for semantic classification (method.md §6.2).
     pub prototypes: Option<(PathBuf, PathBuf)>,
+    /// Calibrated LPIPS as a third identification distance: the `lpips` package's AlexNet heads
+    /// (`lpips/weights/v0.1/alex.pth`), the AlexNet weights with conv5 (torchvision layout), and their width.
+    pub lpips: Option<(PathBuf, PathBuf, f64)>,
 }
 
 impl Default for EvaluateOptions {
@@ -66,6 +69,7 @@ impl Default for EvaluateOptions {
             recon_from_gt: false,
             batch: 64,
             prototypes: None,
+            lpips: None,
         }
     }
 }
@@ -215,6 +219,22 @@ pub fn evaluate_run(run: &Path, data_dir: &Path, device: Device, o: &EvaluateOpt
     let cfg: TrainConfig = run_config(run)?;
     let data = TrainingData::load(data_dir, &cfg.roi, device)?;
     check_same_dataset(run, &data)?;
+    let lpips = match &o.lpips {
+        Some((heads, weights, width)) => {
+            let mut vs = tch::nn::VarStore::new(device);
+            let net = crate::nn::backbone::AlexNetFeatures::with_conv5(&vs.root(), *width);
+            crate::model::weights::load_weights(&mut vs, weights, &["classifier."]).with_context(|| {
+                format!(
+                    "loading AlexNet {} for LPIPS (needs conv5, features.10)",
+                    weights.display()
+                )
+            })?;
+            vs.freeze();
+            let heads = super::perceptual::LpipsHeads::load(heads, 5)?;
+            Some((vs, net, heads))
+        }
+        None => None,
+    };
     let real_classification = match &o.prototypes {
         Some((file, weights)) => Some(prepare_real_classification(&data, file, weights)?),
         None => None,
@@ -292,10 +312,23 @@ pub fn evaluate_run(run: &Path, data_dir: &Path, device: Device, o: &EvaluateOpt
             &mut taps,
         )?;
         let pixel = pixel_correlation_distance_matrix(&recon, &candidates)?;
-        for (name, dist, input) in [
+        let mut sets = vec![
             ("perceptual", perceptual, Some(PerceptualInput::Unchanged)),
             ("pixel_correlation", pixel, None),
-        ] {
+        ];
+        if let Some((_, net, heads)) = &lpips {
+            let mut lpips_taps = |x: &Tensor| net.lpips_taps(x);
+            let d = super::perceptual::weighted_perceptual_distance_matrix(
+                &recon,
+                &candidates,
+                PerceptualInput::LpipsV01,
+                o.batch as usize,
+                &mut lpips_taps,
+                Some(&heads.weights),
+            )?;
+            sets.push(("lpips_alex", d, Some(PerceptualInput::LpipsV01)));
+        }
+        for (name, dist, input) in sets {
             m.identification.push(IdentificationSet {
                 distance: name.into(),
                 input,

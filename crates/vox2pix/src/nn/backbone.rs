@@ -230,17 +230,27 @@ impl Vgg16 {
     }
 }
 
-/// AlexNet `features[:10]` (conv1 … ReLU after conv4) in torchvision's layout (`features.{0,3,6,8}`).
+/// AlexNet `features[:10]` (conv1 … ReLU after conv4) in torchvision's layout (`features.{0,3,6,8}`), and with
+/// [`AlexNetFeatures::with_conv5`] also `features.10`, for the five LPIPS taps.
 #[derive(Debug)]
 pub struct AlexNetFeatures {
-    convs: [nn::Conv2D; 4],
+    convs: Vec<nn::Conv2D>,
 }
 
 impl AlexNetFeatures {
     /// Width 1.0 = torchvision (64/192/384/256 channels). PyTorch's default conv initialisation.
     pub fn new(p: &nn::Path, width: f64) -> Self {
+        Self::build(p, width, false)
+    }
+
+    /// As [`AlexNetFeatures::new`] plus conv5 (`features.10`, 256 channels at width 1), which LPIPS taps.
+    pub fn with_conv5(p: &nn::Path, width: f64) -> Self {
+        Self::build(p, width, true)
+    }
+
+    fn build(p: &nn::Path, width: f64, conv5: bool) -> Self {
         let f = p / "features";
-        let ch = [64, 192, 384, 256].map(|c| scaled_channels(c, width));
+        let ch = [64, 192, 384, 256, 256].map(|c| scaled_channels(c, width));
         let conv = |i: i64, cin: i64, cout: i64, k: i64, stride: i64, pad: i64| {
             let bound = 1.0 / ((cin * k * k) as f64).sqrt();
             let u = nn::Init::Uniform { lo: -bound, up: bound };
@@ -253,14 +263,36 @@ impl AlexNetFeatures {
             };
             nn::conv2d(&f / i, cin, cout, k, cfg)
         };
-        AlexNetFeatures {
-            convs: [
-                conv(0, 3, ch[0], 11, 4, 2),
-                conv(3, ch[0], ch[1], 5, 1, 2),
-                conv(6, ch[1], ch[2], 3, 1, 1),
-                conv(8, ch[2], ch[3], 3, 1, 1),
-            ],
+        let mut convs = vec![
+            conv(0, 3, ch[0], 11, 4, 2),
+            conv(3, ch[0], ch[1], 5, 1, 2),
+            conv(6, ch[1], ch[2], 3, 1, 1),
+            conv(8, ch[2], ch[3], 3, 1, 1),
+        ];
+        if conv5 {
+            convs.push(conv(10, ch[3], ch[4], 3, 1, 1));
         }
+        AlexNetFeatures { convs }
+    }
+
+    /// The five ReLU outputs LPIPS compares (after conv1 … conv5, before pooling; the `lpips` package's
+    /// `alexnet` slices `features[0:2]`, `[2:5]`, `[5:8]`, `[8:10]`, `[10:12]`). Needs [`AlexNetFeatures::with_conv5`].
+    pub fn lpips_taps(&self, x: &Tensor) -> anyhow::Result<Vec<Tensor>> {
+        anyhow::ensure!(
+            self.convs.len() == 5,
+            "LPIPS taps need AlexNet conv5 (build with_conv5)"
+        );
+        let c = &self.convs;
+        let r1 = c[0].forward(x).relu();
+        let r2 = c[1]
+            .forward(&r1.max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false))
+            .relu();
+        let r3 = c[2]
+            .forward(&r2.max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false))
+            .relu();
+        let r4 = c[3].forward(&r3).relu();
+        let r5 = c[4].forward(&r4).relu();
+        Ok(vec![r1, r2, r3, r4, r5])
     }
 
     /// Flattened ReLU(conv4) activations, [B, C·h·w] (256·6·6 = 9,216 at 112 px). The input must already be

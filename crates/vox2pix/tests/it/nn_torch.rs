@@ -329,3 +329,58 @@ fn model_save_load_round_trip_with_card() {
     assert!(err.contains("architecture 'decoder'"), "{err}");
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// Calibrated LPIPS (AlexNet, v0.1) against the `lpips` package's own forward pass
+/// (`tools/make_lpips_fixtures.py`: width-0.125 AlexNet with conv5, the package's heads cut to that width).
+#[test]
+fn calibrated_lpips_matches_the_lpips_package() {
+    use vox2pix::eval::perceptual::{weighted_perceptual_distance_matrix, LpipsHeads, PerceptualInput};
+    let _torch = crate::helpers::torch_lock();
+    let e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("nn", "lpips_expected.json")).unwrap()).unwrap();
+    let s = e["size"].as_i64().unwrap();
+    let images = |key: &str, n: i64| {
+        let v: Vec<f64> = e[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() / 255.0)
+            .collect();
+        Tensor::from_slice(&v).view([n, 3, s, s])
+    };
+    let (recon, cand) = (images("recon_u8", 3), images("candidates_u8", 4));
+    let mut vs = VarStore::new(Device::Cpu);
+    let alex = AlexNetFeatures::with_conv5(&vs.root(), 0.125);
+    // conv5 (`features.10`) is loaded now; only the dummy classifier weight is left over.
+    let rep = weights::load_weights(&mut vs, &fixture("nn", "alexnet_w0125.pth"), &["classifier."]).unwrap();
+    assert_eq!(rep.loaded, 10);
+    vs.double();
+    let heads = LpipsHeads::load(&fixture("nn", "lpips_alex_w0125_heads.pth"), 5).unwrap();
+    let heads: Vec<Tensor> = heads.weights.iter().map(|w| w.to_kind(Kind::Double)).collect();
+    let mut net = |x: &Tensor| alex.lpips_taps(x);
+    let d = weighted_perceptual_distance_matrix(&recon, &cand, PerceptualInput::LpipsV01, 2, &mut net, Some(&heads))
+        .unwrap();
+    let want: Vec<f64> = e["distances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+        .collect();
+    let got: Vec<f64> = Vec::try_from(d.flatten(0, -1)).unwrap();
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!((g - w).abs() < 1e-5, "pair {k}: vox2pix {g} vs lpips {w}");
+    }
+    // Uncalibrated (all weights 1) is a different number: the heads matter.
+    let plain =
+        weighted_perceptual_distance_matrix(&recon, &cand, PerceptualInput::LpipsV01, 2, &mut net, None).unwrap();
+    assert!((plain.double_value(&[0, 0]) - want[0]).abs() > 1e-3);
+    // Heads that do not fit are refused by name.
+    let err = LpipsHeads::load(&fixture("nn", "lpips_alex_w0125_heads.pth"), 6)
+        .err()
+        .unwrap();
+    assert!(format!("{err:#}").contains("lin5.model.1.weight"), "{err:#}");
+    let err = LpipsHeads::load(&fixture("nn", "lpips_alex_w0125_heads.pth"), 4)
+        .err()
+        .unwrap();
+    assert!(format!("{err:#}").contains("more heads"), "{err:#}");
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Writes tests/fixtures/nn/lpips_*: the `lpips` package's calibrated distance (LPIPS v0.1, AlexNet) computed
+by the package's own forward pass, for vox2pix's `eval::perceptual::LpipsHeads` + `AlexNetFeatures::lpips_taps`.
+
+    python3 -m pip install --no-deps --target ~/.cache/vox2pix/tools torchvision==0.26.0 lpips==0.1.4
+    PYTHONPATH=$VOX2PIX_TORCH_DIR:~/.cache/vox2pix/tools python3 tools/make_lpips_fixtures.py
+
+To keep the fixture small the network is narrow: the package's LPIPS(net='alex') is built with a random
+backbone, its five AlexNet slices are replaced by the width-0.125 `features` of tests/fixtures/nn/alexnet_w0125.pth
+(written by tools/make_torch_fixtures.py; it has conv5), and each learned head (`lin{l}.model.1.weight`, from
+the package's lpips/weights/v0.1/alex.pth) is cut to the first C_l channels of that width. The package's scaling
+layer, normalisation, heads and spatial average then run unchanged.
+
+* lpips_alex_w0125_heads.pth: the cut heads, in the package's key layout (torch.save).
+* lpips_expected.json: images (3 "reconstructions", 4 candidates, 48 x 48, 8-bit, used as k/255) and the 3 x 4 distances
+  lpips(x, y, normalize=True), float64.
+"""
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_torch as tw  # noqa: E402
+
+import lpips  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+NN = os.path.join(ROOT, "tests", "fixtures", "nn")
+
+
+def main():
+    torch.manual_seed(20261202)
+    model = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False).eval()
+    sd = torch.load(os.path.join(NN, "alexnet_w0125.pth"), map_location="cpu")
+    narrow = tw.alexnet_features(0.125)
+    narrow.load_state_dict({k[len("features."):]: v for k, v in sd.items() if k.startswith("features.")})
+    bounds = [(0, 2), (2, 5), (5, 8), (8, 10), (10, 12)]
+    for i, (a, b) in enumerate(bounds):
+        sl = torch.nn.Sequential()
+        for x in range(a, b):
+            sl.add_module(str(x), narrow[x])
+        setattr(model.net, f"slice{i + 1}", sl)
+    heads = {}
+    widths = [narrow[j].out_channels for j in (0, 3, 6, 8, 10)]
+    for l, c in enumerate(widths):
+        conv = model.lins[l].model[-1]
+        w = conv.weight.data[:, :c].clone()
+        new = torch.nn.Conv2d(c, 1, 1, bias=False)
+        new.weight.data = w
+        model.lins[l].model[-1] = new
+        heads[f"lin{l}.model.1.weight"] = w
+    torch.save(heads, os.path.join(NN, "lpips_alex_w0125_heads.pth"))
+    model = model.double().eval()
+    # 8-bit images (stored as integers, used as k/255) keep the JSON small.
+    recon = torch.randint(0, 256, (3, 3, 48, 48)).double()
+    cand = torch.randint(0, 256, (4, 3, 48, 48)).double()
+    cand[0] = (recon[0] * 0.7 + 0.3 * cand[0]).round()  # one near match
+    recon8, cand8 = recon.long(), cand.long()
+    recon, cand = recon / 255.0, cand / 255.0
+    with torch.no_grad():
+        d = [[model(recon[i : i + 1], cand[j : j + 1], normalize=True).item() for j in range(4)] for i in range(3)]
+    with open(os.path.join(NN, "lpips_expected.json"), "w") as f:
+        json.dump({"size": 48, "recon_u8": recon8.flatten().tolist(), "candidates_u8": cand8.flatten().tolist(),
+                   "distances": d}, f)
+    print("wrote", os.path.abspath(NN), "distances", d)
+
+
+if __name__ == "__main__":
+    main()
