@@ -30,6 +30,10 @@ pub struct EvaluateArgs {
     /// At most this many external distractor images (rendered and embedded on the fly).
     #[arg(long, default_value_t = 1000)]
     pub external_cap: usize,
+    /// Real data: a folder of distractor images for the external pool (e.g. ImageNet validation images, the
+    /// reference's pool; the first --external-cap by path). A synthetic world uses its own distractors.
+    #[arg(long, value_name = "DIR")]
+    pub external_images: Option<PathBuf>,
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -72,6 +76,7 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
         external_cap: a.external_cap,
         seed: a.seed,
         recon_from_gt: a.recon_from_gt,
+        external_images: a.external_images.clone(),
         prototypes: match &a.prototypes {
             Some(p) => Some((p.clone(), crate::prototypes::alexnet_weights(a.alexnet.as_deref())?)),
             None => None,

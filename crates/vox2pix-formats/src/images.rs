@@ -62,6 +62,26 @@ fn index_images(dir: &Path) -> Result<BTreeMap<String, Vec<PathBuf>>> {
     Ok(index)
 }
 
+/// Up to `cap` images found anywhere under `dir` (JPEG/PNG), the first by path in sorted order, prepared like the
+/// stimuli (centre crop, bicubic resize to `size`): the external distractor pool of identification on real
+/// data (e.g. ImageNet validation images). Returns their paths relative to `dir` and the pixels.
+pub fn load_image_folder(dir: &Path, cap: usize, size: usize) -> Result<(Vec<String>, Array4<u8>)> {
+    if !dir.is_dir() {
+        bail!("image folder {} does not exist or is not a folder", dir.display());
+    }
+    let mut paths: Vec<PathBuf> = index_images(dir)?.into_values().flatten().collect();
+    paths.sort();
+    paths.truncate(cap);
+    if paths.is_empty() {
+        bail!("image folder {} holds no JPEG or PNG images", dir.display());
+    }
+    let names = paths
+        .iter()
+        .map(|p| p.strip_prefix(dir).unwrap_or(p).display().to_string())
+        .collect();
+    Ok((names, decode_all(&paths, size)?))
+}
+
 fn is_image(p: &Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())

@@ -485,9 +485,60 @@ fn vim1_fixture_converts_trains_and_reconstructs_gray() {
             .contains("identification_lpips_alex_test_2way"),
         "{csv}"
     );
+    // The external pool on real data: a folder of distractors (here the 9 fixture ImageNet-layout images).
+    let imagenet = crate::helpers::fixture("protos", "imagenet").display().to_string();
+    let (stdout, stderr) = run(&[
+        "evaluate",
+        "--run",
+        dec.to_str().unwrap(),
+        "--data",
+        d,
+        "--threads",
+        "1",
+        "--external-images",
+        &imagenet,
+    ]);
+    assert!(stderr.contains("external pool: 9 images"), "{stderr}");
+    assert!(stdout.contains("external"), "{stdout}");
+    let m: serde_json::Value = serde_json::from_slice(&read_bytes(&dec.join("metrics.json"))).unwrap();
+    let ext = m["identification"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["pool"] == "external")
+        .count();
+    assert_eq!(ext, 2, "perceptual and pixel correlation on the external pool: {m}");
+    // A folder that holds a test image is refused, naming the file.
+    let leak = root.join("leak");
+    std::fs::create_dir_all(&leak).unwrap();
+    let ds = vox2pix_formats::layout::load_dataset(&data, Some(1)).unwrap();
+    let px = ds.test_images.pixels.index_axis(ndarray::Axis(0), 2);
+    let img = image::RgbImage::from_fn(32, 32, |x, y| {
+        image::Rgb([
+            px[[y as usize, x as usize, 0]],
+            px[[y as usize, x as usize, 1]],
+            px[[y as usize, x as usize, 2]],
+        ])
+    });
+    img.save(leak.join("copy.png")).unwrap();
+    let o = Command::new(BIN)
+        .args([
+            "evaluate",
+            "--run",
+            dec.to_str().unwrap(),
+            "--data",
+            d,
+            "--threads",
+            "1",
+            "--external-images",
+        ])
+        .arg(&leak)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("copy.png is test image 2"), "{err}");
     // Semantic classification needs prototypes of the same image size and classes the images do not have.
     let protos = root.join("protos.safetensors");
-    let imagenet = crate::helpers::fixture("protos", "imagenet").display().to_string();
     for (size, needle) in [
         ("112", "rebuild with --size 32"),
         ("32", "needs the class (WordNet id) of every test image"),

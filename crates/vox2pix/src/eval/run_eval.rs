@@ -56,6 +56,9 @@ pub struct EvaluateOptions {
     /// Calibrated LPIPS as a third identification distance: the `lpips` package's AlexNet heads
     /// (`lpips/weights/v0.1/alex.pth`), the AlexNet weights with conv5 (torchvision layout), and their width.
     pub lpips: Option<(PathBuf, PathBuf, f64)>,
+    /// Real data: a folder of distractor images for the `external` identification pool (e.g. ImageNet
+    /// validation images; at most `external_cap`, the first by path).
+    pub external_images: Option<PathBuf>,
 }
 
 impl Default for EvaluateOptions {
@@ -70,6 +73,7 @@ impl Default for EvaluateOptions {
             batch: 64,
             prototypes: None,
             lpips: None,
+            external_images: None,
         }
     }
 }
@@ -282,13 +286,20 @@ pub fn evaluate_run(run: &Path, data_dir: &Path, device: Device, o: &EvaluateOpt
         let (candidates, distractors) = match pool {
             PoolChoice::Test => (gt.shallow_clone(), DistractorPool::OtherColumns),
             PoolChoice::External => {
-                let Some(w) = &world else {
-                    eprintln!("note: external identification pool skipped: only the synthetic world provides one");
+                let ext = if let Some(w) = &world {
+                    let n_ext = w.config.distractors.min(o.external_cap);
+                    let refs: Vec<_> = (0..n_ext).map(|i| w.distractor_ref(i)).collect();
+                    render_batch(w, &refs).to_device(device)
+                } else if let Some(dir) = &o.external_images {
+                    external_folder(dir, o.external_cap, &gt, device)?
+                } else {
+                    eprintln!(
+                        "note: external identification pool skipped: on real data give a folder of distractor \
+                         images (--external-images DIR, e.g. ImageNet validation images)"
+                    );
                     continue;
                 };
-                let n_ext = w.config.distractors.min(o.external_cap);
-                let refs: Vec<_> = (0..n_ext).map(|i| w.distractor_ref(i)).collect();
-                let ext = render_batch(w, &refs).to_device(device);
+                let n_ext = ext.size()[0] as usize;
                 (
                     Tensor::cat(&[&gt, &ext], 0),
                     DistractorPool::Columns((n_test..n_test + n_ext).collect()),
@@ -498,4 +509,33 @@ fn classify_with_prototypes(
         out.extend(top5.evaluate_distances(&dist, &r.truth)?);
     }
     Ok(out)
+}
+
+/// The external distractor pool on real data: images of `dir` at the test images' size, in [0, 1]. A distractor
+/// identical to a test image would make identification trivially ambiguous (and would mean the folder holds the
+/// test set), so it is refused.
+fn external_folder(dir: &Path, cap: usize, gt: &Tensor, device: Device) -> Result<Tensor> {
+    let size = gt.size()[2] as usize;
+    let (names, pixels) = vox2pix_formats::images::load_image_folder(dir, cap, size)?;
+    let ext = crate::data::images_to_tensor(&pixels).to_device(device);
+    let gt8 = (gt * 255.0).round();
+    let ext8 = (&ext * 255.0).round();
+    for i in 0..ext8.size()[0] {
+        let same = gt8
+            .eq_tensor(&ext8.get(i).unsqueeze(0))
+            .flatten(1, -1)
+            .all_dim(1, false);
+        if let Some(t) = Vec::<bool>::try_from(same)?.iter().position(|&b| b) {
+            bail!(
+                "external distractor {} is test image {t}; the distractor pool must not hold test images",
+                dir.join(&names[i as usize]).display()
+            );
+        }
+    }
+    eprintln!(
+        "[evaluate] external pool: {} images from {}",
+        names.len(),
+        dir.display()
+    );
+    Ok(ext)
 }
