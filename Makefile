@@ -18,6 +18,7 @@ demo: build
 	$(ENV) "$$CARGO_TARGET_DIR/release/vox2pix" demo --out $(DEMO_OUT) --device $(DEVICE)
 
 test: setup
+	@bash scripts/setup_browser.sh
 	python3 tools/check_msrv.py
 	$(ENV) cargo test --release --no-fail-fast
 

@@ -11,6 +11,7 @@ mod evaluate;
 mod info;
 mod layers;
 mod prototypes;
+mod rating;
 mod report;
 mod study;
 mod synth;
@@ -58,6 +59,7 @@ enum Command {
     /// Layer preference of a trained encoder per ROI, validated against the synthetic world.
     Layers(layers::LayersArgs),
     Prototypes(prototypes::PrototypesArgs),
+    Rating(rating::RatingArgs),
     /// Benchmarks against the PyTorch twin: decoder step, encoder step, decoder epoch (ms/step, peak memory).
     Bench(bench::BenchArgs),
 }
@@ -105,5 +107,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Study(a) => study::run(&a),
         Command::Layers(a) => layers::run(&a),
         Command::Prototypes(a) => prototypes::run(&a),
+        Command::Rating(a) => rating::run(&a),
     }
 }

@@ -9,6 +9,7 @@ mod convert;
 mod evaluate;
 mod gpu_parity;
 mod info;
+mod rating;
 mod study;
 mod synth;
 mod train_tiny;

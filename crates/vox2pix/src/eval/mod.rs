@@ -22,6 +22,7 @@ pub mod layers;
 pub mod paired;
 pub mod perceptual;
 pub mod prototypes;
+pub mod rating;
 pub mod results;
 pub mod run_eval;
 pub mod trials;
