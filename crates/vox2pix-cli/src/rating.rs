@@ -3,8 +3,8 @@
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
-use vox2pix::eval::rating::analyze;
-use vox2pix::report::rating::{export_rating, read_key, RatingExport};
+use vox2pix::eval::rating::{analyze, read_key};
+use vox2pix::report::rating::{export_rating, RatingExport};
 use vox2pix_formats::io::write_bytes_atomic;
 
 #[derive(Args, Debug)]

@@ -1,12 +1,108 @@
-//! `vox2pix rating analyze`: scores the CSV files raters download from a `rating export` page against its
-//! `key.json` (module `report::rating`). It reports accuracy per n, per rater and pooled, each with a 95 % Wilson
+//! The human-rating experiment's trials and key (which candidate is the original; `key.json`), and
+//! `vox2pix rating analyze`: scores the CSV files raters download from a `rating export` page (module
+//! `report::rating`) against its key. It reports accuracy per n, per rater and pooled, each with a 95 % Wilson
 //! interval, against chance 1/n. Inter-rater agreement per n is Fleiss' κ on "correct / not correct" over the
 //! trials every rater answered, plus the share of rater pairs that picked the same photograph.
-use crate::report::rating::RatingKey;
 use anyhow::{bail, ensure, Context, Result};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use vox2pix_formats::rng::{mix_key, CounterRng};
+
+/// One trial of the key: which reconstruction, which test images as candidates in display order, and the
+/// position of the original.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyTrial {
+    /// Trial number, as the page and the CSV count it (1-based).
+    pub trial: usize,
+    /// Test image whose reconstruction is shown.
+    pub image: usize,
+    /// Number of candidates.
+    pub n: usize,
+    /// Test images shown as candidates, in display order.
+    pub candidates: Vec<usize>,
+    /// Position (0-based) of `image` among `candidates`.
+    pub answer: usize,
+}
+
+/// `key.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatingKey {
+    /// The run the reconstructions came from.
+    pub run: String,
+    /// Seed of the draw.
+    pub seed: u64,
+    /// Candidate counts.
+    pub ns: Vec<usize>,
+    /// Identity of the page: a hash of the trial list, shown on the page and written in every CSV row, so
+    /// answers are never scored with another page's key.
+    pub page_id: String,
+    /// Every trial in presentation order.
+    pub trials: Vec<KeyTrial>,
+}
+
+/// Draws the trials: for each test image and each n, the original plus n − 1 distinct other test images in a
+/// random order; then the whole list shuffled.
+pub fn draw_trials(n_images: usize, ns: &[usize], seed: u64) -> Result<Vec<KeyTrial>> {
+    ensure!(!ns.is_empty(), "--n: give at least one candidate count, e.g. 2,5,10");
+    for &n in ns {
+        ensure!(
+            (2..=n_images).contains(&n),
+            "--n {n}: each trial needs 2 to {n_images} candidates (the run has {n_images} test images)"
+        );
+    }
+    let mut rng = CounterRng::new(mix_key(seed, &[0x5A71]));
+    let mut trials = Vec::new();
+    for image in 0..n_images {
+        for &n in ns {
+            let mut others: Vec<usize> = (0..n_images).filter(|&j| j != image).collect();
+            rng.shuffle(&mut others);
+            let mut candidates: Vec<usize> = std::iter::once(image).chain(others.into_iter().take(n - 1)).collect();
+            rng.shuffle(&mut candidates);
+            let answer = candidates.iter().position(|&c| c == image).unwrap_or(0);
+            trials.push(KeyTrial {
+                trial: 0,
+                image,
+                n,
+                candidates,
+                answer,
+            });
+        }
+    }
+    rng.shuffle(&mut trials);
+    for (k, t) in trials.iter_mut().enumerate() {
+        t.trial = k + 1;
+    }
+    Ok(trials)
+}
+
+/// Page id: a short hash of the trial list (FNV-1a, 64-bit, hex).
+pub fn page_id(trials: &[KeyTrial]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for t in trials {
+        for v in [t.image, t.n, t.answer].iter().chain(&t.candidates) {
+            for b in (*v as u64).to_le_bytes() {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Reads a `key.json` written by `vox2pix rating export` (`report::rating::export_rating`).
+pub fn read_key(path: &Path) -> Result<RatingKey> {
+    serde_json::from_slice(&std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?)
+        .with_context(|| {
+            format!(
+                "{}: not a rating key.json (written by `vox2pix rating export`)",
+                path.display()
+            )
+        })
+}
 
 /// One answer row of a rater's CSV.
 #[derive(Clone, Debug, PartialEq)]

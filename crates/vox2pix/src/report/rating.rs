@@ -8,9 +8,9 @@
 //! candidate is the original) is written beside it as `key.json`, which `vox2pix rating analyze` reads. So
 //! inspecting the page tells a rater nothing. Images are inlined as base64 PNG, so the file works offline and
 //! can be mailed to raters.
+use crate::eval::rating::{draw_trials, page_id, RatingKey};
 use crate::report::html::base64;
 use anyhow::{bail, ensure, Context, Result};
-use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use vox2pix_formats::io::write_bytes_atomic;
@@ -32,40 +32,6 @@ pub struct RatingExport {
     pub title: String,
 }
 
-/// One trial of the key: which reconstruction, which test images as candidates in display order, and the
-/// position of the original.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeyTrial {
-    /// Trial number, as the page and the CSV count it (1-based).
-    pub trial: usize,
-    /// Test image whose reconstruction is shown.
-    pub image: usize,
-    /// Number of candidates.
-    pub n: usize,
-    /// Test images shown as candidates, in display order.
-    pub candidates: Vec<usize>,
-    /// Position (0-based) of `image` among `candidates`.
-    pub answer: usize,
-}
-
-/// `key.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RatingKey {
-    /// The run the reconstructions came from.
-    pub run: String,
-    /// Seed of the draw.
-    pub seed: u64,
-    /// Candidate counts.
-    pub ns: Vec<usize>,
-    /// Identity of the page: a hash of the trial list, shown on the page and written in every CSV row, so
-    /// answers are never scored with another page's key.
-    pub page_id: String,
-    /// Every trial in presentation order.
-    pub trials: Vec<KeyTrial>,
-}
-
 fn png_of(pixels: &[f32], size: usize) -> Result<Vec<u8>> {
     let bytes: Vec<u8> = pixels
         .iter()
@@ -75,55 +41,6 @@ fn png_of(pixels: &[f32], size: usize) -> Result<Vec<u8>> {
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png)?;
     Ok(out.into_inner())
-}
-
-/// Draws the trials: for each test image and each n, the original plus n − 1 distinct other test images in a
-/// random order; then the whole list shuffled.
-pub fn draw_trials(n_images: usize, ns: &[usize], seed: u64) -> Result<Vec<KeyTrial>> {
-    ensure!(!ns.is_empty(), "--n: give at least one candidate count, e.g. 2,5,10");
-    for &n in ns {
-        ensure!(
-            (2..=n_images).contains(&n),
-            "--n {n}: each trial needs 2 to {n_images} candidates (the run has {n_images} test images)"
-        );
-    }
-    let mut rng = CounterRng::new(mix_key(seed, &[0x5A71]));
-    let mut trials = Vec::new();
-    for image in 0..n_images {
-        for &n in ns {
-            let mut others: Vec<usize> = (0..n_images).filter(|&j| j != image).collect();
-            rng.shuffle(&mut others);
-            let mut candidates: Vec<usize> = std::iter::once(image).chain(others.into_iter().take(n - 1)).collect();
-            rng.shuffle(&mut candidates);
-            let answer = candidates.iter().position(|&c| c == image).unwrap_or(0);
-            trials.push(KeyTrial {
-                trial: 0,
-                image,
-                n,
-                candidates,
-                answer,
-            });
-        }
-    }
-    rng.shuffle(&mut trials);
-    for (k, t) in trials.iter_mut().enumerate() {
-        t.trial = k + 1;
-    }
-    Ok(trials)
-}
-
-/// Page id: a short hash of the trial list (FNV-1a, 64-bit, hex).
-fn page_id(trials: &[KeyTrial]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for t in trials {
-        for v in [t.image, t.n, t.answer].iter().chain(&t.candidates) {
-            for b in (*v as u64).to_le_bytes() {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-    }
-    format!("{h:016x}")
 }
 
 /// Writes `out/rating.html` and `out/key.json`; returns the key.
@@ -295,15 +212,4 @@ $("download").addEventListener("click", () => {{
         d = data_json.replace("</", "<\\/")
     );
     h
-}
-
-/// Reads a `key.json` written by [`export_rating`].
-pub fn read_key(path: &std::path::Path) -> Result<RatingKey> {
-    serde_json::from_slice(&std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?)
-        .with_context(|| {
-            format!(
-                "{}: not a rating key.json (written by `vox2pix rating export`)",
-                path.display()
-            )
-        })
 }
