@@ -582,3 +582,178 @@ fn vim1_fixture_converts_trains_and_reconstructs_gray() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Semantic classification on real-layout data, end to end: a converted dataset whose test images carry
+/// WordNet class ids, prototypes built from an ImageNet-layout folder, `evaluate --prototypes`. With 3 classes
+/// the protocol is 3-way, where every trial holds all classes, so each test image's score is 1 exactly when
+/// its reconstruction's AlexNet embedding is nearest (1 − Pearson r) to its own class's prototype; that is
+/// recomputed here from the saved reconstructions and the prototype file.
+#[test]
+fn real_layout_classification_with_prototypes_end_to_end() {
+    let _torch = crate::helpers::torch_lock();
+    let (world_data, _) = world();
+    let root = scratch!("protos-e2e");
+    let data = root.join("data");
+    let fx = |n: &str| crate::helpers::fixture("vim1", n).display().to_string();
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{args:?} failed: {err}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let d = data.to_str().unwrap();
+    run(&[
+        "convert",
+        "vim1",
+        "--responses",
+        &fx("EstimatedResponses.mat"),
+        "--stimuli",
+        &fx("Stimuli.mat"),
+        "--subject",
+        "1",
+        "--size",
+        "32",
+        "--out",
+        d,
+    ]);
+    // Give the images class ids, as a GOD conversion has: test images of classes n00000001..3, training images
+    // of other classes; the manifest (which says "no classes") goes.
+    let mut ds = vox2pix_formats::layout::load_dataset(&data, Some(1)).unwrap();
+    ds.test_images.class_ids = Some(vec![1, 2, 3, 1]);
+    ds.train_images.class_ids = Some((0..12).map(|i| 100 + i % 4).collect());
+    std::fs::remove_file(data.join("manifest.json")).unwrap();
+    vox2pix_formats::layout::write_dataset(&data, 1, &ds).unwrap();
+    // The tiny world's backbone saw classes 1–3 of *its* world; these ids only name ImageNet-style folders here,
+    // so its weights are used without its card (which would, rightly, refuse them as leakage).
+    let bb_file = root.join("bb.safetensors");
+    std::fs::copy(vox2pix::model::backbone::world_backbone_path(world_data), &bb_file).unwrap();
+    let bb = format!("backbone.weights={}", bb_file.display());
+    let (enc, dec) = (root.join("enc"), root.join("dec"));
+    run(&[
+        "train-encoder",
+        "--data",
+        d,
+        "--config",
+        "tiny",
+        "--set",
+        &bb,
+        "--set",
+        "encoder_training.epochs=1",
+        "--threads",
+        "1",
+        "--out",
+        enc.to_str().unwrap(),
+    ]);
+    run(&[
+        "train-decoder",
+        "--data",
+        d,
+        "--encoder",
+        enc.to_str().unwrap(),
+        "--config",
+        "tiny",
+        "--set",
+        "decoder_training.epochs=1",
+        "--set",
+        "decoder_training.unpaired_batch=0",
+        "--threads",
+        "1",
+        "--out",
+        dec.to_str().unwrap(),
+    ]);
+    run(&[
+        "reconstruct",
+        "--run",
+        dec.to_str().unwrap(),
+        "--data",
+        d,
+        "--threads",
+        "1",
+    ]);
+    let protos = root.join("protos.safetensors");
+    let alex = crate::helpers::fixture("nn", "alexnet_w0125.pth");
+    let imagenet = crate::helpers::fixture("protos", "imagenet").display().to_string();
+    run(&[
+        "prototypes",
+        "build",
+        "--images",
+        &imagenet,
+        "--weights",
+        alex.to_str().unwrap(),
+        "--width",
+        "0.125",
+        "--per-class",
+        "2",
+        "--size",
+        "32",
+        "--out",
+        protos.to_str().unwrap(),
+        "--threads",
+        "1",
+    ]);
+    run(&[
+        "evaluate",
+        "--run",
+        dec.to_str().unwrap(),
+        "--data",
+        d,
+        "--threads",
+        "1",
+        "--pool",
+        "test",
+        "--prototypes",
+        protos.to_str().unwrap(),
+        "--alexnet",
+        alex.to_str().unwrap(),
+    ]);
+    let csv = std::fs::read_to_string(dec.join("metrics_per_image.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "classification_3way_top1")
+        .unwrap_or_else(|| panic!("{csv}"));
+    let got: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
+        .collect();
+
+    // Independent of the evaluator: AlexNet on the saved reconstructions, Pearson r to each prototype.
+    let mut npz = vox2pix_formats::npz::NpzReader::open(&dec.join("reconstructions.npz")).unwrap();
+    let recon = npz.read("recon").unwrap().to_f32().unwrap();
+    let x: Vec<f32> = recon.iter().copied().collect();
+    let x = tch::Tensor::from_slice(&x).view([4, 32, 32, 3]).permute([0, 3, 1, 2]) * 2.0 - 1.0;
+    let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let net = vox2pix::nn::backbone::AlexNetFeatures::new(&vs.root(), 0.125);
+    vox2pix::model::weights::load_weights(&mut vs, &alex, vox2pix::model::weights::TORCHVISION_ALEXNET_UNUSED).unwrap();
+    let emb = tch::no_grad(|| net.embedding(&x)).to_kind(tch::Kind::Double);
+    let p = tch::Tensor::read_safetensors(&protos)
+        .unwrap()
+        .remove(0)
+        .1
+        .to_kind(tch::Kind::Double);
+    let vec_of = |t: tch::Tensor| Vec::<f64>::try_from(t).unwrap();
+    let pearson = |a: &[f64], b: &[f64]| {
+        let n = a.len() as f64;
+        let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+        let c: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+        c / (a.iter().map(|x| (x - ma).powi(2)).sum::<f64>() * b.iter().map(|y| (y - mb).powi(2)).sum::<f64>()).sqrt()
+    };
+    let truth = [0usize, 1, 2, 0];
+    for i in 0..4 {
+        let e = vec_of(emb.get(i as i64));
+        let r: Vec<f64> = (0..3).map(|c| pearson(&e, &vec_of(p.get(c)))).collect();
+        let best = (0..3).max_by(|&a, &b| r[a].total_cmp(&r[b])).unwrap();
+        assert_eq!(
+            got[i],
+            (best == truth[i]) as u8 as f64,
+            "test image {i}: r to the prototypes {r:?}"
+        );
+    }
+    let m: serde_json::Value = serde_json::from_slice(&read_bytes(&dec.join("metrics.json"))).unwrap();
+    assert!(
+        m["classification"].as_array().unwrap().iter().any(|c| c["n"] == 3),
+        "{m}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

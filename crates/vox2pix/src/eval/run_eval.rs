@@ -491,8 +491,14 @@ fn classify_with_prototypes(
     let emb = tch::no_grad(|| net.embedding(&alexnet_input_from_unit(recon)));
     let dist: Tensor = 1.0 - corr_matrix(&emb, &p.matrix.to_device(device))?;
     let c = p.manifest.wnids.len();
+    // The paper's N that the class set allows; a set of fewer than 50 classes (a subset, a test) gets C-way.
+    let mut ns: Vec<usize> = [50usize, 100, 500, 1000].into_iter().filter(|&n| n <= c).collect();
+    if ns.is_empty() {
+        eprintln!("note: {c} prototype classes, fewer than the paper's 50: reporting {c}-way classification");
+        ns.push(c);
+    }
     let base = SemanticClassification {
-        ns: [50usize, 100, 500, 1000].into_iter().filter(|&n| n <= c).collect(),
+        ns,
         top_ks: vec![1],
         trials_per_image: o.trials,
         seed: o.seed,
