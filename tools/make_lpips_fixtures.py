@@ -11,12 +11,19 @@ backbone, its five AlexNet slices are replaced by the width-0.125 `features` of 
 the package's lpips/weights/v0.1/alex.pth) is cut to the first C_l channels of that width. The package's scaling
 layer, normalisation, heads and spatial average then run unchanged.
 
-* lpips_alex_w0125_heads.pth: the cut heads, in the package's key layout (torch.save).
+* lpips_alex_w0125_heads.pth / lpips_vgg_w0125_heads.pth: the cut heads, in the package's key layout and in the
+  form its own files have: torch.save's legacy stream with Python 2 pickles (SHORT_BINSTRING strings,
+  OrderedDict([[k, v], ...]));
+  the VGG ones for net='vgg' on the width-0.125 VGG16 of tests/fixtures/nn/vgg16_w0125.pth.
 * lpips_expected.json: images (3 "reconstructions", 4 candidates, 48 x 48, 8-bit, used as k/255) and the 3 x 4 distances
   lpips(x, y, normalize=True), float64.
 """
+import collections
+import io
 import json
 import os
+import pickletools
+import struct
 import sys
 
 import torch
@@ -28,6 +35,47 @@ import lpips  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 NN = os.path.join(ROOT, "tests", "fixtures", "nn")
+
+
+class _Py2OrderedDict:
+    """Pickles as Python 2 pickled an OrderedDict: OrderedDict([[key, value], ...])."""
+
+    def __init__(self, items):
+        self.items = list(items)
+
+    def __reduce__(self):
+        return (collections.OrderedDict, ([[k, v] for k, v in self.items],))
+
+
+def _py2_strings(pickle_bytes):
+    """Rewrites BINUNICODE / SHORT_BINUNICODE strings as Python 2's SHORT_BINSTRING / BINSTRING."""
+    out, last = bytearray(), 0
+    for op, arg, pos in pickletools.genops(pickle_bytes):
+        if op.name in ("BINUNICODE", "SHORT_BINUNICODE"):
+            end = pos + 1 + (4 if op.name == "BINUNICODE" else 1) + len(arg.encode())
+            out += pickle_bytes[last:pos]
+            raw = arg.encode("ascii")
+            out += (b"U" + bytes([len(raw)]) if len(raw) < 256 else b"T" + struct.pack("<I", len(raw))) + raw
+            last = end
+    out += pickle_bytes[last:]
+    return bytes(out)
+
+
+def save_like_lpips(heads, path):
+    """torch.save in the legacy (non-zip) stream format with Python 2 pickles, as the lpips package's .pth files
+    were written: five pickles (magic, protocol, sys info, the OrderedDict, storage keys), then the storages."""
+    buf = io.BytesIO()
+    torch.save(_Py2OrderedDict(heads.items()), buf, _use_new_zipfile_serialization=False)
+    b, pos, parts = buf.getvalue(), 0, []
+    for _ in range(5):
+        ops = list(pickletools.genops(b[pos:]))
+        end = pos + ops[-1][2] + 1  # STOP
+        parts.append(_py2_strings(b[pos:end]))
+        pos = end
+    with open(path, "wb") as f:
+        f.write(b"".join(parts) + b[pos:])
+    back = torch.load(path, weights_only=False)
+    assert list(back.keys()) == list(heads.keys()) and all(torch.equal(back[k], heads[k]) for k in heads)
 
 
 def main():
@@ -51,7 +99,7 @@ def main():
         new.weight.data = w
         model.lins[l].model[-1] = new
         heads[f"lin{l}.model.1.weight"] = w
-    torch.save(heads, os.path.join(NN, "lpips_alex_w0125_heads.pth"))
+    save_like_lpips(heads, os.path.join(NN, "lpips_alex_w0125_heads.pth"))
     model = model.double().eval()
     # 8-bit images (stored as integers, used as k/255) keep the JSON small.
     recon = torch.randint(0, 256, (3, 3, 48, 48)).double()
@@ -61,10 +109,39 @@ def main():
     recon, cand = recon / 255.0, cand / 255.0
     with torch.no_grad():
         d = [[model(recon[i : i + 1], cand[j : j + 1], normalize=True).item() for j in range(4)] for i in range(3)]
+    d_vgg = vgg_distances(recon, cand)
     with open(os.path.join(NN, "lpips_expected.json"), "w") as f:
         json.dump({"size": 48, "recon_u8": recon8.flatten().tolist(), "candidates_u8": cand8.flatten().tolist(),
-                   "distances": d}, f)
+                   "distances": d, "distances_vgg": d_vgg}, f)
     print("wrote", os.path.abspath(NN), "distances", d)
+
+
+def vgg_distances(recon, cand):
+    """The same for net='vgg': the width-0.125 VGG16 of tests/fixtures/nn/vgg16_w0125.pth in the package's five
+    slices (features[0:4], [4:9], [9:16], [16:23], [23:30]: relu1_2 ... relu5_3), heads cut to that width."""
+    torch.manual_seed(20261203)
+    model = lpips.LPIPS(net="vgg", version="0.1", pnet_rand=True, verbose=False).eval()
+    sd = torch.load(os.path.join(NN, "vgg16_w0125.pth"), map_location="cpu")
+    narrow = tw.vgg16_features(0.125)
+    narrow.load_state_dict({k[len("features."):]: v for k, v in sd.items() if k.startswith("features.")})
+    for i, (a, b) in enumerate([(0, 4), (4, 9), (9, 16), (16, 23), (23, 30)]):
+        sl = torch.nn.Sequential()
+        for x in range(a, b):
+            sl.add_module(str(x), narrow[x])
+        setattr(model.net, f"slice{i + 1}", sl)
+    heads = {}
+    widths = [narrow[j].out_channels for j in (2, 7, 14, 21, 28)]
+    for l, c in enumerate(widths):
+        w = model.lins[l].model[-1].weight.data[:, :c].clone()
+        new = torch.nn.Conv2d(c, 1, 1, bias=False)
+        new.weight.data = w
+        model.lins[l].model[-1] = new
+        heads[f"lin{l}.model.1.weight"] = w
+    save_like_lpips(heads, os.path.join(NN, "lpips_vgg_w0125_heads.pth"))
+    model = model.double().eval()
+    with torch.no_grad():
+        return [[model(recon[i : i + 1], cand[j : j + 1], normalize=True).item() for j in range(cand.shape[0])]
+                for i in range(recon.shape[0])]
 
 
 if __name__ == "__main__":

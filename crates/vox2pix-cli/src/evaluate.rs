@@ -3,7 +3,7 @@ use crate::train::DeviceArgs;
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
-use vox2pix::eval::run_eval::{evaluate_run, metrics_files, EvaluateOptions, PoolChoice};
+use vox2pix::eval::run_eval::{evaluate_run, metrics_files, EvaluateOptions, LpipsNet, LpipsSpec, PoolChoice};
 
 #[derive(Args, Debug)]
 #[command(
@@ -43,18 +43,48 @@ pub struct EvaluateArgs {
     /// Real data: class prototypes from `vox2pix prototypes build`, for semantic classification.
     #[arg(long)]
     pub prototypes: Option<PathBuf>,
-    /// AlexNet weights the prototypes were built with, and LPIPS's backbone [default: the file `vox2pix weights fetch alexnet` writes].
+    /// AlexNet weights the prototypes were built with [default: the file `vox2pix weights fetch alexnet` writes].
     #[arg(long)]
     pub alexnet: Option<PathBuf>,
-    /// Calibrated LPIPS (AlexNet, v0.1) as a third identification distance: the lpips package's heads file
-    /// (its lpips/weights/v0.1/alex.pth); AlexNet weights from --alexnet or `vox2pix weights fetch alexnet`.
-    #[arg(long, value_name = "ALEX_PTH")]
+    /// Calibrated LPIPS v0.1 as a third identification distance: the lpips package's heads file
+    /// (lpips/weights/v0.1/alex.pth or vgg.pth).
+    #[arg(long, value_name = "HEADS_PTH")]
     pub lpips: Option<PathBuf>,
-    /// Channel width of the AlexNet weights (1.0 = torchvision's).
+    /// LPIPS network: alex or vgg (must match the heads file).
+    #[arg(long, default_value = "alex")]
+    pub lpips_net: String,
+    /// LPIPS backbone weights (torchvision alexnet / vgg16 layout) [default: the file `vox2pix weights fetch alexnet|vgg16` writes].
+    #[arg(long)]
+    pub lpips_weights: Option<PathBuf>,
+    /// Channel width of the LPIPS backbone weights (1.0 = torchvision's).
     #[arg(long, default_value_t = 1.0)]
-    pub alexnet_width: f64,
+    pub lpips_width: f64,
     #[command(flatten)]
     pub device: DeviceArgs,
+}
+
+fn lpips_spec(a: &EvaluateArgs, heads: &std::path::Path) -> Result<LpipsSpec> {
+    let (net, name) = match a.lpips_net.as_str() {
+        "alex" => (LpipsNet::Alex, "alexnet"),
+        "vgg" => (LpipsNet::Vgg, "vgg16"),
+        other => bail!("--lpips-net: unknown network '{other}'; use alex or vgg"),
+    };
+    let weights = a
+        .lpips_weights
+        .clone()
+        .unwrap_or_else(|| vox2pix::model::backbone::torchvision_cache_path(name));
+    if !weights.exists() {
+        bail!(
+            "LPIPS backbone weights {} not found; fetch them with `vox2pix weights fetch {name}` or pass --lpips-weights",
+            weights.display()
+        );
+    }
+    Ok(LpipsSpec {
+        net,
+        heads: heads.to_path_buf(),
+        weights,
+        width: a.lpips_width,
+    })
 }
 
 pub fn parse_pools(names: &[String]) -> Result<Vec<PoolChoice>> {
@@ -82,11 +112,7 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
             None => None,
         },
         lpips: match &a.lpips {
-            Some(h) => Some((
-                h.clone(),
-                crate::prototypes::alexnet_weights(a.alexnet.as_deref())?,
-                a.alexnet_width,
-            )),
+            Some(h) => Some(lpips_spec(a, h)?),
             None => None,
         },
         ..Default::default()

@@ -463,9 +463,9 @@ fn vim1_fixture_converts_trains_and_reconstructs_gray() {
         "1",
         "--lpips",
         &heads,
-        "--alexnet",
+        "--lpips-weights",
         &alex,
-        "--alexnet-width",
+        "--lpips-width",
         "0.125",
     ]);
     assert!(stdout.contains("lpips_alex"), "{stdout}");

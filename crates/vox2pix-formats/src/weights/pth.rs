@@ -445,6 +445,18 @@ impl<'a> Unpickler<'a> {
                     let s = self.str(n)?;
                     self.stack.push(s);
                 }
+                // Python 2 `str` (files saved under Python 2, e.g. the lpips package's heads): SHORT_BINSTRING
+                // and BINSTRING. Names and keys are ASCII, so they read as strings.
+                b'U' => {
+                    let n = self.u8()? as usize;
+                    let s = self.str(n)?;
+                    self.stack.push(s);
+                }
+                b'T' => {
+                    let n = self.u32()? as usize;
+                    let s = self.str(n)?;
+                    self.stack.push(s);
+                }
                 0x8d => {
                     let n = u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")) as usize;
                     let s = self.str(n)?;
@@ -677,6 +689,20 @@ fn reduce(func: Val, args: Val) -> Result<Val> {
     };
     Ok(match (module.as_str(), name.as_str()) {
         ("collections", "OrderedDict") if args.is_empty() => Val::Dict(Vec::new()),
+        // Python 2 pickles an OrderedDict as OrderedDict([[key, value], …]).
+        ("collections", "OrderedDict") => match args.as_slice() {
+            [Val::List(pairs)] => {
+                let mut d = Vec::with_capacity(pairs.len());
+                for p in pairs {
+                    match p {
+                        Val::List(kv) | Val::Tuple(kv) if kv.len() == 2 => d.push((kv[0].clone(), kv[1].clone())),
+                        other => fail!(Corrupt, "OrderedDict item {other:?} is not a (key, value) pair"),
+                    }
+                }
+                Val::Dict(d)
+            }
+            _ => fail!(Corrupt, "collections.OrderedDict called with unexpected arguments"),
+        },
         ("torch._utils", "_rebuild_tensor_v2") | ("torch._utils", "_rebuild_tensor") => {
             let [Val::Storage { key, kind, .. }, Val::Int(offset), size, stride, ..] = args.as_slice() else {
                 fail!(Corrupt, "{module}.{name} called with unexpected arguments");

@@ -33,6 +33,34 @@ pub enum PoolChoice {
     External,
 }
 
+/// The network of calibrated LPIPS (the `lpips` package's `net`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LpipsNet {
+    /// AlexNet conv1–conv5 ReLU taps (`lpips/weights/v0.1/alex.pth`).
+    Alex,
+    /// VGG16 relu1_2 … relu5_3 (`lpips/weights/v0.1/vgg.pth`).
+    Vgg,
+}
+
+/// Calibrated LPIPS: the network, the package's heads file, the backbone's torchvision weights and width.
+#[derive(Clone, Debug)]
+pub struct LpipsSpec {
+    /// Which network.
+    pub net: LpipsNet,
+    /// The `lpips` package's heads (`lin{l}.model.1.weight`).
+    pub heads: PathBuf,
+    /// The backbone's weights (torchvision `alexnet` / `vgg16` layout).
+    pub weights: PathBuf,
+    /// Channel width of those weights (1.0 = torchvision's).
+    pub width: f64,
+}
+
+/// The LPIPS backbone, loaded.
+enum LpipsBackbone {
+    Alex(crate::nn::backbone::AlexNetFeatures),
+    Vgg(crate::nn::backbone::Vgg16),
+}
+
 /// Settings of one evaluation; `Default` is the paper's protocol with a CPU-sized external pool.
 #[derive(Clone, Debug)]
 pub struct EvaluateOptions {
@@ -53,9 +81,8 @@ pub struct EvaluateOptions {
     /// Real data: ImageNet class prototypes (`vox2pix prototypes build`) and the AlexNet weights they were made
     /// with, for semantic classification (method.md §6.2).
     pub prototypes: Option<(PathBuf, PathBuf)>,
-    /// Calibrated LPIPS as a third identification distance: the `lpips` package's AlexNet heads
-    /// (`lpips/weights/v0.1/alex.pth`), the AlexNet weights with conv5 (torchvision layout), and their width.
-    pub lpips: Option<(PathBuf, PathBuf, f64)>,
+    /// Calibrated LPIPS as a third identification distance.
+    pub lpips: Option<LpipsSpec>,
     /// Real data: a folder of distractor images for the `external` identification pool (e.g. ImageNet
     /// validation images; at most `external_cap`, the first by path).
     pub external_images: Option<PathBuf>,
@@ -224,17 +251,22 @@ pub fn evaluate_run(run: &Path, data_dir: &Path, device: Device, o: &EvaluateOpt
     let data = TrainingData::load(data_dir, &cfg.roi, device)?;
     check_same_dataset(run, &data)?;
     let lpips = match &o.lpips {
-        Some((heads, weights, width)) => {
+        Some(l) => {
             let mut vs = tch::nn::VarStore::new(device);
-            let net = crate::nn::backbone::AlexNetFeatures::with_conv5(&vs.root(), *width);
-            crate::model::weights::load_weights(&mut vs, weights, &["classifier."]).with_context(|| {
-                format!(
-                    "loading AlexNet {} for LPIPS (needs conv5, features.10)",
-                    weights.display()
-                )
-            })?;
+            let (net, unused): (LpipsBackbone, &[&str]) = match l.net {
+                LpipsNet::Alex => (
+                    LpipsBackbone::Alex(crate::nn::backbone::AlexNetFeatures::with_conv5(&vs.root(), l.width)),
+                    &["classifier."],
+                ),
+                LpipsNet::Vgg => (
+                    LpipsBackbone::Vgg(crate::nn::backbone::Vgg16::new(&vs.root(), l.width)),
+                    crate::model::weights::TORCHVISION_VGG16_UNUSED,
+                ),
+            };
+            crate::model::weights::load_weights(&mut vs, &l.weights, unused)
+                .with_context(|| format!("loading the LPIPS backbone {} ({:?})", l.weights.display(), l.net))?;
             vs.freeze();
-            let heads = super::perceptual::LpipsHeads::load(heads, 5)?;
+            let heads = super::perceptual::LpipsHeads::load(&l.heads, 5)?;
             Some((vs, net, heads))
         }
         None => None,
@@ -328,16 +360,29 @@ pub fn evaluate_run(run: &Path, data_dir: &Path, device: Device, o: &EvaluateOpt
             ("pixel_correlation", pixel, None),
         ];
         if let Some((_, net, heads)) = &lpips {
-            let mut lpips_taps = |x: &Tensor| net.lpips_taps(x);
+            // VGG16 normalises its input itself, which equals LPIPS v0.1's scaling (see `PerceptualInput`).
+            let (name, input, mut taps): (&str, PerceptualInput, Box<dyn FnMut(&Tensor) -> Result<Vec<Tensor>>>) =
+                match net {
+                    LpipsBackbone::Alex(a) => (
+                        "lpips_alex",
+                        PerceptualInput::LpipsV01,
+                        Box::new(|x: &Tensor| a.lpips_taps(x)),
+                    ),
+                    LpipsBackbone::Vgg(v) => (
+                        "lpips_vgg",
+                        PerceptualInput::Unchanged,
+                        Box::new(|x: &Tensor| Ok(v.taps(x).as_array().iter().map(|t| t.shallow_clone()).collect())),
+                    ),
+                };
             let d = super::perceptual::weighted_perceptual_distance_matrix(
                 &recon,
                 &candidates,
-                PerceptualInput::LpipsV01,
+                input,
                 o.batch as usize,
-                &mut lpips_taps,
+                &mut *taps,
                 Some(&heads.weights),
             )?;
-            sets.push(("lpips_alex", d, Some(PerceptualInput::LpipsV01)));
+            sets.push((name, d, Some(input)));
         }
         for (name, dist, input) in sets {
             m.identification.push(IdentificationSet {

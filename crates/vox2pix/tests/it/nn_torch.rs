@@ -384,3 +384,44 @@ fn calibrated_lpips_matches_the_lpips_package() {
         .unwrap();
     assert!(format!("{err:#}").contains("more heads"), "{err:#}");
 }
+
+/// Calibrated LPIPS-VGG against the `lpips` package (net='vgg', the width-0.125 VGG16 fixture, heads cut to that
+/// width). vox2pix's VGG16 applies torchvision normalisation itself, which is LPIPS v0.1's scaling of 2x − 1.
+#[test]
+fn calibrated_lpips_vgg_matches_the_lpips_package() {
+    use vox2pix::eval::perceptual::{weighted_perceptual_distance_matrix, LpipsHeads, PerceptualInput};
+    let _torch = crate::helpers::torch_lock();
+    let e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("nn", "lpips_expected.json")).unwrap()).unwrap();
+    let s = e["size"].as_i64().unwrap();
+    let images = |key: &str, n: i64| {
+        let v: Vec<f64> = e[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() / 255.0)
+            .collect();
+        Tensor::from_slice(&v).view([n, 3, s, s])
+    };
+    let (recon, cand) = (images("recon_u8", 3), images("candidates_u8", 4));
+    let mut vs = VarStore::new(Device::Cpu);
+    let vgg = Vgg16::new(&vs.root(), 0.125);
+    weights::load_weights(&mut vs, &fixture("nn", "vgg16_w0125.pth"), TORCHVISION_VGG16_UNUSED).unwrap();
+    vs.double();
+    let heads = LpipsHeads::load(&fixture("nn", "lpips_vgg_w0125_heads.pth"), 5).unwrap();
+    let heads: Vec<Tensor> = heads.weights.iter().map(|w| w.to_kind(Kind::Double)).collect();
+    let mut net = |x: &Tensor| Ok(vgg.taps(x).as_array().iter().map(|t| t.shallow_clone()).collect());
+    let d = weighted_perceptual_distance_matrix(&recon, &cand, PerceptualInput::Unchanged, 2, &mut net, Some(&heads))
+        .unwrap();
+    let want: Vec<f64> = e["distances_vgg"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+        .collect();
+    let got: Vec<f64> = Vec::try_from(d.flatten(0, -1)).unwrap();
+    assert_eq!(got.len(), 12);
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!((g - w).abs() < 1e-5, "pair {k}: vox2pix {g} vs lpips {w}");
+    }
+}
