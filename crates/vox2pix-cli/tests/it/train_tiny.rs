@@ -485,6 +485,30 @@ fn vim1_fixture_converts_trains_and_reconstructs_gray() {
             .contains("identification_lpips_alex_test_2way"),
         "{csv}"
     );
+    let vgg_heads = crate::helpers::fixture("nn", "lpips_vgg_w0125_heads.pth")
+        .display()
+        .to_string();
+    let vgg = crate::helpers::fixture("nn", "vgg16_w0125.pth").display().to_string();
+    let (stdout, _) = run(&[
+        "evaluate",
+        "--run",
+        dec.to_str().unwrap(),
+        "--data",
+        d,
+        "--threads",
+        "1",
+        "--pool",
+        "test",
+        "--lpips",
+        &vgg_heads,
+        "--lpips-net",
+        "vgg",
+        "--lpips-weights",
+        &vgg,
+        "--lpips-width",
+        "0.125",
+    ]);
+    assert!(stdout.contains("lpips_vgg"), "{stdout}");
     // The external pool on real data: a folder of distractors (here the 9 fixture ImageNet-layout images).
     let imagenet = crate::helpers::fixture("protos", "imagenet").display().to_string();
     let (stdout, stderr) = run(&[

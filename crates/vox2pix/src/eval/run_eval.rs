@@ -55,6 +55,9 @@ pub struct LpipsSpec {
     pub width: f64,
 }
 
+/// A backbone as a function from images to taps.
+type TapsFn<'a> = dyn FnMut(&Tensor) -> Result<Vec<Tensor>> + 'a;
+
 /// The LPIPS backbone, loaded.
 enum LpipsBackbone {
     Alex(crate::nn::backbone::AlexNetFeatures),
@@ -361,19 +364,18 @@ pub fn evaluate_run(run: &Path, data_dir: &Path, device: Device, o: &EvaluateOpt
         ];
         if let Some((_, net, heads)) = &lpips {
             // VGG16 normalises its input itself, which equals LPIPS v0.1's scaling (see `PerceptualInput`).
-            let (name, input, mut taps): (&str, PerceptualInput, Box<dyn FnMut(&Tensor) -> Result<Vec<Tensor>>>) =
-                match net {
-                    LpipsBackbone::Alex(a) => (
-                        "lpips_alex",
-                        PerceptualInput::LpipsV01,
-                        Box::new(|x: &Tensor| a.lpips_taps(x)),
-                    ),
-                    LpipsBackbone::Vgg(v) => (
-                        "lpips_vgg",
-                        PerceptualInput::Unchanged,
-                        Box::new(|x: &Tensor| Ok(v.taps(x).as_array().iter().map(|t| t.shallow_clone()).collect())),
-                    ),
-                };
+            let (name, input, mut taps): (&str, PerceptualInput, Box<TapsFn>) = match net {
+                LpipsBackbone::Alex(a) => (
+                    "lpips_alex",
+                    PerceptualInput::LpipsV01,
+                    Box::new(|x: &Tensor| a.lpips_taps(x)),
+                ),
+                LpipsBackbone::Vgg(v) => (
+                    "lpips_vgg",
+                    PerceptualInput::Unchanged,
+                    Box::new(|x: &Tensor| Ok(v.taps(x).as_array().iter().map(|t| t.shallow_clone()).collect())),
+                ),
+            };
             let d = super::perceptual::weighted_perceptual_distance_matrix(
                 &recon,
                 &candidates,
