@@ -198,7 +198,10 @@ impl fmt::Display for DatasetSummary {
         )?;
         writeln!(f, "  SNR (calc_snr)       {}", fmt_q(&self.snr_q))?;
         writeln!(f, "  SNR stored (arr_6)   {}", fmt_q(&self.stored_snr_q))?;
-        writeln!(f, "  {:<21}{}", format!("NC({n}) %"), fmt_q(&self.nc_avg_q))?;
+        // With one repeat per test image the test-average ceiling is NC(1): print it once.
+        if n != 1 {
+            writeln!(f, "  {:<21}{}", format!("NC({n}) %"), fmt_q(&self.nc_avg_q))?;
+        }
         writeln!(f, "  NC(1) %              {}", fmt_q(&self.nc_single_q))?;
         writeln!(f, "  NC stored (arr_5) %  {}", fmt_q(&self.stored_nc_q))?;
         match (&self.images, &self.images_file) {
@@ -208,6 +211,7 @@ impl fmt::Display for DatasetSummary {
             _ => writeln!(f, "images       none found beside the subject file (images_<size>.npz)")?,
         }
         match self.classes {
+            Some((0, 0)) => writeln!(f, "classes      none (the images carry no class labels, e.g. vim-1)")?,
             Some((tr, te)) => writeln!(f, "classes      {tr} train, {te} test")?,
             None => writeln!(
                 f,

@@ -252,6 +252,15 @@ fn vim1_writes_a_dataset_that_loads_and_refuses_bad_requests() {
         ("vim1", c.kept_voxels.len(), 16)
     );
     assert!(manifest.notes.iter().any(|n| n.contains("dropped for NaN")));
+    // `info` on the converted folder: one NC(1) line (one repeat per test image) and no classes.
+    let info = vox2pix_formats::summary::DatasetSummary::load(&tmp, Some(1))
+        .unwrap()
+        .to_string();
+    assert_eq!(info.matches("NC(1) %").count(), 1, "{info}");
+    assert!(
+        info.contains("classes      none (the images carry no class labels"),
+        "{info}"
+    );
     // Resized output: the size asked for.
     let mut o = opts(2, VoxelSelection::Vc, "Stimuli.mat");
     o.size = 32;
