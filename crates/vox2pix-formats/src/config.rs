@@ -146,6 +146,10 @@ pub struct DecoderTraining {
     pub lr_decay: f64,
     /// Epochs between learning-rate decays (30).
     pub lr_decay_every: usize,
+    /// PyTorch `MultiStepLR` instead (SelfSuperReconst: `[100, 140]` with `lr_decay` 0.2): the rate of 0-based
+    /// epoch e is lr · lr_decay^(number of milestones ≤ e); empty (the default) keeps the Keras schedule above,
+    /// and `lr_decay_every` is then unused.
+    pub lr_milestones: Vec<usize>,
     /// ±px random shift of the ED stream's encoder input (its target stays unshifted).
     pub ed_shift_px: i64,
     /// Unpaired images drawn per non-test class (the pool is classes × this).
@@ -176,6 +180,7 @@ impl Default for DecoderTraining {
             lr: 1e-3,
             lr_decay: 0.2,
             lr_decay_every: 30,
+            lr_milestones: Vec::new(),
             ed_shift_px: 5,
             unpaired_per_class: 50,
             unpaired_exclude_paired_classes: false,
@@ -198,9 +203,15 @@ impl DecoderTraining {
         }
     }
 
-    /// Learning rate of 0-based `epoch` (Keras: 1e-3 · 0.2^⌊(epoch+1)/30⌋).
+    /// Learning rate of 0-based `epoch`: Keras 1e-3 · 0.2^⌊(epoch+1)/30⌋, or with `lr_milestones` PyTorch's
+    /// `MultiStepLR` (stepped once per epoch).
     pub fn lr_at(&self, epoch: usize) -> f64 {
-        self.lr * self.lr_decay.powi(((epoch + 1) / self.lr_decay_every.max(1)) as i32)
+        let decays = if self.lr_milestones.is_empty() {
+            (epoch + 1) / self.lr_decay_every.max(1)
+        } else {
+            self.lr_milestones.iter().filter(|&&m| m <= epoch).count()
+        };
+        self.lr * self.lr_decay.powi(decays as i32)
     }
 }
 
@@ -267,6 +278,12 @@ impl TrainConfig {
         }
         if d.lr <= 0.0 || !d.lr.is_finite() {
             bail!("decoder_training.lr must be a positive number (got {})", d.lr);
+        }
+        if d.lr_milestones.windows(2).any(|w| w[0] >= w[1]) || d.lr_milestones.first() == Some(&0) {
+            bail!(
+                "decoder_training.lr_milestones must be increasing epochs ≥ 1 (got {:?}), e.g. [100, 140]",
+                d.lr_milestones
+            );
         }
         if e.shift_px < 0 || d.ed_shift_px < 0 {
             bail!("shift sizes (encoder_training.shift_px, decoder_training.ed_shift_px) must be ≥ 0");

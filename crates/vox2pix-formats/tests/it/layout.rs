@@ -563,3 +563,49 @@ print("numpy ok")
     assert!(out.status.success() && text.contains("numpy ok"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `decoder_training.lr_milestones` equals PyTorch's MultiStepLR stepped once per epoch
+/// (`tools/make_schedule_fixtures.py` → `tests/fixtures/eval/multisteplr.json`), and bad milestones are named.
+#[test]
+fn decoder_lr_milestones_match_pytorch_multisteplr() {
+    use vox2pix_formats::config::TrainConfig;
+    let path = crate::helpers::fixture("eval", "multisteplr.json");
+    let cases: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for c in cases.as_array().unwrap() {
+        let ms: Vec<String> = c["milestones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
+        let cfg = TrainConfig::load(
+            "paper",
+            &[
+                format!("decoder_training.lr={}", c["lr"]),
+                format!("decoder_training.lr_decay={}", c["gamma"]),
+                format!("decoder_training.lr_milestones=[{}]", ms.join(",")),
+            ],
+        )
+        .unwrap();
+        for (e, want) in c["lrs"].as_array().unwrap().iter().enumerate() {
+            let (got, want) = (cfg.decoder_training.lr_at(e), want.as_f64().unwrap());
+            assert!(
+                (got - want).abs() <= 1e-12 * want.max(1e-12),
+                "epoch {e}: {got} vs PyTorch {want}"
+            );
+        }
+    }
+    // Without milestones the Keras schedule stays (lr_decay_every), so the presets are unchanged.
+    let paper = TrainConfig::load("paper", &[]).unwrap();
+    assert!((paper.decoder_training.lr_at(29) - 2e-4).abs() < 1e-15);
+    for bad in ["[140, 100]", "[0, 100]", "[100, 100]"] {
+        let err = format!(
+            "{:#}",
+            TrainConfig::load("paper", &[format!("decoder_training.lr_milestones={bad}")]).unwrap_err()
+        );
+        assert!(
+            err.contains("decoder_training.lr_milestones must be increasing"),
+            "{bad}: {err}"
+        );
+    }
+}
