@@ -297,6 +297,9 @@ impl TrainConfig {
         if self.backbone.width <= 0.0 || self.backbone.width > 1.0 || self.backbone.width.is_nan() {
             bail!("backbone.width must be in (0, 1] (got {})", self.backbone.width);
         }
+        // The models' own checks, at load time, so a bad field is refused before any work.
+        self.encoder.validate()?;
+        self.decoder.validate()?;
         Ok(())
     }
 }
@@ -469,8 +472,11 @@ pub struct DecoderConfig {
     pub fc_l1: f64,
     /// FC group lasso: weight of the neighbour-smoothed group term.
     pub fc_group: f64,
-    /// FC group lasso: neighbours' share n_reg in (W² + n·avg4(W²)) / (1 + n).
+    /// FC group lasso: neighbours' share n_reg in (W² + n·avg(W²)) / (1 + n).
     pub fc_neighbour: f64,
+    /// FC group lasso: the neighbourhood of avg: 4 (edges, edge-repeating padding; the Keras code) or 8 (edges
+    /// and corners, reflect padding; SelfSuperReconst's `train_decoder.py`).
+    pub fc_neighbours: usize,
     /// L1 on the block convolution kernels (Σ|w|).
     pub conv_l1: f64,
 }
@@ -486,6 +492,7 @@ impl Default for DecoderConfig {
             fc_l1: 20.0,
             fc_group: 400.0,
             fc_neighbour: 0.5,
+            fc_neighbours: 4,
             conv_l1: 1e-5,
         }
     }
@@ -503,6 +510,12 @@ impl DecoderConfig {
         }
         if self.kernel_size < 1 || self.kernel_size % 2 == 0 {
             bail!("decoder.kernel_size = {}: must be odd (paper: 5)", self.kernel_size);
+        }
+        if self.fc_neighbours != 4 && self.fc_neighbours != 8 {
+            bail!(
+                "decoder.fc_neighbours = {}: must be 4 (Keras) or 8 (SelfSuperReconst)",
+                self.fc_neighbours
+            );
         }
         for (name, w) in [
             ("gn_eps", self.gn_eps),

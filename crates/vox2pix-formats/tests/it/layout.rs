@@ -608,4 +608,18 @@ fn decoder_lr_milestones_match_pytorch_multisteplr() {
             "{bad}: {err}"
         );
     }
+    // The decoder group lasso's neighbourhood: 4 (Keras) or 8 (SelfSuperReconst), nothing else.
+    assert_eq!(TrainConfig::load("paper", &[]).unwrap().decoder.fc_neighbours, 4);
+    assert_eq!(
+        TrainConfig::load("paper", &["decoder.fc_neighbours=8".into()])
+            .unwrap()
+            .decoder
+            .fc_neighbours,
+        8
+    );
+    let err = format!(
+        "{:#}",
+        TrainConfig::load("paper", &["decoder.fc_neighbours=6".into()]).unwrap_err()
+    );
+    assert!(err.contains("decoder.fc_neighbours = 6"), "{err}");
 }

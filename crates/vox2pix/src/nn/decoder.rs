@@ -105,7 +105,7 @@ impl Decoder {
         let c = &self.cfg;
         let w = self.fc.ws.view([c.channels, self.grid, self.grid, self.n_voxels]);
         let convs: Vec<&Tensor> = self.blocks.iter().map(|b| &b.conv.ws).collect();
-        fc_group_lasso(&w, snr_inv_n, c.fc_l1, c.fc_group, c.fc_neighbour) + l1_sum(&convs, c.conv_l1)
+        fc_group_lasso(&w, snr_inv_n, c.fc_l1, c.fc_group, c.fc_neighbour, c.fc_neighbours) + l1_sum(&convs, c.conv_l1)
     }
 
     /// Voxel count V D takes.

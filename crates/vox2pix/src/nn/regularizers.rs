@@ -44,12 +44,55 @@ pub fn space_map_group_lasso(w: &Tensor, l1: f64, group: f64) -> Tensor {
     w.abs().sum(w.kind()) * l1 + (avg + SQRT_EPS).sqrt().sum(w.kind()) * group
 }
 
+/// Reflect padding by one cell along `dim` (PyTorch's `F.pad(mode="reflect")`: the border cell is not
+/// repeated, index −1 reads index 1).
+fn pad_reflect(x: &Tensor, dim: i64) -> Tensor {
+    let n = x.size()[dim as usize];
+    Tensor::cat(&[x.narrow(dim, 1, 1), x.shallow_clone(), x.narrow(dim, n - 2, 1)], dim)
+}
+
+/// Mean of the 8 surrounding cells (edges and corners) over the spatial dims `dy` and `dx`, reflect padding at
+/// the borders: SelfSuperReconst's decoder group lasso (`train_decoder.py`, `group_reg('gl')`). Needs ≥ 2
+/// cells along each.
+pub fn neighbour_mean8_reflect(x: &Tensor, dy: i64, dx: i64) -> Tensor {
+    let (h, w) = (x.size()[dy as usize], x.size()[dx as usize]);
+    let p = pad_reflect(&pad_reflect(x, dy), dx);
+    let mut sum: Option<Tensor> = None;
+    for oy in 0..3 {
+        for ox in 0..3 {
+            if (oy, ox) == (1, 1) {
+                continue;
+            }
+            let t = p.narrow(dy, oy, h).narrow(dx, ox, w);
+            sum = Some(match sum {
+                Some(s) => s + t,
+                None => t,
+            });
+        }
+    }
+    sum.unwrap_or_default() / 8.0
+}
+
 /// Decoder FC penalty (Keras `GroupLasso` with a voxel weight), W viewed as [C, H, W, V]:
-/// `l1·mean(|W|·voxel_weight[v]) + l2·mean_{y,x,v} sqrt(mean_c((W² + n·avg4(W²)) / (1 + n)))`.
-pub fn fc_group_lasso(w: &Tensor, voxel_weight: &Tensor, l1: f64, l2: f64, neighbour: f64) -> Tensor {
+/// `l1·mean(|W|·voxel_weight[v]) + l2·mean_{y,x,v} sqrt(mean_c((W² + n·avgK(W²)) / (1 + n)))`, avgK the mean of
+/// the 4 edge neighbours with edge-repeating padding (`neighbours` = 4, the Keras code) or of all 8 with reflect
+/// padding (8, SelfSuperReconst).
+pub fn fc_group_lasso(
+    w: &Tensor,
+    voxel_weight: &Tensor,
+    l1: f64,
+    l2: f64,
+    neighbour: f64,
+    neighbours: usize,
+) -> Tensor {
     let sq = w.square();
     let smoothed = if neighbour > 0.0 {
-        (&sq + neighbour_mean4(&sq, 1, 2) * neighbour) / (1.0 + neighbour)
+        let avg = if neighbours == 8 {
+            neighbour_mean8_reflect(&sq, 1, 2)
+        } else {
+            neighbour_mean4(&sq, 1, 2)
+        };
+        (&sq + avg * neighbour) / (1.0 + neighbour)
     } else {
         sq
     };

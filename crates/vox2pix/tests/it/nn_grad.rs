@@ -146,7 +146,7 @@ fn group_lassos_match_a_loop_reference_and_have_right_gradients() {
 
     let w = randn(&[3, 4, 4, 5]); // [C, H, W, V]
     let vw = Tensor::rand([5], F64) + 0.5;
-    let got = regularizers::fc_group_lasso(&w, &vw, 20.0, 400.0, 0.5).double_value(&[]);
+    let got = regularizers::fc_group_lasso(&w, &vw, 20.0, 400.0, 0.5, 4).double_value(&[]);
     let sq = |c: i64, y: i64, x: i64, v: i64| w.double_value(&[c, y.clamp(0, 3), x.clamp(0, 3), v]).powi(2);
     let mut l1sum = 0.0;
     let mut group = 0.0;
@@ -165,8 +165,46 @@ fn group_lassos_match_a_loop_reference_and_have_right_gradients() {
     }
     let e = 20.0 * l1sum / (3.0 * 80.0) + 400.0 * group / 80.0;
     assert!((got - e).abs() < 1e-10 * e.abs(), "FC group lasso {got} vs loop {e}");
-    check_grad("FC group lasso", &[w, vw], |t| {
-        regularizers::fc_group_lasso(&t[0], &t[1], 20.0, 400.0, 0.5)
+    check_grad("FC group lasso", &[w.shallow_clone(), vw.shallow_clone()], |t| {
+        regularizers::fc_group_lasso(&t[0], &t[1], 20.0, 400.0, 0.5, 4)
+    });
+
+    // SelfSuperReconst's 8-neighbour form with reflect padding (index −1 reads 1, index n reads n − 2).
+    let got8 = regularizers::fc_group_lasso(&w, &vw, 20.0, 400.0, 0.5, 8).double_value(&[]);
+    let refl = |i: i64, n: i64| {
+        if i < 0 {
+            -i
+        } else if i >= n {
+            2 * n - 2 - i
+        } else {
+            i
+        }
+    };
+    let sq8 = |c: i64, y: i64, x: i64, v: i64| w.double_value(&[c, refl(y, 4), refl(x, 4), v]).powi(2);
+    let mut group8 = 0.0;
+    for y in 0..4 {
+        for x in 0..4 {
+            for v in 0..5 {
+                let mut m = 0.0;
+                for c in 0..3 {
+                    let mut nb = 0.0;
+                    for (dy, dx) in [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)] {
+                        nb += sq8(c, y + dy, x + dx, v);
+                    }
+                    m += (sq8(c, y, x, v) + 0.5 * nb / 8.0) / 1.5 / 3.0;
+                }
+                group8 += (m + regularizers::SQRT_EPS).sqrt();
+            }
+        }
+    }
+    let e8 = 20.0 * l1sum / (3.0 * 80.0) + 400.0 * group8 / 80.0;
+    assert!(
+        (got8 - e8).abs() < 1e-10 * e8.abs(),
+        "8-neighbour FC group lasso {got8} vs loop {e8}"
+    );
+    assert!((got8 - got).abs() > 1e-6 * got.abs(), "the neighbourhood must matter");
+    check_grad("FC group lasso, 8 neighbours", &[w, vw], |t| {
+        regularizers::fc_group_lasso(&t[0], &t[1], 20.0, 400.0, 0.5, 8)
     });
 }
 
