@@ -85,6 +85,8 @@ pub struct EncoderTraining {
     pub lr_steps: Vec<(usize, f64)>,
     /// Random integer translation of the input image, ±`shift_px` in x and y, nearest-edge fill.
     pub shift_px: i64,
+    /// AMSGrad (true, the Keras code) or plain Adam (false, SelfSuperReconst).
+    pub amsgrad: bool,
 }
 
 impl Default for EncoderTraining {
@@ -94,6 +96,7 @@ impl Default for EncoderTraining {
             batch_size: 64,
             lr_steps: vec![(1, 1e-3), (21, 1e-4), (31, 1e-5), (36, 1e-6)],
             shift_px: 5,
+            amsgrad: true,
         }
     }
 }
@@ -146,6 +149,8 @@ pub struct DecoderTraining {
     pub lr_decay: f64,
     /// Epochs between learning-rate decays (30).
     pub lr_decay_every: usize,
+    /// AMSGrad (true, the Keras code) or plain Adam (false, SelfSuperReconst).
+    pub amsgrad: bool,
     /// PyTorch `MultiStepLR` instead (SelfSuperReconst: `[100, 140]` with `lr_decay` 0.2): the rate of 0-based
     /// epoch e is lr · lr_decay^(number of milestones ≤ e); empty (the default) keeps the Keras schedule above,
     /// and `lr_decay_every` is then unused.
@@ -181,6 +186,7 @@ impl Default for DecoderTraining {
             lr_decay: 0.2,
             lr_decay_every: 30,
             lr_milestones: Vec::new(),
+            amsgrad: true,
             ed_shift_px: 5,
             unpaired_per_class: 50,
             unpaired_exclude_paired_classes: false,

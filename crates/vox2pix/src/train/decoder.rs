@@ -220,6 +220,7 @@ pub fn train_decoder(
     tch::manual_seed(mix_key(cfg.seed, &[0xD0]) as i64);
     let mut model = DecoderModel::build(cfg, data, device)?;
     let mut opt = AmsGrad::new(&model.vs, t.lr_at(0));
+    opt.amsgrad = t.amsgrad;
     let (start_epoch, mut records) =
         crate::train::checkpoint::resume(run, &mut model.vs, &mut opt, data.n_voxels, "decoder")?;
     let vgg = &enc.backbone.net;

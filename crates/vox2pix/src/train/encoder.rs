@@ -48,6 +48,7 @@ pub fn train_encoder(cfg: &TrainConfig, data: &TrainingData, run: &RunDir, devic
     tch::manual_seed(mix_key(cfg.seed, &[0xE0]) as i64);
     let mut model = EncoderModel::build(cfg, data, device)?;
     let mut opt = AmsGrad::new(&model.vs, t.lr_at(1));
+    opt.amsgrad = t.amsgrad;
     let (start_epoch, mut records) =
         crate::train::checkpoint::resume(run, &mut model.vs, &mut opt, data.n_voxels, "encoder")?;
     let n_img = data.n_trials();

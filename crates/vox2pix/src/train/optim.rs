@@ -20,6 +20,8 @@ pub struct AmsGrad {
     pub beta2: f64,
     /// Denominator epsilon (default 1e-8).
     pub eps: f64,
+    /// AMSGrad (the paper's Keras code, default) or plain Adam (SelfSuperReconst's `torch.optim.Adam`).
+    pub amsgrad: bool,
 }
 
 impl AmsGrad {
@@ -38,6 +40,7 @@ impl AmsGrad {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            amsgrad: true,
         }
     }
 
@@ -60,7 +63,7 @@ impl AmsGrad {
         self.step();
     }
 
-    /// One AMSGrad update, matching `torch.optim.Adam(amsgrad=True)` (no weight decay).
+    /// One update, matching `torch.optim.Adam(amsgrad=self.amsgrad)` (no weight decay).
     pub fn step(&mut self) {
         self.step += 1;
         let bc1 = 1.0 - self.beta1.powi(self.step as i32);
@@ -78,10 +81,14 @@ impl AmsGrad {
                 let v = &mut self.exp_avg_sq[i];
                 let _ = v.g_mul_scalar_(b2);
                 let _ = v.g_add_(&(g.square() * (1.0 - b2)));
-                let vmax = &mut self.max_exp_avg_sq[i];
-                let new_max = vmax.maximum(&self.exp_avg_sq[i]);
-                vmax.copy_(&new_max);
-                let denom = vmax.sqrt() / bc2_sqrt + eps;
+                let denom = if self.amsgrad {
+                    let vmax = &mut self.max_exp_avg_sq[i];
+                    let new_max = vmax.maximum(&self.exp_avg_sq[i]);
+                    vmax.copy_(&new_max);
+                    vmax.sqrt() / bc2_sqrt + eps
+                } else {
+                    self.exp_avg_sq[i].sqrt() / bc2_sqrt + eps
+                };
                 let update = &self.exp_avg[i] / denom * (lr / bc1);
                 let _ = p.g_sub_(&update);
             }
@@ -165,6 +172,46 @@ mod tests {
         for j in 0..3 {
             assert!((got[j] - wr[j]).abs() < 1e-5, "param {j}: {} vs {}", got[j], wr[j]);
         }
+    }
+
+    /// Plain Adam (`amsgrad = false`) by hand, on a loss whose gradient shrinks after the first step, so that
+    /// v falls and AMSGrad's running maximum gives a different result.
+    #[test]
+    fn plain_adam_matches_hand_computed_adam_and_differs_from_amsgrad() {
+        let run = |amsgrad: bool| {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let w = vs
+                .root()
+                .var_copy("w", &Tensor::from_slice(&[0.5f64, -1.0]).to_kind(Kind::Double));
+            let mut opt = AmsGrad::new(&vs, 0.1);
+            opt.amsgrad = amsgrad;
+            for scale in [10.0, 0.1, 0.1, 0.1] {
+                let loss = (&w - 1.0).square().sum(Kind::Double) * scale;
+                opt.backward_step(&loss);
+            }
+            Vec::<f64>::try_from(w).unwrap()
+        };
+        let mut wr = [0.5f64, -1.0];
+        let (mut m, mut v) = ([0.0f64; 2], [0.0f64; 2]);
+        for (t, scale) in [10.0, 0.1, 0.1, 0.1].into_iter().enumerate() {
+            let t = t as i32 + 1;
+            for j in 0..2 {
+                let g = 2.0 * scale * (wr[j] - 1.0);
+                m[j] = 0.9 * m[j] + 0.1 * g;
+                v[j] = 0.999 * v[j] + 0.001 * g * g;
+                let denom = v[j].sqrt() / (1.0 - 0.999f64.powi(t)).sqrt() + 1e-8;
+                wr[j] -= 0.1 / (1.0 - 0.9f64.powi(t)) * m[j] / denom;
+            }
+        }
+        let adam = run(false);
+        for j in 0..2 {
+            assert!((adam[j] - wr[j]).abs() < 1e-12, "param {j}: {} vs {}", adam[j], wr[j]);
+        }
+        let ams = run(true);
+        assert!(
+            (ams[0] - adam[0]).abs() > 1e-3,
+            "AMSGrad {ams:?} should differ from Adam {adam:?}"
+        );
     }
 
     #[test]
