@@ -175,7 +175,7 @@ mod tests {
     }
 
     /// Plain Adam (`amsgrad = false`) by hand, on a loss whose gradient shrinks after the first step, so that
-    /// v falls and AMSGrad's running maximum gives a different result.
+    /// v falls and AMSGrad's running maximum gives a different result (variables are float32, hence 1e-5).
     #[test]
     fn plain_adam_matches_hand_computed_adam_and_differs_from_amsgrad() {
         let run = |amsgrad: bool| {
@@ -205,7 +205,7 @@ mod tests {
         }
         let adam = run(false);
         for j in 0..2 {
-            assert!((adam[j] - wr[j]).abs() < 1e-12, "param {j}: {} vs {}", adam[j], wr[j]);
+            assert!((adam[j] - wr[j]).abs() < 1e-5, "param {j}: {} vs {}", adam[j], wr[j]);
         }
         let ams = run(true);
         assert!(
