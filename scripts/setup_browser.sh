@@ -12,7 +12,7 @@ if [ "$(id -u)" -eq 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo=
 fi
 echo "setup: installing chromium and chromium-driver for the browser test (one time)..." >&2
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
-  || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; } \
+timeout 300 $sudo apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+  || { timeout 300 $sudo apt-get update -q >/dev/null 2>&1 && timeout 300 $sudo apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; } \
   || echo "setup: could not install chromium; the rating page's browser test will be skipped" >&2
 exit 0
