@@ -78,70 +78,56 @@ def save_like_lpips(heads, path):
     assert list(back.keys()) == list(heads.keys()) and all(torch.equal(back[k], heads[k]) for k in heads)
 
 
-def main():
-    torch.manual_seed(20261202)
-    model = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False).eval()
-    sd = torch.load(os.path.join(NN, "alexnet_w0125.pth"), map_location="cpu")
-    narrow = tw.alexnet_features(0.125)
-    narrow.load_state_dict({k[len("features."):]: v for k, v in sd.items() if k.startswith("features.")})
-    bounds = [(0, 2), (2, 5), (5, 8), (8, 10), (10, 12)]
+def narrow_lpips(net, features, weights_file, bounds, conv_idx, heads_file):
+    """The package's LPIPS(net) with a random backbone whose five slices are replaced by the narrow `features`
+    (loaded from tests/fixtures/nn/`weights_file`; slice k = features[bounds[k]]) and whose heads are cut to the
+    narrow widths (the out_channels of features[conv_idx[k]]); the cut heads are saved as `heads_file`."""
+    model = lpips.LPIPS(net=net, version="0.1", pnet_rand=True, verbose=False).eval()
+    sd = torch.load(os.path.join(NN, weights_file), map_location="cpu")
+    features.load_state_dict({k[len("features."):]: v for k, v in sd.items() if k.startswith("features.")})
     for i, (a, b) in enumerate(bounds):
         sl = torch.nn.Sequential()
         for x in range(a, b):
-            sl.add_module(str(x), narrow[x])
+            sl.add_module(str(x), features[x])
         setattr(model.net, f"slice{i + 1}", sl)
     heads = {}
-    widths = [narrow[j].out_channels for j in (0, 3, 6, 8, 10)]
-    for l, c in enumerate(widths):
-        conv = model.lins[l].model[-1]
-        w = conv.weight.data[:, :c].clone()
+    for l, j in enumerate(conv_idx):
+        c = features[j].out_channels
+        w = model.lins[l].model[-1].weight.data[:, :c].clone()
         new = torch.nn.Conv2d(c, 1, 1, bias=False)
         new.weight.data = w
         model.lins[l].model[-1] = new
         heads[f"lin{l}.model.1.weight"] = w
-    save_like_lpips(heads, os.path.join(NN, "lpips_alex_w0125_heads.pth"))
-    model = model.double().eval()
+    save_like_lpips(heads, os.path.join(NN, heads_file))
+    return model.double().eval()
+
+
+def distances(model, recon, cand):
+    with torch.no_grad():
+        return [[model(recon[i : i + 1], cand[j : j + 1], normalize=True).item() for j in range(cand.shape[0])]
+                for i in range(recon.shape[0])]
+
+
+def main():
+    torch.manual_seed(20261202)
+    alex = narrow_lpips("alex", tw.alexnet_features(0.125), "alexnet_w0125.pth",
+                        [(0, 2), (2, 5), (5, 8), (8, 10), (10, 12)], (0, 3, 6, 8, 10), "lpips_alex_w0125_heads.pth")
     # 8-bit images (stored as integers, used as k/255) keep the JSON small.
     recon = torch.randint(0, 256, (3, 3, 48, 48)).double()
     cand = torch.randint(0, 256, (4, 3, 48, 48)).double()
     cand[0] = (recon[0] * 0.7 + 0.3 * cand[0]).round()  # one near match
     recon8, cand8 = recon.long(), cand.long()
     recon, cand = recon / 255.0, cand / 255.0
-    with torch.no_grad():
-        d = [[model(recon[i : i + 1], cand[j : j + 1], normalize=True).item() for j in range(4)] for i in range(3)]
-    d_vgg = vgg_distances(recon, cand)
+    d = distances(alex, recon, cand)
+    # VGG: relu1_2 ... relu5_3 are the ends of features[0:4], [4:9], [9:16], [16:23], [23:30].
+    torch.manual_seed(20261203)
+    vgg = narrow_lpips("vgg", tw.vgg16_features(0.125), "vgg16_w0125.pth",
+                       [(0, 4), (4, 9), (9, 16), (16, 23), (23, 30)], (2, 7, 14, 21, 28), "lpips_vgg_w0125_heads.pth")
+    d_vgg = distances(vgg, recon, cand)
     with open(os.path.join(NN, "lpips_expected.json"), "w") as f:
         json.dump({"size": 48, "recon_u8": recon8.flatten().tolist(), "candidates_u8": cand8.flatten().tolist(),
                    "distances": d, "distances_vgg": d_vgg}, f)
     print("wrote", os.path.abspath(NN), "distances", d)
-
-
-def vgg_distances(recon, cand):
-    """The same for net='vgg': the width-0.125 VGG16 of tests/fixtures/nn/vgg16_w0125.pth in the package's five
-    slices (features[0:4], [4:9], [9:16], [16:23], [23:30]: relu1_2 ... relu5_3), heads cut to that width."""
-    torch.manual_seed(20261203)
-    model = lpips.LPIPS(net="vgg", version="0.1", pnet_rand=True, verbose=False).eval()
-    sd = torch.load(os.path.join(NN, "vgg16_w0125.pth"), map_location="cpu")
-    narrow = tw.vgg16_features(0.125)
-    narrow.load_state_dict({k[len("features."):]: v for k, v in sd.items() if k.startswith("features.")})
-    for i, (a, b) in enumerate([(0, 4), (4, 9), (9, 16), (16, 23), (23, 30)]):
-        sl = torch.nn.Sequential()
-        for x in range(a, b):
-            sl.add_module(str(x), narrow[x])
-        setattr(model.net, f"slice{i + 1}", sl)
-    heads = {}
-    widths = [narrow[j].out_channels for j in (2, 7, 14, 21, 28)]
-    for l, c in enumerate(widths):
-        w = model.lins[l].model[-1].weight.data[:, :c].clone()
-        new = torch.nn.Conv2d(c, 1, 1, bias=False)
-        new.weight.data = w
-        model.lins[l].model[-1] = new
-        heads[f"lin{l}.model.1.weight"] = w
-    save_like_lpips(heads, os.path.join(NN, "lpips_vgg_w0125_heads.pth"))
-    model = model.double().eval()
-    with torch.no_grad():
-        return [[model(recon[i : i + 1], cand[j : j + 1], normalize=True).item() for j in range(cand.shape[0])]
-                for i in range(recon.shape[0])]
 
 
 if __name__ == "__main__":

@@ -346,23 +346,18 @@ fn test_classes_never_enter_training() {
     assert!(err.contains("leakage"), "{err}");
 }
 
-/// vim-1 end to end on the `tiny` config: the h5py/scipy fixtures (`tools/make_vim1_fixtures.py`) convert, E and
-/// D train on them (with the tiny world's backbone), and the reconstructions of the grayscale test images are
-/// gray (R = G = B) and scored.
-#[test]
-fn vim1_fixture_converts_trains_and_reconstructs_gray() {
-    let (world_data, _) = world();
-    let root = scratch!("vim1");
-    let data = root.join("data");
+/// Runs the binary, asserts success, returns (stdout, stderr).
+fn ok(args: &[&str]) -> (String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?} failed: {err}");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), err)
+}
+
+/// `convert vim1` of the fixture's subject 1 at 32 px into `data`; returns what the command printed.
+fn convert_vim1_fixture(data: &Path) -> (String, String) {
     let fx = |n: &str| crate::helpers::fixture("vim1", n).display().to_string();
-    let run = |args: &[&str]| {
-        let out = Command::new(BIN).args(args).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{args:?} failed: {err}");
-        (String::from_utf8_lossy(&out.stdout).into_owned(), err)
-    };
-    let d = data.to_str().unwrap();
-    let (stdout, stderr) = run(&[
+    ok(&[
         "convert",
         "vim1",
         "--responses",
@@ -374,18 +369,17 @@ fn vim1_fixture_converts_trains_and_reconstructs_gray() {
         "--size",
         "32",
         "--out",
-        d,
-    ]);
-    assert!(stdout.contains("24 voxels, 12 train images, 4 test images"), "{stdout}");
-    assert!(
-        stderr.contains("warning:") && stderr.contains("2 of 26 selected voxels have NaN"),
-        "{stderr}"
-    );
-    let bb = vox2pix::model::backbone::world_backbone_path(world_data);
+        data.to_str().unwrap(),
+    ])
+}
+
+/// One epoch of E (with backbone weights `bb`) and of paired-only D on `data` in `root/{enc,dec}`, then
+/// `reconstruct`; returns the decoder run.
+fn train_tiny_and_reconstruct(data: &Path, bb: &Path, root: &Path) -> PathBuf {
+    let (enc, dec) = (root.join("enc"), root.join("dec"));
+    let (d, e, r) = (data.to_str().unwrap(), enc.to_str().unwrap(), dec.to_str().unwrap());
     let bb_set = format!("backbone.weights={}", bb.display());
-    let enc = root.join("enc");
-    let dec = root.join("dec");
-    run(&[
+    ok(&[
         "train-encoder",
         "--data",
         d,
@@ -398,14 +392,14 @@ fn vim1_fixture_converts_trains_and_reconstructs_gray() {
         "--threads",
         "1",
         "--out",
-        enc.to_str().unwrap(),
+        e,
     ]);
-    run(&[
+    ok(&[
         "train-decoder",
         "--data",
         d,
         "--encoder",
-        enc.to_str().unwrap(),
+        e,
         "--config",
         "tiny",
         "--set",
@@ -415,17 +409,29 @@ fn vim1_fixture_converts_trains_and_reconstructs_gray() {
         "--threads",
         "1",
         "--out",
-        dec.to_str().unwrap(),
+        r,
     ]);
-    run(&[
-        "reconstruct",
-        "--run",
-        dec.to_str().unwrap(),
-        "--data",
-        d,
-        "--threads",
-        "1",
-    ]);
+    ok(&["reconstruct", "--run", r, "--data", d, "--threads", "1"]);
+    dec
+}
+
+/// vim-1 end to end on the `tiny` config: the h5py/scipy fixtures (`tools/make_vim1_fixtures.py`) convert, E and
+/// D train on them (with the tiny world's backbone), and the reconstructions of the grayscale test images are
+/// gray (R = G = B) and scored.
+#[test]
+fn vim1_fixture_converts_trains_and_reconstructs_gray() {
+    let (world_data, _) = world();
+    let root = scratch!("vim1");
+    let data = root.join("data");
+    let run = |args: &[&str]| ok(args);
+    let d = data.to_str().unwrap();
+    let (stdout, stderr) = convert_vim1_fixture(&data);
+    assert!(stdout.contains("24 voxels, 12 train images, 4 test images"), "{stdout}");
+    assert!(
+        stderr.contains("warning:") && stderr.contains("2 of 26 selected voxels have NaN"),
+        "{stderr}"
+    );
+    let dec = train_tiny_and_reconstruct(&data, &vox2pix::model::backbone::world_backbone_path(world_data), &root);
     let mut npz = vox2pix_formats::npz::NpzReader::open(&dec.join("reconstructions.npz")).unwrap();
     let recon = npz.read("recon").unwrap().to_f32().unwrap();
     assert_eq!(recon.shape(), [4, 32, 32, 3]);
@@ -618,28 +624,9 @@ fn real_layout_classification_with_prototypes_end_to_end() {
     let (world_data, _) = world();
     let root = scratch!("protos-e2e");
     let data = root.join("data");
-    let fx = |n: &str| crate::helpers::fixture("vim1", n).display().to_string();
-    let run = |args: &[&str]| {
-        let out = Command::new(BIN).args(args).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{args:?} failed: {err}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let run = |args: &[&str]| ok(args).0;
     let d = data.to_str().unwrap();
-    run(&[
-        "convert",
-        "vim1",
-        "--responses",
-        &fx("EstimatedResponses.mat"),
-        "--stimuli",
-        &fx("Stimuli.mat"),
-        "--subject",
-        "1",
-        "--size",
-        "32",
-        "--out",
-        d,
-    ]);
+    convert_vim1_fixture(&data);
     // Give the images class ids, as a GOD conversion has: test images of classes n00000001..3, training images
     // of other classes; the manifest (which says "no classes") goes.
     let mut ds = vox2pix_formats::layout::load_dataset(&data, Some(1)).unwrap();
@@ -651,49 +638,7 @@ fn real_layout_classification_with_prototypes_end_to_end() {
     // so its weights are used without its card (which would, rightly, refuse them as leakage).
     let bb_file = root.join("bb.safetensors");
     std::fs::copy(vox2pix::model::backbone::world_backbone_path(world_data), &bb_file).unwrap();
-    let bb = format!("backbone.weights={}", bb_file.display());
-    let (enc, dec) = (root.join("enc"), root.join("dec"));
-    run(&[
-        "train-encoder",
-        "--data",
-        d,
-        "--config",
-        "tiny",
-        "--set",
-        &bb,
-        "--set",
-        "encoder_training.epochs=1",
-        "--threads",
-        "1",
-        "--out",
-        enc.to_str().unwrap(),
-    ]);
-    run(&[
-        "train-decoder",
-        "--data",
-        d,
-        "--encoder",
-        enc.to_str().unwrap(),
-        "--config",
-        "tiny",
-        "--set",
-        "decoder_training.epochs=1",
-        "--set",
-        "decoder_training.unpaired_batch=0",
-        "--threads",
-        "1",
-        "--out",
-        dec.to_str().unwrap(),
-    ]);
-    run(&[
-        "reconstruct",
-        "--run",
-        dec.to_str().unwrap(),
-        "--data",
-        d,
-        "--threads",
-        "1",
-    ]);
+    let dec = train_tiny_and_reconstruct(&data, &bb_file, &root);
     let protos = root.join("protos.safetensors");
     let alex = crate::helpers::fixture("nn", "alexnet_w0125.pth");
     let imagenet = crate::helpers::fixture("protos", "imagenet").display().to_string();

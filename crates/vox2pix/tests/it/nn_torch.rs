@@ -330,17 +330,14 @@ fn model_save_load_round_trip_with_card() {
     std::fs::remove_dir_all(&d).ok();
 }
 
-/// Calibrated LPIPS (AlexNet, v0.1) against the `lpips` package's own forward pass
-/// (`tools/make_lpips_fixtures.py`: width-0.125 AlexNet with conv5, the package's heads cut to that width).
-#[test]
-fn calibrated_lpips_matches_the_lpips_package() {
-    use vox2pix::eval::perceptual::{weighted_perceptual_distance_matrix, LpipsHeads, PerceptualInput};
-    let _torch = crate::helpers::torch_lock();
+/// The LPIPS fixture (`tools/make_lpips_fixtures.py`): (reconstructions, candidates, expected 3 × 4 distances of
+/// `key`), images k/255.
+fn lpips_fixture(key: &str) -> (Tensor, Tensor, Vec<f64>) {
     let e: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("nn", "lpips_expected.json")).unwrap()).unwrap();
     let s = e["size"].as_i64().unwrap();
-    let images = |key: &str, n: i64| {
-        let v: Vec<f64> = e[key]
+    let images = |k: &str, n: i64| {
+        let v: Vec<f64> = e[k]
             .as_array()
             .unwrap()
             .iter()
@@ -348,28 +345,47 @@ fn calibrated_lpips_matches_the_lpips_package() {
             .collect();
         Tensor::from_slice(&v).view([n, 3, s, s])
     };
-    let (recon, cand) = (images("recon_u8", 3), images("candidates_u8", 4));
+    let want: Vec<f64> = e[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+        .collect();
+    (images("recon_u8", 3), images("candidates_u8", 4), want)
+}
+
+/// The package's heads for `net` ("alex" or "vgg") at the fixture's width, as float64.
+fn lpips_heads(net: &str) -> Vec<Tensor> {
+    let heads = vox2pix::eval::perceptual::LpipsHeads::load(&fixture("nn", &format!("lpips_{net}_w0125_heads.pth")), 5);
+    heads.unwrap().weights.iter().map(|w| w.to_kind(Kind::Double)).collect()
+}
+
+fn assert_distances(d: &Tensor, want: &[f64]) {
+    let got: Vec<f64> = Vec::try_from(d.flatten(0, -1)).unwrap();
+    assert_eq!(got.len(), want.len());
+    for (k, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() < 1e-5, "pair {k}: vox2pix {g} vs lpips {w}");
+    }
+}
+
+/// Calibrated LPIPS (AlexNet, v0.1) against the `lpips` package's own forward pass
+/// (`tools/make_lpips_fixtures.py`: width-0.125 AlexNet with conv5, the package's heads cut to that width).
+#[test]
+fn calibrated_lpips_matches_the_lpips_package() {
+    use vox2pix::eval::perceptual::{weighted_perceptual_distance_matrix, LpipsHeads, PerceptualInput};
+    let _torch = crate::helpers::torch_lock();
+    let (recon, cand, want) = lpips_fixture("distances");
     let mut vs = VarStore::new(Device::Cpu);
     let alex = AlexNetFeatures::with_conv5(&vs.root(), 0.125);
     // conv5 (`features.10`) is loaded now; only the dummy classifier weight is left over.
     let rep = weights::load_weights(&mut vs, &fixture("nn", "alexnet_w0125.pth"), &["classifier."]).unwrap();
     assert_eq!(rep.loaded, 10);
     vs.double();
-    let heads = LpipsHeads::load(&fixture("nn", "lpips_alex_w0125_heads.pth"), 5).unwrap();
-    let heads: Vec<Tensor> = heads.weights.iter().map(|w| w.to_kind(Kind::Double)).collect();
+    let heads = lpips_heads("alex");
     let mut net = |x: &Tensor| alex.lpips_taps(x);
     let d = weighted_perceptual_distance_matrix(&recon, &cand, PerceptualInput::LpipsV01, 2, &mut net, Some(&heads))
         .unwrap();
-    let want: Vec<f64> = e["distances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
-        .collect();
-    let got: Vec<f64> = Vec::try_from(d.flatten(0, -1)).unwrap();
-    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert!((g - w).abs() < 1e-5, "pair {k}: vox2pix {g} vs lpips {w}");
-    }
+    assert_distances(&d, &want);
     // Uncalibrated (all weights 1) is a different number: the heads matter.
     let plain =
         weighted_perceptual_distance_matrix(&recon, &cand, PerceptualInput::LpipsV01, 2, &mut net, None).unwrap();
@@ -389,39 +405,16 @@ fn calibrated_lpips_matches_the_lpips_package() {
 /// width). vox2pix's VGG16 applies torchvision normalisation itself, which is LPIPS v0.1's scaling of 2x − 1.
 #[test]
 fn calibrated_lpips_vgg_matches_the_lpips_package() {
-    use vox2pix::eval::perceptual::{weighted_perceptual_distance_matrix, LpipsHeads, PerceptualInput};
+    use vox2pix::eval::perceptual::{weighted_perceptual_distance_matrix, PerceptualInput};
     let _torch = crate::helpers::torch_lock();
-    let e: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("nn", "lpips_expected.json")).unwrap()).unwrap();
-    let s = e["size"].as_i64().unwrap();
-    let images = |key: &str, n: i64| {
-        let v: Vec<f64> = e[key]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() / 255.0)
-            .collect();
-        Tensor::from_slice(&v).view([n, 3, s, s])
-    };
-    let (recon, cand) = (images("recon_u8", 3), images("candidates_u8", 4));
+    let (recon, cand, want) = lpips_fixture("distances_vgg");
     let mut vs = VarStore::new(Device::Cpu);
     let vgg = Vgg16::new(&vs.root(), 0.125);
     weights::load_weights(&mut vs, &fixture("nn", "vgg16_w0125.pth"), TORCHVISION_VGG16_UNUSED).unwrap();
     vs.double();
-    let heads = LpipsHeads::load(&fixture("nn", "lpips_vgg_w0125_heads.pth"), 5).unwrap();
-    let heads: Vec<Tensor> = heads.weights.iter().map(|w| w.to_kind(Kind::Double)).collect();
+    let heads = lpips_heads("vgg");
     let mut net = |x: &Tensor| Ok(vgg.taps(x).as_array().iter().map(|t| t.shallow_clone()).collect());
     let d = weighted_perceptual_distance_matrix(&recon, &cand, PerceptualInput::Unchanged, 2, &mut net, Some(&heads))
         .unwrap();
-    let want: Vec<f64> = e["distances_vgg"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
-        .collect();
-    let got: Vec<f64> = Vec::try_from(d.flatten(0, -1)).unwrap();
-    assert_eq!(got.len(), 12);
-    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert!((g - w).abs() < 1e-5, "pair {k}: vox2pix {g} vs lpips {w}");
-    }
+    assert_distances(&d, &want);
 }
