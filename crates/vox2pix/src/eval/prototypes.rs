@@ -10,7 +10,7 @@
 //! weights, the list of files and the size), so a killed build continues where it stopped.
 use crate::model::weights::{load_weights, TORCHVISION_ALEXNET_UNUSED};
 use crate::nn::backbone::AlexNetFeatures;
-use crate::train::progress::epoch_bar;
+use crate::train::progress::step_bar;
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -186,7 +186,7 @@ pub fn build_prototypes(o: &PrototypeBuild) -> Result<PrototypeManifest> {
         PathBuf::from(s)
     };
     std::fs::create_dir_all(&parts).with_context(|| format!("cannot create {}", parts.display()))?;
-    let bar = epoch_bar("prototypes", wnids.len(), 0);
+    let bar = step_bar("prototypes", wnids.len());
     let mut rows = Vec::with_capacity(wnids.len());
     for (w, list) in wnids.iter().zip(&files) {
         let mut key = Sha256::new();

@@ -32,3 +32,36 @@ extern "C" void vox2pix_autocast_exit(int device, int was_on, int was_dtype) {
   at::autocast::set_autocast_enabled(t, was_on != 0);
   at::autocast::set_autocast_dtype(t, static_cast<at::ScalarType>(was_dtype));
 }
+
+// DLPack exchange (nn/dlpack.rs): tensors cross to and from Python (NumPy, PyTorch) without a copy. tch
+// represents a tensor as a heap-allocated `at::Tensor*` that it deletes when the Rust `Tensor` drops.
+#include <ATen/DLConvertor.h>
+#include <cstring>
+static void vox2pix_write_error(const char* what, char* err, size_t len) {
+  if (len == 0) return;
+  std::strncpy(err, what, len - 1);
+  err[len - 1] = '\0';
+}
+// Takes ownership of `managed` (its deleter runs when the tensor's storage is freed). Null on failure, with the
+// reason in `err`; `managed` is then still the caller's.
+extern "C" at::Tensor* vox2pix_from_dlpack(DLManagedTensor* managed, char* err, size_t len) {
+  try {
+    return new at::Tensor(at::fromDLPack(managed));
+  } catch (const std::exception& e) {
+    vox2pix_write_error(e.what(), err, len);
+    return nullptr;
+  }
+}
+// A DLPack view of `t` that keeps its storage alive until the consumer calls the view's deleter.
+extern "C" DLManagedTensor* vox2pix_to_dlpack(const at::Tensor* t, char* err, size_t len) {
+  try {
+    return at::toDLPack(*t);
+  } catch (const std::exception& e) {
+    vox2pix_write_error(e.what(), err, len);
+    return nullptr;
+  }
+}
+// Frees a view nobody consumed.
+extern "C" void vox2pix_dlpack_delete(DLManagedTensor* managed) {
+  if (managed != nullptr && managed->deleter != nullptr) managed->deleter(managed);
+}

@@ -1,7 +1,8 @@
 //! Layers and losses on libtorch: the frozen backbones ([`backbone`], and the BatchNorm twin that trains the
 //! world's backbone, [`backbone_bn`]), the separable encoder E ([`encoder`] over [`readout`]), the decoder D
 //! ([`decoder`]), their penalties ([`regularizers`]), the losses ([`losses`]), image augmentation
-//! ([`augment`]) and devices, threads and autocast ([`device`], with the CPU budget in [`cpu_budget`]). Hyperparameters are the config blocks of
+//! ([`augment`]) and devices, threads and autocast ([`device`], with the CPU budget in [`cpu_budget`]), and the
+//! zero-copy tensor exchange with Python ([`dlpack`]). Hyperparameters are the config blocks of
 //! `vox2pix_formats::config`; nothing here reads a file.
 pub mod augment;
 pub mod backbone;
@@ -9,6 +10,7 @@ pub mod backbone_bn;
 pub mod cpu_budget;
 pub mod decoder;
 pub mod device;
+pub mod dlpack;
 pub mod encoder;
 pub mod losses;
 pub mod pearson;

@@ -99,7 +99,7 @@ pub fn train_world_backbone(data_dir: &Path, opts: &BackboneTraining, device: De
         let flat: Vec<f32> = imgs.concat();
         crate::data::rgb_to_tensor(&flat, items.len() as i64, size as i64).to_device(device)
     };
-    let bar = crate::train::progress::epoch_bar("train backbone", opts.steps, 0);
+    let bar = crate::train::progress::step_bar("train backbone", opts.steps);
     let mut rng = CounterRng::new(mix_key(opts.seed, &[0xB1, seed]));
     let (mut correct, mut seen) = (0usize, 0usize);
     for step in 0..opts.steps {
@@ -134,6 +134,7 @@ pub fn train_world_backbone(data_dir: &Path, opts: &BackboneTraining, device: De
         if step % 10 == 0 {
             bar.set_position(step as u64);
             bar.set_message(format!("loss {lv:.3}"));
+            bar.check_interrupt()?;
         }
     }
     bar.finish();

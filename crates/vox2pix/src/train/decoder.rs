@@ -340,6 +340,7 @@ pub fn train_decoder(
                 opt.backward_step(&total);
                 total_sum += total_v;
                 bar.set_message(format!("loss {total_v:.4}"));
+                bar.check_interrupt()?;
             }
             Ok(())
         })?;

@@ -104,6 +104,7 @@ pub fn train_encoder(cfg: &TrainConfig, data: &TrainingData, run: &RunDir, devic
             model.encoder.apply_constraints();
             sum += lv;
             bar.set_message(format!("loss {lv:.4}"));
+            bar.check_interrupt()?;
         }
         last_loss = sum / steps as f64;
         let pred = model.predict(&data.test_images, 64);
