@@ -531,8 +531,8 @@ fn train_decoder(
 // ---- runs and models ----
 
 enum Model {
-    Encoder(EncoderModel),
-    Decoder(DecoderModel),
+    Encoder(Box<EncoderModel>),
+    Decoder(Box<DecoderModel>),
 }
 
 /// A trained run (encoder or decoder) with its model loaded, frozen, on a device.
@@ -582,8 +582,12 @@ impl Run {
         };
         let data = TrainingData::load(&data_dir, &cfg.roi, dev).or_py("DataError")?;
         let model = match info.kind.as_str() {
-            "encoder" => Model::Encoder(EncoderModel::load_run(&path, &cfg, &data, dev).or_py("RunError")?),
-            "decoder" => Model::Decoder(DecoderModel::load_run(&path, &cfg, &data, dev).or_py("RunError")?),
+            "encoder" => Model::Encoder(Box::new(
+                EncoderModel::load_run(&path, &cfg, &data, dev).or_py("RunError")?,
+            )),
+            "decoder" => Model::Decoder(Box::new(
+                DecoderModel::load_run(&path, &cfg, &data, dev).or_py("RunError")?,
+            )),
             k => {
                 return Err(py_error(
                     "RunError",
