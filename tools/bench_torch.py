@@ -168,8 +168,12 @@ def avg4(x, dy, dx):
 # ---------------------------------------------------------------- decoder D (method.md §3.1)
 class Decoder(nn.Module):
     def __init__(self, n_voxels, image_size, channels=64, kernel=5, groups=32, gn_eps=1e-5, fc_l1=20.0,
-                 fc_group=400.0, fc_neighbour=0.5, conv_l1=1e-5):
+                 fc_group=400.0, fc_neighbour=0.5, conv_l1=1e-5, block="keras"):
         super().__init__()
+        # block: "keras" (conv with zero padding → ReLU → GroupNorm) or "ssr" (SelfSuperReconst's BaseDecoder:
+        # ReflectionPad2d → conv → GroupNorm → Swish, and a reflection pad before the output conv).
+        assert block in ("keras", "ssr"), block
+        self.block, self.pad = block, kernel // 2
         self.c, self.g = channels, image_size // 8
         self.w = dict(fc_l1=fc_l1, fc_group=fc_group, fc_neighbour=fc_neighbour, conv_l1=conv_l1)
         units = channels * self.g * self.g
@@ -180,10 +184,10 @@ class Decoder(nn.Module):
         self.up = nn.ModuleList()
         for _ in range(3):
             m = nn.Module()
-            m.conv = nn.Conv2d(channels, channels, kernel, padding=kernel // 2)
+            m.conv = nn.Conv2d(channels, channels, kernel, padding=kernel // 2 if block == "keras" else 0)
             m.norm = nn.GroupNorm(groups, channels, eps=gn_eps)
             self.up.append(m)
-        self.out = nn.Conv2d(channels, 3, kernel, padding=kernel // 2)
+        self.out = nn.Conv2d(channels, 3, kernel, padding=kernel // 2 if block == "keras" else 0)
         for conv, cout in [(m.conv, channels) for m in self.up] + [(self.out, 3)]:
             b = math.sqrt(6.0 / ((channels + cout) * kernel * kernel))
             nn.init.uniform_(conv.weight, -b, b)
@@ -193,7 +197,13 @@ class Decoder(nn.Module):
         x = self.fc(y).view(y.shape[0], self.c, self.g, self.g)
         for m in self.up:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-            x = m.norm(F.relu(m.conv(x)))
+            if self.block == "keras":
+                x = m.norm(F.relu(m.conv(x)))
+            else:
+                x = m.norm(m.conv(nn.functional.pad(x, [self.pad] * 4, mode="reflect")))
+                x = x * torch.sigmoid(x)
+        if self.block == "ssr":
+            x = nn.functional.pad(x, [self.pad] * 4, mode="reflect")
         return torch.sigmoid(self.out(x))
 
     def regularization(self, snr_inv_n):

@@ -460,6 +460,18 @@ pub enum Upsample {
     Bicubic,
 }
 
+/// The layer order and padding of D's upsampling blocks and output convolution.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DecoderBlock {
+    /// [NI22]'s Keras code (`decoder_model.py`): zero-padded 5×5 conv → ReLU → GroupNorm; output conv zero-padded.
+    #[default]
+    Keras,
+    /// SelfSuperReconst's `BaseDecoder` (`utils/models.py`): reflection pad → 5×5 conv → GroupNorm → Swish
+    /// (x·sigmoid(x)); output conv after a reflection pad.
+    Ssr,
+}
+
 /// Every size and weight of D. Defaults are [NI22] (`SSReconstnClass: decoder_model.py`, `decoder_param`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -474,6 +486,8 @@ pub struct DecoderConfig {
     pub gn_eps: f64,
     /// Interpolation of the 2× upsampling steps (bilinear).
     pub upsample: Upsample,
+    /// Layer order, activation and padding of the blocks (`keras`; `ssr` for SelfSuperReconst's).
+    pub block: DecoderBlock,
     /// FC group lasso: weight of mean(|W|·snr_inv_n[v]).
     pub fc_l1: f64,
     /// FC group lasso: weight of the neighbour-smoothed group term.
@@ -495,6 +509,7 @@ impl Default for DecoderConfig {
             groups: 32,
             gn_eps: 1e-5,
             upsample: Upsample::Bilinear,
+            block: DecoderBlock::Keras,
             fc_l1: 20.0,
             fc_group: 400.0,
             fc_neighbour: 0.5,

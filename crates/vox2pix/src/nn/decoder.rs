@@ -1,11 +1,13 @@
 //! Decoder D (fMRI → image), [NI22] (method.md §3.1): FC V → (S/8)²×C, three [2× upsample → 5×5 conv, ReLU →
 //! GroupNorm] blocks, 5×5 conv → 3, sigmoid. Regularised by the 1/SNR-weighted FC group lasso and conv L1.
+//! `decoder.block = "ssr"` gives SelfSuperReconst's blocks instead: [2× upsample → reflection pad → 5×5 conv →
+//! GroupNorm → Swish], and a reflection pad before the output conv; the parameters and their names are the same.
 use super::encoder::check_image_size;
 use super::regularizers::{fc_group_lasso, l1_sum};
 use anyhow::{bail, Result};
 use tch::nn::{self, Module};
 use tch::Tensor;
-use vox2pix_formats::config::{DecoderConfig, Upsample};
+use vox2pix_formats::config::{DecoderBlock, DecoderConfig, Upsample};
 
 #[derive(Debug)]
 struct UpBlock {
@@ -41,6 +43,14 @@ impl Decoder {
         }
         let (c, k) = (cfg.channels, cfg.kernel_size);
         let grid = image_size / 8;
+        if cfg.block == DecoderBlock::Ssr && k / 2 >= image_size / 4 {
+            bail!(
+                "decoder.kernel_size = {k} with decoder.block = \"ssr\": the reflection pad ({}) must be smaller than \
+                 the first block's {} px grid; use a smaller kernel",
+                k / 2,
+                image_size / 4
+            );
+        }
         let units = c * grid * grid;
         let fc = nn::linear(
             p / "fc",
@@ -52,8 +62,13 @@ impl Decoder {
                 bias: true,
             },
         );
+        // Keras pads with zeros inside the convolution; SSR pads by reflection before it.
+        let padding = match cfg.block {
+            DecoderBlock::Keras => k / 2,
+            DecoderBlock::Ssr => 0,
+        };
         let conv_cfg = |cin: i64, cout: i64| nn::ConvConfig {
-            padding: k / 2,
+            padding,
             ws_init: glorot_uniform(cin * k * k, cout * k * k),
             bs_init: nn::Init::Const(0.0),
             ..Default::default()
@@ -95,9 +110,22 @@ impl Decoder {
                 Upsample::Nearest => x.upsample_nearest2d([h, w], None, None),
                 Upsample::Bicubic => x.upsample_bicubic2d([h, w], false, None, None),
             };
-            x = blk.norm.forward(&blk.conv.forward(&x).relu());
+            x = match self.cfg.block {
+                DecoderBlock::Keras => blk.norm.forward(&blk.conv.forward(&x).relu()),
+                DecoderBlock::Ssr => blk.norm.forward(&blk.conv.forward(&self.reflect(&x))).silu(),
+            };
         }
-        self.out.forward(&x).sigmoid()
+        match self.cfg.block {
+            DecoderBlock::Keras => self.out.forward(&x),
+            DecoderBlock::Ssr => self.out.forward(&self.reflect(&x)),
+        }
+        .sigmoid()
+    }
+
+    /// Reflection padding by half the kernel (`nn.ReflectionPad2d(k // 2)`).
+    fn reflect(&self, x: &Tensor) -> Tensor {
+        let p = self.cfg.kernel_size / 2;
+        x.reflection_pad2d([p, p, p, p])
     }
 
     /// FC group lasso (voxel weight `snr_inv_n` [V], mean 1) + conv L1 on the three block convolutions.

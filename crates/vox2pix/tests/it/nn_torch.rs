@@ -418,3 +418,66 @@ fn calibrated_lpips_vgg_matches_the_lpips_package() {
         .unwrap();
     assert_distances(&d, &want);
 }
+
+/// `decoder.block = "ssr"` (SelfSuperReconst's blocks) against the PyTorch twin with `block="ssr"`
+/// (`tools/make_decoder_block_fixtures.py`): forward and the gradients of a fixed linear read-out of the images.
+#[test]
+fn ssr_decoder_blocks_match_pytorch_forward_and_backward() {
+    use vox2pix_formats::config::DecoderBlock;
+    let _torch = crate::helpers::torch_lock();
+    let e: HashMap<String, Tensor> = Tensor::read_safetensors(fixture("nn", "decoder_ssr_expected.safetensors"))
+        .unwrap()
+        .into_iter()
+        .collect();
+    let build = |block: DecoderBlock| {
+        let mut vs = VarStore::new(Device::Cpu);
+        let cfg = DecoderConfig {
+            channels: 16,
+            groups: 8,
+            block,
+            ..Default::default()
+        };
+        let dec = Decoder::new(&vs.root(), &cfg, V, S).unwrap();
+        weights::load_model(&mut vs, &fixture("nn", "decoder_ssr.safetensors")).unwrap();
+        (vs, dec)
+    };
+    let (vs, dec) = build(DecoderBlock::Ssr);
+    let y = get(&e, "y").set_requires_grad(true);
+    let out = dec.forward(&y);
+    let r = rel_err(&out, &get(&e, "out"));
+    eprintln!("SSR D forward: relative error {r:.2e}");
+    assert!(r <= 1e-5, "SSR D forward: relative error {r:.3e} > 1e-5");
+    (&out * get(&e, "r")).sum(Kind::Float).backward();
+    let vars = vs.variables();
+    for (name, grad) in [
+        ("y", y.grad()),
+        ("fc.weight", vars["fc.weight"].grad()),
+        ("up.0.conv.weight", vars["up.0.conv.weight"].grad()),
+    ] {
+        let r = rel_err(&grad, &get(&e, &format!("grad.{name}")));
+        eprintln!("SSR D gradient of {name}: relative error {r:.2e}");
+        assert!(r <= 1e-5, "SSR D gradient of {name}: relative error {r:.3e} > 1e-5");
+    }
+    // The same weights in the Keras blocks give the twin's Keras output, and another image than the SSR blocks.
+    let (_vk, keras) = build(DecoderBlock::Keras);
+    let out_k = tch::no_grad(|| keras.forward(&get(&e, "y")));
+    assert_close("Keras D on the SSR weights", &out_k, &get(&e, "out_keras"));
+    assert!(
+        rel_err(&out_k, &get(&e, "out")) > 1e-2,
+        "the block choice changed nothing"
+    );
+    // A kernel whose reflection pad does not fit the first block's grid is refused by name.
+    let vs2 = VarStore::new(Device::Cpu);
+    let cfg = DecoderConfig {
+        channels: 16,
+        groups: 8,
+        kernel_size: 17,
+        block: DecoderBlock::Ssr,
+        ..Default::default()
+    };
+    let err = Decoder::new(&vs2.root(), &cfg, V, S).unwrap_err().to_string();
+    assert!(
+        err.contains("decoder.kernel_size = 17") && err.contains("reflection pad"),
+        "{err}"
+    );
+}
