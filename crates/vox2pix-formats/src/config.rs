@@ -553,6 +553,18 @@ impl DecoderConfig {
     }
 }
 
+/// Where the perceptual loss reads the backbone.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PerceptualTaps {
+    /// relu1_2, relu2_2, relu3_3, relu4_3, relu5_3: the last ReLU of each VGG16 block ([NI22]'s Keras code).
+    #[default]
+    Relu,
+    /// pool1 … pool5: each block's output after its 2×2 max-pool (SelfSuperReconst's `ImageLoss`,
+    /// `features[:5]`, `[:10]`, `[:17]`, `[:24]`, `[:31]`).
+    Pool,
+}
+
 /// Weights of L_img = percept·L_percept + mae·L_mae + tv·L_tv ([NI22]: 10 / 1 / 0.3, β = 2.5).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -563,11 +575,13 @@ pub struct ImageLossConfig {
     pub mae_weight: f64,
     /// Weight of the total-variation loss L_tv (0.3).
     pub tv_weight: f64,
-    /// L_percept = Σ_k layer_weights[k] · d_k over relu1_2 … relu5_3; the default 0.2 each is the paper's mean
+    /// L_percept = Σ_k layer_weights[k] · d_k over the five blocks (`taps`); the default 0.2 each is the paper's mean
     /// of the five distances (layer ablations set the unused ones to 0 and rescale the rest).
     pub layer_weights: [f64; 5],
     /// β in mean((Δx² + Δy²)^(β/2)).
     pub tv_exponent: f64,
+    /// The backbone outputs L_percept compares: `relu` (before each block's max-pool) or `pool` (after it).
+    pub taps: PerceptualTaps,
 }
 
 impl Default for ImageLossConfig {
@@ -578,6 +592,7 @@ impl Default for ImageLossConfig {
             tv_weight: 0.3,
             layer_weights: [0.2; 5],
             tv_exponent: 2.5,
+            taps: PerceptualTaps::Relu,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! L1, exponent-β total variation), the encoder loss and the fMRI-space loss.
 use super::backbone::{Vgg16, VggTaps};
 use tch::Tensor;
-use vox2pix_formats::config::ImageLossConfig;
+use vox2pix_formats::config::{ImageLossConfig, PerceptualTaps};
 
 /// Keras `l2_normalize` floor on the squared norm.
 const NORM_EPS: f64 = 1e-12;
@@ -22,12 +22,22 @@ pub fn layer_cosine_distance(a: &Tensor, b: &Tensor) -> Tensor {
     1.0 - dot.mean(a.kind())
 }
 
-/// Σ_k w_k · d_k over the five taps. Pass precomputed (cached, detached) target taps as `target`.
+/// Σ_k w_k · d_k over the five relu taps. Pass precomputed (cached, detached) target taps as `target`.
 pub fn perceptual_loss(pred: &VggTaps, target: &VggTaps, layer_weights: &[f64; 5]) -> Tensor {
+    perceptual_loss_at(pred, target, layer_weights, PerceptualTaps::Relu)
+}
+
+/// Σ_k w_k · d_k over the five relu taps or, with [`PerceptualTaps::Pool`], over each block's output after its
+/// 2×2 max-pool (computed here from the relu taps, so cached target taps serve both).
+pub fn perceptual_loss_at(pred: &VggTaps, target: &VggTaps, layer_weights: &[f64; 5], at: PerceptualTaps) -> Tensor {
     let (a, b) = (pred.as_array(), target.as_array());
+    let read = |t: &Tensor| match at {
+        PerceptualTaps::Relu => t.shallow_clone(),
+        PerceptualTaps::Pool => t.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
+    };
     let zero = Tensor::zeros([], (a[0].kind(), a[0].device()));
     (0..5).filter(|&k| layer_weights[k] != 0.0).fold(zero, |total, k| {
-        total + layer_cosine_distance(a[k], b[k]) * layer_weights[k]
+        total + layer_cosine_distance(&read(a[k]), &read(b[k])) * layer_weights[k]
     })
 }
 
@@ -69,7 +79,7 @@ pub fn image_loss(
     channel_mean_abs: &Tensor,
     cfg: &ImageLossConfig,
 ) -> (Tensor, ImageLossBreakdown) {
-    let percept = perceptual_loss(&vgg.taps(pred), target_taps, &cfg.layer_weights);
+    let percept = perceptual_loss_at(&vgg.taps(pred), target_taps, &cfg.layer_weights, cfg.taps);
     let mae = pixel_l1_normalized(pred, target, channel_mean_abs);
     let tv = total_variation(pred, cfg.tv_exponent);
     let total = &percept * cfg.percept_weight + &mae * cfg.mae_weight + &tv * cfg.tv_weight;

@@ -13,7 +13,7 @@ use crate::model::{DecoderModel, DECODER_FILE};
 use crate::nn::augment::shift_images;
 use crate::nn::backbone::VggTaps;
 use crate::nn::device::{synchronize, Autocast};
-use crate::nn::losses::{fmri_loss, perceptual_loss, pixel_l1_normalized, total_variation};
+use crate::nn::losses::{fmri_loss, perceptual_loss_at, pixel_l1_normalized, total_variation};
 use crate::train::optim::AmsGrad;
 use crate::train::progress::{ensure_finite, epoch_bar};
 use anyhow::{bail, Context, Result};
@@ -72,7 +72,7 @@ fn image_loss_from_taps(
     norm: &Tensor,
 ) -> Tensor {
     let l = &cfg.image_loss;
-    perceptual_loss(pred_taps, target_taps, &l.layer_weights) * l.percept_weight
+    perceptual_loss_at(pred_taps, target_taps, &l.layer_weights, l.taps) * l.percept_weight
         + pixel_l1_normalized(pred, target, norm) * l.mae_weight
         + total_variation(pred, l.tv_exponent) * l.tv_weight
 }

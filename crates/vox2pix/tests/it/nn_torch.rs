@@ -420,7 +420,7 @@ fn calibrated_lpips_vgg_matches_the_lpips_package() {
 }
 
 /// `decoder.block = "ssr"` (SelfSuperReconst's blocks) against the PyTorch twin with `block="ssr"`
-/// (`tools/make_decoder_block_fixtures.py`): forward and the gradients of a fixed linear read-out of the images.
+/// (`tools/make_ssr_fixtures.py`): forward and the gradients of a fixed linear read-out of the images.
 #[test]
 fn ssr_decoder_blocks_match_pytorch_forward_and_backward() {
     use vox2pix_formats::config::DecoderBlock;
@@ -480,4 +480,29 @@ fn ssr_decoder_blocks_match_pytorch_forward_and_backward() {
         err.contains("decoder.kernel_size = 17") && err.contains("reflection pad"),
         "{err}"
     );
+}
+
+/// `image_loss.taps = "pool"` (SelfSuperReconst's perceptual loss after each block's max-pool, block weights
+/// 10, 10, 10, 10, 2) against SSR's formula in PyTorch (`tools/make_ssr_fixtures.py`): value and gradient.
+#[test]
+fn pooled_perceptual_loss_matches_selfsuperreconst() {
+    use vox2pix_formats::config::PerceptualTaps;
+    let _torch = crate::helpers::torch_lock();
+    let e: HashMap<String, Tensor> = Tensor::read_safetensors(fixture("nn", "ssr_perceptual_expected.safetensors"))
+        .unwrap()
+        .into_iter()
+        .collect();
+    let (_v, vgg) = narrow_vgg("vgg16_w0125.pth");
+    let w = [10.0, 10.0, 10.0, 10.0, 2.0];
+    let p = get(&e, "p").set_requires_grad(true);
+    let target = tch::no_grad(|| vgg.taps(&get(&e, "x")));
+    let loss = losses::perceptual_loss_at(&vgg.taps(&p), &target, &w, PerceptualTaps::Pool);
+    assert_close("pooled perceptual loss", &loss, &get(&e, "loss"));
+    loss.backward();
+    let r = rel_err(&p.grad(), &get(&e, "grad.p"));
+    eprintln!("pooled perceptual loss gradient: relative error {r:.2e}");
+    assert!(r <= 1e-5, "pooled perceptual gradient: relative error {r:.3e} > 1e-5");
+    // Before the pools it is another loss.
+    let relu = tch::no_grad(|| losses::perceptual_loss_at(&vgg.taps(&p), &target, &w, PerceptualTaps::Relu));
+    assert!(rel_err(&relu, &get(&e, "loss")) > 1e-3, "taps = pool changed nothing");
 }

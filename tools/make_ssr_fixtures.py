@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Writes the PyTorch references for vox2pix's SelfSuperReconst (SSR) options under tests/fixtures/nn/ (run from
+the repository root; torch only):
+
+    PYTHONPATH=$VOX2PIX_TORCH_DIR python3 tools/make_ssr_fixtures.py
+
+`decoder.block = "ssr"` (SSR's decoder blocks: reflection pad → conv → GroupNorm → Swish, reflection pad before the
+output conv):
+
+* decoder_ssr.safetensors: the twin D of tools/bench_torch.py (`block="ssr"`) at 32 px, 37 voxels, 16 channels,
+  8 groups, with randomised GroupNorm affines and FC bias;
+* decoder_ssr_expected.safetensors: an input batch y, D(y), and the gradients of sum(D(y) · r) for a fixed r with
+  respect to y, the FC weight and the first block's conv weight, computed in float64 from the float32 weights.
+
+`image_loss.taps = "pool"` (SSR's `ImageLoss`: VGG16 `features[:5]`, `[:10]`, `[:17]`, `[:24]`, `[:31]`, i.e. each
+block after its max-pool, and SSR's `perceptual_loss_layer` with its own epsilons), on the width-0.125 VGG16 of
+tools/make_torch_fixtures.py (`vgg16_w0125.pth`), block weights 10, 10, 10, 10, 2 (`scripts/train_dec_rgb.sh`):
+* ssr_perceptual_expected.safetensors: target x, prediction p, the loss and its gradient with respect to p.
+"""
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_torch as tw  # noqa: E402
+from make_torch_fixtures import write_safetensors  # noqa: E402
+
+OUT = os.path.join("tests", "fixtures", "nn")
+S, V, B = 32, 37, 2
+
+
+def main():
+    torch.manual_seed(18)
+    dec = tw.Decoder(V, S, channels=16, groups=8, block="ssr")
+    with torch.no_grad():
+        for m in dec.up:
+            m.norm.weight.uniform_(0.5, 1.5)
+            m.norm.bias.normal_(0.0, 0.1)
+        dec.fc.bias.normal_(0.0, 0.1)
+    write_safetensors(os.path.join(OUT, "decoder_ssr.safetensors"), dec.state_dict())
+    dec = dec.double()
+    y = torch.randn(B, V, dtype=torch.float64, requires_grad=True)
+    r = torch.randn(B, 3, S, S, dtype=torch.float64)
+    out = dec(y)
+    (out * r).sum().backward()
+    exp = {
+        "y": y.detach(), "r": r, "out": out.detach(), "grad.y": y.grad,
+        "grad.fc.weight": dec.fc.weight.grad, "grad.up.0.conv.weight": dec.up[0].conv.weight.grad,
+        # The Keras blocks on the same weights, so the test also sees that the block choice matters.
+        "out_keras": keras_out(dec, y.detach()),
+    }
+    write_safetensors(os.path.join(OUT, "decoder_ssr_expected.safetensors"),
+                      {k: v.to(torch.float32) for k, v in exp.items()})
+    write_perceptual()
+    print("wrote", OUT + "/decoder_ssr*.safetensors and ssr_perceptual_expected.safetensors")
+
+
+def write_perceptual():
+    torch.manual_seed(19)
+    feats = tw.vgg16_features(0.125)
+    sd = torch.load(os.path.join(OUT, "vgg16_w0125.pth"))
+    feats.load_state_dict({k[len("features."):]: v for k, v in sd.items() if k.startswith("features.")})
+    feats = feats.double().eval()
+    mean = torch.tensor(tw.IMAGENET_MEAN, dtype=torch.float64).view(1, 3, 1, 1)
+    std = torch.tensor(tw.IMAGENET_STD, dtype=torch.float64).view(1, 3, 1, 1)
+
+    def after_pools(img):
+        x, out = (img - mean) / std, []
+        for i, m in enumerate(feats):
+            x = m(x)
+            if i in (4, 9, 16, 23, 30):
+                out.append(x)
+        return out
+
+    def normalize_channel(f, eps=1e-10):  # SSR's, epsilons included
+        return f / (torch.sqrt((f ** 2).sum(1, keepdim=True) + eps) + eps)
+
+    x = torch.rand(B, 3, S, S, dtype=torch.float64)
+    p = (x + 0.2 * torch.randn_like(x)).clamp(0, 1).requires_grad_(True)
+    with torch.no_grad():
+        target = after_pools(x)
+    loss = sum(w * (1 - (normalize_channel(a) * normalize_channel(b)).sum(1)).mean()
+               for w, a, b in zip((10, 10, 10, 10, 2), after_pools(p), target))
+    loss.backward()
+    exp = {"x": x, "p": p.detach(), "loss": loss.detach(), "grad.p": p.grad}
+    write_safetensors(os.path.join(OUT, "ssr_perceptual_expected.safetensors"),
+                      {k: v.to(torch.float32) for k, v in exp.items()})
+
+
+def keras_out(dec, y):
+    keras = tw.Decoder(V, S, channels=16, groups=8, block="keras").double()
+    keras.load_state_dict(dec.state_dict())
+    with torch.no_grad():
+        return keras(y)
+
+
+if __name__ == "__main__":
+    main()
