@@ -16,6 +16,14 @@ output conv):
 block after its max-pool, and SSR's `perceptual_loss_layer` with its own epsilons), on the width-0.125 VGG16 of
 tools/make_torch_fixtures.py (`vgg16_w0125.pth`), block weights 10, 10, 10, 10, 2 (`scripts/train_dec_rgb.sh`):
 * ssr_perceptual_expected.safetensors: target x, prediction p, the loss and its gradient with respect to p.
+
+`encoder.space_mom2` (SSR's `calc_mom2` on the squared space maps, `train_encoder.py`), written out here from its
+formula on SSR's [V, H, W] layout:
+* ssr_mom2_expected.safetensors: a map W [V, 6, 6] (one voxel all zeros), the term and its gradient.
+
+SSR's encoder augmentation, torchvision's `RandomCrop(S, padding=p, padding_mode='edge')`, written out as its
+definition (replicate-pad by p, crop S × S at offset (i, j)):
+* ssr_random_crop_expected.safetensors: images x [2, 3, 8, 8], p = 2, offsets (0, 4) and (3, 1), the crops.
 """
 import os
 import sys
@@ -53,6 +61,8 @@ def main():
     write_safetensors(os.path.join(OUT, "decoder_ssr_expected.safetensors"),
                       {k: v.to(torch.float32) for k, v in exp.items()})
     write_perceptual()
+    write_mom2()
+    write_random_crop()
     print("wrote", OUT + "/decoder_ssr*.safetensors and ssr_perceptual_expected.safetensors")
 
 
@@ -93,6 +103,37 @@ def keras_out(dec, y):
     keras.load_state_dict(dec.state_dict())
     with torch.no_grad():
         return keras(y)
+
+
+
+
+def write_mom2():
+    torch.manual_seed(20)
+    n_vox, dd = 5, 6
+    w = torch.randn(n_vox, dd, dd, dtype=torch.float64)
+    w[2] = 0.0  # an all-zero voxel: 0, not NaN
+    w.requires_grad_(True)
+    xx, yy = (g.to(torch.float64) for g in torch.meshgrid(torch.arange(dd), torch.arange(dd), indexing="ij"))
+    p = w ** 2
+    m00 = p.sum((1, 2)).clamp(min=1e-12)
+    m10 = (xx * p).sum((1, 2))
+    m01 = (yy * p).sum((1, 2))
+    m02 = ((yy - (m01 / m00).view(-1, 1, 1)) ** 2 * p).sum((1, 2))
+    m20 = ((xx - (m10 / m00).view(-1, 1, 1)) ** 2 * p).sum((1, 2))
+    term = (m02 + m20).sum() / (2 * dd * n_vox)
+    term.backward()
+    write_safetensors(os.path.join(OUT, "ssr_mom2_expected.safetensors"),
+                      {"w": w.detach().float(), "term": term.detach().float(), "grad.w": w.grad.float()})
+
+
+def write_random_crop():
+    torch.manual_seed(21)
+    x = torch.rand(2, 3, 8, 8)
+    p, offsets = 2, [(0, 4), (3, 1)]
+    padded = torch.nn.functional.pad(x, [p] * 4, mode="replicate")
+    crops = torch.stack([padded[b, :, i:i + 8, j:j + 8] for b, (i, j) in enumerate(offsets)])
+    write_safetensors(os.path.join(OUT, "ssr_random_crop_expected.safetensors"),
+                      {"x": x, "crops": crops, "offsets": torch.tensor(offsets, dtype=torch.int64)})
 
 
 if __name__ == "__main__":

@@ -364,6 +364,10 @@ pub struct EncoderConfig {
     pub feature_l1: f64,
     /// L1 on the per-voxel branch-mix weights.
     pub branch_l1: f64,
+    /// Weight of SelfSuperReconst's spatial-compactness term on the space maps (`fc_mom2`; 0 = off, the Keras code;
+    /// 10 in SSR's `scripts/train_enc_rgb.sh`): each voxel's squared map, its second moment about its own centroid,
+    /// summed over voxels and divided by 2 · side · V, once per branch that reads the map (SSR's loop).
+    pub space_mom2: f64,
     /// Weight of a per-branch loss: each branch's prediction alone, scored by the same MSE + cosine loss as the
     /// mix and averaged over the four branches (0 = the paper: only the mix is scored). Jointly trained branches
     /// split every voxel between them, so which depth a voxel prefers is not identifiable from them; with this
@@ -390,6 +394,7 @@ impl Default for EncoderConfig {
             space_group: 1e-5,
             feature_l1: 5e-6,
             branch_l1: 5e-2,
+            space_mom2: 0.0,
             branch_solo: 0.0,
             mse_weight: 1.0,
             cos_weight: 0.1,
@@ -434,6 +439,7 @@ impl EncoderConfig {
             ("space_group", self.space_group),
             ("feature_l1", self.feature_l1),
             ("branch_l1", self.branch_l1),
+            ("space_mom2", self.space_mom2),
             ("branch_solo", self.branch_solo),
             ("mse_weight", self.mse_weight),
             ("cos_weight", self.cos_weight),

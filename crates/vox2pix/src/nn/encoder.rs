@@ -3,7 +3,7 @@
 //! (branch 4; branch 3 too with the SSR stride-2 variant), patches shrink each side by `patch_size − 1`.
 use super::backbone::VggTaps;
 use super::readout::{branch_readout, feature_readout, space_readout, unfold_patches};
-use super::regularizers::{l1_sum, space_map_group_lasso};
+use super::regularizers::{l1_sum, space_map_group_lasso, space_map_mom2};
 use anyhow::{bail, Result};
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
@@ -199,7 +199,15 @@ impl SeparableEncoder {
             r + space_map_group_lasso(m, c.space_l1, c.space_group)
         });
         let fw: Vec<&Tensor> = self.feature_w.iter().collect();
-        r + l1_sum(&fw, c.feature_l1) + l1_sum(&[&self.branch_mix], c.branch_l1)
+        let r = r + l1_sum(&fw, c.feature_l1) + l1_sum(&[&self.branch_mix], c.branch_l1);
+        if c.space_mom2 > 0.0 {
+            // Per branch, as SelfSuperReconst loops over its branches: a shared map counts once per reader.
+            self.map_of_branch
+                .iter()
+                .fold(r, |r, &j| r + space_map_mom2(&self.space_maps[j]) * c.space_mom2)
+        } else {
+            r
+        }
     }
 
     /// Per-voxel branch-mix weights [V, 4], non-negative (drives the layer-to-ROI analysis, method.md §6.5).

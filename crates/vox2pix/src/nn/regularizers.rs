@@ -44,6 +44,23 @@ pub fn space_map_group_lasso(w: &Tensor, l1: f64, group: f64) -> Tensor {
     w.abs().sum(w.kind()) * l1 + (avg + SQRT_EPS).sqrt().sum(w.kind()) * group
 }
 
+/// SelfSuperReconst's spatial-compactness term (`train_encoder.py`, `calc_mom2` on the squared space map) for W
+/// [H, W, V]: with P = W², each voxel's centroid (c_y, c_x) = Σ (y, x)·P / Σ P and second moment
+/// m_v = Σ ((y − c_y)² + (x − c_x)²)·P, the term is Σ_v m_v / (2 · W_side · V). The moment is not divided by
+/// Σ P, as in SSR, so it also shrinks the maps. Σ P is floored at 1e-12 so an all-zero map gives 0, not NaN.
+pub fn space_map_mom2(w: &Tensor) -> Tensor {
+    let (h, side, v) = (w.size()[0], w.size()[1], w.size()[2]);
+    let p = w.square();
+    let ys = Tensor::arange(h, (w.kind(), w.device())).view([h, 1, 1]);
+    let xs = Tensor::arange(side, (w.kind(), w.device())).view([1, side, 1]);
+    let dims: &[i64] = &[0, 1];
+    let m00 = p.sum_dim_intlist(dims, true, w.kind()).clamp_min(1e-12);
+    let cy = (&p * &ys).sum_dim_intlist(dims, true, w.kind()) / &m00;
+    let cx = (&p * &xs).sum_dim_intlist(dims, true, w.kind()) / &m00;
+    let moment = ((ys - cy).square() + (xs - cx).square()) * p;
+    moment.sum(w.kind()) / (2 * side * v) as f64
+}
+
 /// Reflect padding by one cell along `dim` (PyTorch's `F.pad(mode="reflect")`: the border cell is not
 /// repeated, index −1 reads index 1).
 fn pad_reflect(x: &Tensor, dim: i64) -> Tensor {

@@ -506,3 +506,46 @@ fn pooled_perceptual_loss_matches_selfsuperreconst() {
     let relu = tch::no_grad(|| losses::perceptual_loss_at(&vgg.taps(&p), &target, &w, PerceptualTaps::Relu));
     assert!(rel_err(&relu, &get(&e, "loss")) > 1e-3, "taps = pool changed nothing");
 }
+
+/// `encoder.space_mom2`: SelfSuperReconst's `calc_mom2` on the squared space maps, against its formula in PyTorch
+/// on SSR's [V, H, W] layout (`tools/make_ssr_fixtures.py`); value and gradient, an all-zero voxel included.
+#[test]
+fn space_map_mom2_matches_selfsuperreconst() {
+    let _torch = crate::helpers::torch_lock();
+    let e: HashMap<String, Tensor> = Tensor::read_safetensors(fixture("nn", "ssr_mom2_expected.safetensors"))
+        .unwrap()
+        .into_iter()
+        .collect();
+    // vox2pix holds a space map as [H, W, V].
+    let w = get(&e, "w")
+        .permute([1, 2, 0])
+        .contiguous()
+        .to_kind(Kind::Double)
+        .set_requires_grad(true);
+    let term = vox2pix::nn::regularizers::space_map_mom2(&w);
+    assert_close("space-map mom2", &term, &get(&e, "term"));
+    term.backward();
+    let grad = w.grad().permute([2, 0, 1]);
+    assert!(
+        bool::try_from(grad.isfinite().all()).unwrap(),
+        "the all-zero voxel made the gradient non-finite"
+    );
+    assert_close("space-map mom2 gradient", &grad, &get(&e, "grad.w"));
+}
+
+/// SelfSuperReconst's encoder augmentation, `RandomCrop(S, padding=p, padding_mode='edge')`, is vox2pix's shift
+/// with nearest-edge fill: the crop at offset (i, j) is the shift (p − i, p − j), and offsets uniform in [0, 2p]
+/// are shifts uniform in [−p, p], the distribution `shift_px = p` draws (`tools/make_ssr_fixtures.py`).
+#[test]
+fn edge_padded_random_crop_is_a_shift_with_edge_fill() {
+    let _torch = crate::helpers::torch_lock();
+    let e: HashMap<String, Tensor> = Tensor::read_safetensors(fixture("nn", "ssr_random_crop_expected.safetensors"))
+        .unwrap()
+        .into_iter()
+        .collect();
+    let p = 2;
+    let offsets: Vec<i64> = Vec::try_from(get(&e, "offsets").flatten(0, -1)).unwrap();
+    let shifts: Vec<(i64, i64)> = offsets.chunks(2).map(|o| (p - o[0], p - o[1])).collect();
+    let shifted = vox2pix::nn::augment::shift_images(&get(&e, "x"), &shifts);
+    assert_eq!(rel_err(&shifted, &get(&e, "crops")), 0.0);
+}
