@@ -21,7 +21,12 @@ const S: i64 = 32;
 const V: i64 = 37;
 
 fn expected() -> HashMap<String, Tensor> {
-    Tensor::read_safetensors(fixture("nn", "expected.safetensors"))
+    fixture_tensors("expected.safetensors")
+}
+
+/// Every tensor of the safetensors fixture `tests/fixtures/nn/name`, by name.
+fn fixture_tensors(name: &str) -> HashMap<String, Tensor> {
+    Tensor::read_safetensors(fixture("nn", name))
         .unwrap()
         .into_iter()
         .collect()
@@ -425,10 +430,7 @@ fn calibrated_lpips_vgg_matches_the_lpips_package() {
 fn ssr_decoder_blocks_match_pytorch_forward_and_backward() {
     use vox2pix_formats::config::DecoderBlock;
     let _torch = crate::helpers::torch_lock();
-    let e: HashMap<String, Tensor> = Tensor::read_safetensors(fixture("nn", "decoder_ssr_expected.safetensors"))
-        .unwrap()
-        .into_iter()
-        .collect();
+    let e = fixture_tensors("decoder_ssr_expected.safetensors");
     let build = |block: DecoderBlock| {
         let mut vs = VarStore::new(Device::Cpu);
         let cfg = DecoderConfig {
@@ -488,10 +490,7 @@ fn ssr_decoder_blocks_match_pytorch_forward_and_backward() {
 fn pooled_perceptual_loss_matches_selfsuperreconst() {
     use vox2pix_formats::config::PerceptualTaps;
     let _torch = crate::helpers::torch_lock();
-    let e: HashMap<String, Tensor> = Tensor::read_safetensors(fixture("nn", "ssr_perceptual_expected.safetensors"))
-        .unwrap()
-        .into_iter()
-        .collect();
+    let e = fixture_tensors("ssr_perceptual_expected.safetensors");
     let (_v, vgg) = narrow_vgg("vgg16_w0125.pth");
     let w = [10.0, 10.0, 10.0, 10.0, 2.0];
     let p = get(&e, "p").set_requires_grad(true);
@@ -539,10 +538,7 @@ fn space_map_mom2_matches_selfsuperreconst() {
 #[test]
 fn edge_padded_random_crop_is_a_shift_with_edge_fill() {
     let _torch = crate::helpers::torch_lock();
-    let e: HashMap<String, Tensor> = Tensor::read_safetensors(fixture("nn", "ssr_random_crop_expected.safetensors"))
-        .unwrap()
-        .into_iter()
-        .collect();
+    let e = fixture_tensors("ssr_random_crop_expected.safetensors");
     let p = 2;
     let offsets: Vec<i64> = Vec::try_from(get(&e, "offsets").flatten(0, -1)).unwrap();
     let shifts: Vec<(i64, i64)> = offsets.chunks(2).map(|o| (p - o[0], p - o[1])).collect();
