@@ -28,6 +28,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 NORM_EPS = 1e-12
 SQRT_EPS = 1e-12
 VGG_BLOCKS = [[0, 2], [5, 7], [10, 12, 14], [17, 19, 21], [24, 26, 28]]
+VGG19_BLOCKS = [[0, 2], [5, 7], [10, 12, 14, 16], [19, 21, 23, 25], [28, 30, 32, 34]]
 VGG_BASE = [64, 128, 256, 512, 512]
 
 
@@ -35,11 +36,12 @@ def scaled(c, width):
     return max(1, int(round(c * width)))
 
 
-def vgg16_features(width):
-    """torchvision's VGG16 `features` Sequential (same module indices and names) at a channel width multiplier.
-    Built here rather than with torchvision's make_layers so that a bare torch install (a GPU machine) suffices."""
+def vgg16_features(width, blocks=VGG_BLOCKS):
+    """torchvision's VGG16 (or, with blocks=VGG19_BLOCKS, VGG19) `features` Sequential (same module indices and
+    names) at a channel width multiplier. Built here rather than with torchvision's make_layers so that a bare
+    torch install (a GPU machine) suffices."""
     layers, cin = [], 3
-    for b, idx in enumerate(VGG_BLOCKS):
+    for b, idx in enumerate(blocks):
         c = scaled(VGG_BASE[b], width)
         for _ in idx:
             layers += [nn.Conv2d(cin, c, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
@@ -49,14 +51,15 @@ def vgg16_features(width):
 
 
 class VggTaps(nn.Module):
-    """relu1_2 ... relu5_3 of a VGG16 `features` stack; ImageNet normalisation applied once, inside."""
+    """relu1_2 ... relu5_3 of a VGG16 `features` stack (the last ReLU of each block of a VGG19 one with
+    blocks=VGG19_BLOCKS); ImageNet normalisation applied once, inside."""
 
-    def __init__(self, features):
+    def __init__(self, features, blocks=VGG_BLOCKS):
         super().__init__()
         self.features = features
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        last_relu = [idx[-1] + 1 for idx in VGG_BLOCKS]  # ReLU after each block's last conv
+        last_relu = [idx[-1] + 1 for idx in blocks]  # ReLU after each block's last conv
         self.ends = last_relu
 
     def forward(self, x01, n=5):
@@ -301,13 +304,13 @@ def sync(dev):
         torch.cuda.synchronize()
 
 
-def random_vgg(dev):
-    feats = vgg16_features(1.0)
+def random_vgg(dev, blocks=VGG_BLOCKS):
+    feats = vgg16_features(1.0, blocks)
     for m in feats.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             nn.init.zeros_(m.bias)
-    vgg = VggTaps(feats).to(dev).eval()
+    vgg = VggTaps(feats, blocks).to(dev).eval()
     for p in vgg.parameters():
         p.requires_grad_(False)
     return vgg

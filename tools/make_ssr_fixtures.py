@@ -21,6 +21,14 @@ tools/make_torch_fixtures.py (`vgg16_w0125.pth`), block weights 10, 10, 10, 10, 
 formula on SSR's [V, H, W] layout:
 * ssr_mom2_expected.safetensors: a map W [V, 6, 6] (one voxel all zeros), the term and its gradient.
 
+`backbone.encoder = "vgg19"` (SSR's E reads torchvision VGG19 `features.3`, `.8`, `.17`, `.26`, the last ReLU of
+blocks 1-4; vox2pix also exposes block 5's `features.35`), built by torchvision's own `vgg.make_layers` from its
+configuration "E" at width 0.125 (needs torchvision 0.26: `pip install --no-deps --target DIR torchvision==0.26.0`
+and DIR on PYTHONPATH):
+* vgg19_w0125.safetensors: its parameters in torchvision's key layout, plus a dummy `classifier.0.weight`;
+* ssr_vgg19_expected.safetensors: an input x [2, 3, 32, 32] in [0, 1] and the five taps, ImageNet mean/std applied
+  first, computed in float64.
+
 SSR's encoder augmentation, torchvision's `RandomCrop(S, padding=p, padding_mode='edge')`, written out as its
 definition (replicate-pad by p, crop S × S at offset (i, j)):
 * ssr_random_crop_expected.safetensors: images x [2, 3, 8, 8], p = 2, offsets (0, 4) and (3, 1), the crops.
@@ -63,7 +71,34 @@ def main():
     write_perceptual()
     write_mom2()
     write_random_crop()
+    write_vgg19()
     print("wrote", OUT + "/decoder_ssr*.safetensors and ssr_perceptual_expected.safetensors")
+
+
+def write_vgg19():
+    from torchvision.models.vgg import cfgs, make_layers
+
+    torch.manual_seed(20)
+    cfg = [v if v == "M" else max(1, round(v * 0.125)) for v in cfgs["E"]]
+    feats = make_layers(cfg, batch_norm=False)
+    for m in feats.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.normal_(m.weight, 0.0, (2.0 / (m.in_channels * 9)) ** 0.5)
+            torch.nn.init.normal_(m.bias, 0.0, 0.05)
+    sd = {"features." + k: v.clone() for k, v in feats.state_dict().items()}
+    assert "features.34.weight" in sd and "features.28.weight" in sd
+    sd["classifier.0.weight"] = torch.randn(2, 2)
+    write_safetensors(os.path.join(OUT, "vgg19_w0125.safetensors"), sd)
+    feats = feats.double().eval()
+    x = torch.rand(B, 3, S, S, dtype=torch.float64)
+    mean = torch.tensor((0.485, 0.456, 0.406), dtype=torch.float64).view(1, 3, 1, 1)
+    std = torch.tensor((0.229, 0.224, 0.225), dtype=torch.float64).view(1, 3, 1, 1)
+    exp = {"x": x}
+    with torch.no_grad():
+        for k, end in enumerate((3, 8, 17, 26, 35)):
+            exp[f"tap{k}"] = feats[: end + 1]((x - mean) / std)
+    write_safetensors(os.path.join(OUT, "ssr_vgg19_expected.safetensors"),
+                      {k: v.to(torch.float32) for k, v in exp.items()})
 
 
 def write_perceptual():

@@ -19,16 +19,16 @@ pub enum WeightsAction {
 #[derive(Args, Debug)]
 #[command(
     about = "Download (or take a local copy of) torchvision weights, verify the sha256, convert to safetensors",
-    long_about = "Download the torchvision ImageNet weights of MODEL (vgg16: vgg16-397923af.pth, alexnet: \
-alexnet-owt-7be5be79.pth from download.pytorch.org), verify the sha256 and write MODEL.safetensors into the \
+    long_about = "Download the torchvision ImageNet weights of MODEL (vgg16: vgg16-397923af.pth, vgg19: \
+vgg19-dcbb9e9d.pth, alexnet: alexnet-owt-7be5be79.pth from download.pytorch.org), verify the sha256 and write MODEL.safetensors into the \
 weights cache ($VOX2PIX_CACHE/weights, else ~/.cache/vox2pix/weights; where training looks for them).\n\n\
 Without --sha256 the 8-hex prefix in the torchvision file name is checked (what torch.hub checks); the full \
 digest is recorded in MODEL.sha256. HTTPS downloads use the curl program; without it, download the file \
 yourself and pass --from FILE. Nothing is left in the cache when a step fails.",
-    after_help = "Examples:\n  vox2pix weights fetch vgg16\n  vox2pix weights fetch alexnet --from ~/Downloads/alexnet-owt-7be5be79.pth"
+    after_help = "Examples:\n  vox2pix weights fetch vgg16\n  vox2pix weights fetch vgg19\n  vox2pix weights fetch alexnet --from ~/Downloads/alexnet-owt-7be5be79.pth"
 )]
 pub struct FetchArgs {
-    /// vgg16 or alexnet.
+    /// vgg16, vgg19 (E of the `ssr` preset) or alexnet.
     pub model: String,
     /// Use this local .pth instead of downloading.
     #[arg(long)]

@@ -1,17 +1,44 @@
-//! Training configuration: one TOML file per experiment. Presets (`tiny`, `demo`, `paper`, `nips19`) are files
-//! under `configs/`, embedded in the binary; a path selects a user file. `--set key.sub=value` overrides any
-//! field. Unknown keys are errors (a typo must never silently fall back to a default).
+//! Training configuration: one TOML file per experiment. Presets (`tiny`, `demo`, `paper`, `ssr`, `ssrc`,
+//! `nips19`) are files under `configs/`, embedded in the binary; a path selects a user file; `METHOD@SCALE`
+//! (e.g. `ssr@demo`) puts one config's method on another's sizes and schedule ([`TrainConfig::method_at_scale`]).
+//! `--set key.sub=value` overrides any field. Unknown keys are errors (a typo must never silently fall back to a
+//! default).
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Presets shipped with vox2pix: (name, TOML text).
-pub const PRESETS: [(&str, &str); 4] = [
+pub const PRESETS: [(&str, &str); 6] = [
     ("tiny", include_str!("../../../configs/tiny.toml")),
     ("demo", include_str!("../../../configs/demo.toml")),
     ("paper", include_str!("../../../configs/paper.toml")),
+    ("ssr", include_str!("../../../configs/ssr.toml")),
+    ("ssrc", include_str!("../../../configs/ssrc.toml")),
     ("nips19", include_str!("../../../configs/nips19.toml")),
+];
+
+/// Fields that set a run's size, length and data rather than its method: `METHOD@SCALE` takes them from SCALE.
+/// The backbone is among them (a synthetic world has its own narrow VGG16 and no VGG19).
+pub const SCALE_FIELDS: [&str; 18] = [
+    "seed",
+    "roi",
+    "precision",
+    "backbone.width",
+    "backbone.weights",
+    "backbone.encoder",
+    "encoder.head_channels",
+    "encoder.patch_size",
+    "encoder_training.epochs",
+    "encoder_training.lr_steps",
+    "decoder.channels",
+    "decoder.kernel_size",
+    "decoder.groups",
+    "decoder_training.epochs",
+    "decoder_training.steps_per_epoch",
+    "decoder_training.lr_decay_every",
+    "decoder_training.lr_milestones",
+    "decoder_training.unpaired_per_class",
 ];
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -60,8 +87,15 @@ pub struct BackboneConfig {
     /// Channel width multiplier of VGG16 (1.0 = torchvision; the synthetic world's own backbone is narrower).
     pub width: f64,
     /// `world` = the synthetic world's backbone (trained by `train-backbone`, shipped for the demo world),
-    /// or a path to torchvision VGG16 weights (`.pth` or `.safetensors`).
+    /// `vgg16` = torchvision's (`vox2pix weights fetch vgg16`), or a path to torchvision VGG16 weights (`.pth` or
+    /// `.safetensors`).
     pub weights: String,
+    /// The backbone E reads its four taps from. `shared` (default): the one above, as in [NI22]. Otherwise
+    /// `vgg19` or `vgg16` (torchvision's, `vox2pix weights fetch vgg19`) or a path to torchvision VGG16/VGG19
+    /// weights, always at width 1.0; the architecture is read from the file. SelfSuperReconst's E reads VGG19
+    /// while its perceptual loss stays on VGG16 (`ssr` preset). The perceptual loss and the identification
+    /// metric always use `weights`.
+    pub encoder: String,
 }
 
 impl Default for BackboneConfig {
@@ -69,6 +103,7 @@ impl Default for BackboneConfig {
         Self {
             width: 1.0,
             weights: "world".into(),
+            encoder: "shared".into(),
         }
     }
 }
@@ -222,8 +257,25 @@ impl DecoderTraining {
 }
 
 impl TrainConfig {
-    /// Loads a preset by name or a TOML file by path, then applies `key.sub=value` overrides.
+    /// Loads a preset by name, a TOML file by path or `METHOD@SCALE` (each side a preset or a path), then applies
+    /// `key.sub=value` overrides.
     pub fn load(name_or_path: &str, overrides: &[String]) -> Result<Self> {
+        if let Some((method, scale)) = name_or_path
+            .split_once('@')
+            .filter(|_| !Path::new(name_or_path).exists())
+        {
+            let composed = Self::method_at_scale(
+                &Self::load(method, &[]).with_context(|| format!("the method side of '{name_or_path}'"))?,
+                &Self::load(scale, &[]).with_context(|| format!("the scale side of '{name_or_path}'"))?,
+            )
+            .with_context(|| format!("cannot compose config '{name_or_path}'"))?;
+            return Self::from_toml(&composed.to_toml()?, overrides).with_context(|| {
+                format!(
+                    "invalid config '{name_or_path}' with --set {}",
+                    overrides.join(" --set ")
+                )
+            });
+        }
         let (origin, text) = match PRESETS.iter().find(|(n, _)| *n == name_or_path) {
             Some((n, t)) => (format!("preset '{n}'"), t.to_string()),
             None => {
@@ -248,6 +300,43 @@ impl TrainConfig {
                 format!("invalid config {origin} with --set {}", overrides.join(" --set "))
             }
         })
+    }
+
+    /// `method`'s method at `scale`'s size: `scale`, changed wherever `method` differs from the `paper` preset
+    /// outside [`SCALE_FIELDS`]. So `paper@demo` is `demo` itself, and `ssr@demo` is `demo` with SelfSuperReconst's
+    /// blocks, losses, regularisers, optimisers and batch mix. Two method fields are rescaled rather than copied:
+    /// `decoder_training.lr` by method/paper (SSR's 5e-3 is 5× paper's 1e-3, so 5× scale's), and the shifts
+    /// `encoder_training.shift_px` / `decoder_training.ed_shift_px` by the same ratio (pixels scale with the image).
+    /// Schedules (epochs, learning-rate steps and milestones) stay `scale`'s: their shape at another length is not
+    /// the method's.
+    pub fn method_at_scale(method: &TrainConfig, scale: &TrainConfig) -> Result<TrainConfig> {
+        let paper = Self::load("paper", &[])?;
+        let as_table = |c: &TrainConfig| -> Result<toml::Table> { Ok(toml::Table::try_from(c)?) };
+        let (m, p, mut out) = (as_table(method)?, as_table(&paper)?, as_table(scale)?);
+        let mut leaves = Vec::new();
+        collect_leaves(&m, "", &mut leaves);
+        for (key, mv) in leaves {
+            if SCALE_FIELDS.contains(&key.as_str()) || leaf(&p, &key) == Some(&mv) {
+                continue;
+            }
+            // Rescaled fields: scale's value × method/paper (paper's values are all > 0).
+            let rescaled = |f: fn(&TrainConfig) -> f64| f(scale) * f(method) / f(&paper);
+            let value = match key.as_str() {
+                "decoder_training.lr" => toml::Value::Float(rescaled(|c| c.decoder_training.lr)),
+                "encoder_training.shift_px" => {
+                    toml::Value::Integer(rescaled(|c| c.encoder_training.shift_px as f64).round() as i64)
+                }
+                "decoder_training.ed_shift_px" => {
+                    toml::Value::Integer(rescaled(|c| c.decoder_training.ed_shift_px as f64).round() as i64)
+                }
+                _ => mv,
+            };
+            set_leaf(&mut out, &key, value);
+        }
+        let text = toml::to_string(&out)?;
+        let cfg: TrainConfig = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        cfg.validate()?;
+        Ok(cfg)
     }
 
     /// Parses a config from TOML text, applies `key.sub=value` overrides and validates it.
@@ -308,6 +397,49 @@ impl TrainConfig {
         self.decoder.validate()?;
         Ok(())
     }
+}
+
+/// Every non-table value of `t` with its dotted key.
+fn collect_leaves(t: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
+    for (k, v) in t {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(sub) => collect_leaves(sub, &key, out),
+            _ => out.push((key, v.clone())),
+        }
+    }
+}
+
+fn leaf<'a>(t: &'a toml::Table, key: &str) -> Option<&'a toml::Value> {
+    let mut parts = key.split('.').peekable();
+    let mut cur = t;
+    while let Some(p) = parts.next() {
+        let v = cur.get(p)?;
+        if parts.peek().is_none() {
+            return Some(v);
+        }
+        cur = v.as_table()?;
+    }
+    None
+}
+
+fn set_leaf(t: &mut toml::Table, key: &str, value: toml::Value) {
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = t;
+    for p in &parts[..parts.len() - 1] {
+        cur = match cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()))
+        {
+            toml::Value::Table(sub) => sub,
+            _ => return,
+        };
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), value);
 }
 
 /// Applies `a.b.c=value`; the value is parsed as a TOML value (number, bool, array, quoted string) and falls

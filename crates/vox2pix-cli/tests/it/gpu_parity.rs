@@ -6,7 +6,7 @@
 use std::process::Command;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
-use vox2pix::nn::backbone::Vgg16;
+use vox2pix::nn::backbone::Vgg;
 use vox2pix::nn::decoder::Decoder;
 use vox2pix::nn::encoder::SeparableEncoder;
 use vox2pix::nn::losses::image_loss;
@@ -79,9 +79,9 @@ fn vgg_taps_forward_and_input_gradient_match() {
     let (dev, tol) = other_device("vgg");
     tch::manual_seed(1);
     let vs_c = VarStore::new(Device::Cpu);
-    let net_c = Vgg16::new(&vs_c.root(), WIDTH);
+    let net_c = Vgg::new(&vs_c.root(), WIDTH);
     let mut net_d = None;
-    let _vs_d = copy_to(&vs_c, dev, |vs| net_d = Some(Vgg16::new(&vs.root(), WIDTH)));
+    let _vs_d = copy_to(&vs_c, dev, |vs| net_d = Some(Vgg::new(&vs.root(), WIDTH)));
     let net_d = net_d.unwrap();
     let x = input(&[2, 3, SIZE, SIZE], 2);
     let xc = x.copy().set_requires_grad(true);
@@ -164,9 +164,9 @@ fn image_loss_and_its_gradient_match() {
     let (dev, tol) = other_device("image loss");
     tch::manual_seed(6);
     let vs_c = VarStore::new(Device::Cpu);
-    let net_c = Vgg16::new(&vs_c.root(), WIDTH);
+    let net_c = Vgg::new(&vs_c.root(), WIDTH);
     let mut net_d = None;
-    let _vs_d = copy_to(&vs_c, dev, |vs| net_d = Some(Vgg16::new(&vs.root(), WIDTH)));
+    let _vs_d = copy_to(&vs_c, dev, |vs| net_d = Some(Vgg::new(&vs.root(), WIDTH)));
     let net_d = net_d.unwrap();
     let cfg = ImageLossConfig::default();
     let target = input(&[2, 3, SIZE, SIZE], 7);

@@ -52,14 +52,16 @@ impl Checksum {
     }
 }
 
-/// The torchvision weights vox2pix knows (`torchvision.models.vgg16` / `alexnet`, ImageNet-1k v1 weights).
+/// The torchvision weights vox2pix knows (`torchvision.models.vgg16` / `vgg19` / `alexnet`, ImageNet-1k v1
+/// weights).
 /// Full sha256 digests are not known offline; the 8-hex prefix in the file name is verified, as torch.hub does,
 /// and the full digest is recorded beside the converted file.
 pub fn torchvision_source(model: &str) -> Result<WeightsSource> {
     let (file, prefix) = match model {
         "vgg16" => ("vgg16-397923af.pth", "397923af"),
+        "vgg19" => ("vgg19-dcbb9e9d.pth", "dcbb9e9d"),
         "alexnet" => ("alexnet-owt-7be5be79.pth", "7be5be79"),
-        other => bail!("unknown model '{other}'; choose vgg16 or alexnet"),
+        other => bail!("unknown model '{other}'; choose vgg16, vgg19 or alexnet"),
     };
     Ok(WeightsSource {
         name: model.to_string(),

@@ -7,5 +7,6 @@ mod helpers;
 mod bdata;
 mod layout;
 mod npz;
+mod presets;
 mod vim1;
 mod weights;

@@ -2,7 +2,7 @@
 //! [NI22] decoder stage: paired rows y → D → x̂ and unpaired rows x_ext (shifted) → frozen E (eval) → D → x̂, the
 //! full image loss with a frozen full-width VGG16 perceptual loss, D's regularisers, Adam (amsgrad) update.
 //! Weights are random with the same initialisation distributions as the twin (timing does not need trained ones).
-use crate::nn::backbone::Vgg16;
+use crate::nn::backbone::Vgg;
 use crate::nn::decoder::Decoder;
 use crate::nn::device::{Autocast, Precision};
 use crate::nn::encoder::SeparableEncoder;
@@ -99,7 +99,7 @@ pub fn run_decoder_step_bench(
     tch::manual_seed(0);
     let (dev, s, v) = (cfg.device, cfg.image_size, cfg.voxels);
     let mut frozen = VarStore::new(dev);
-    let vgg = Vgg16::new(&(frozen.root() / "vgg"), 1.0);
+    let vgg = Vgg::new(&(frozen.root() / "vgg"), 1.0);
     let c = vgg.channels();
     let enc = SeparableEncoder::new(
         &(frozen.root() / "enc"),
@@ -251,7 +251,7 @@ pub fn run_encoder_step_bench(
     tch::manual_seed(0);
     let (dev, s, v) = (cfg.device, cfg.image_size, cfg.voxels);
     let mut frozen = VarStore::new(dev);
-    let vgg = Vgg16::new(&(frozen.root() / "vgg"), 1.0);
+    let vgg = Vgg::new(&(frozen.root() / "vgg"), 1.0);
     frozen.freeze();
     let c = vgg.channels();
     let enc_cfg = EncoderConfig::default();

@@ -8,7 +8,7 @@ use crate::data::TrainingData;
 use crate::model::backbone::LoadedBackbone;
 use crate::model::run::RunDir;
 use crate::model::EncoderModel;
-use crate::nn::backbone::Vgg16;
+use crate::nn::backbone::Vgg;
 use crate::nn::device::synchronize;
 use crate::train::decoder::train_decoder;
 use anyhow::{bail, Context, Result};
@@ -113,7 +113,7 @@ pub fn run_decoder_epoch(b: &DecoderEpochBench, device: Device) -> Result<Decode
 pub fn random_encoder(cfg: &TrainConfig, data: &TrainingData, device: Device) -> Result<EncoderModel> {
     tch::manual_seed(0);
     let mut bvs = VarStore::new(device);
-    let net = Vgg16::new(&bvs.root(), cfg.backbone.width);
+    let net = Vgg::new(&bvs.root(), cfg.backbone.width);
     bvs.freeze();
     let backbone = LoadedBackbone {
         vs: bvs,

@@ -30,7 +30,7 @@ pub fn branch_variance_shares(enc: &EncoderModel, images: &Tensor, batch: i64) -
         for start in (0..n).step_by(batch.max(1) as usize) {
             let len = batch.min(n - start);
             let x = images.narrow(0, start, len).to_device(dev);
-            let taps = enc.backbone.net.taps_upto(&x, 4);
+            let taps = enc.tap_net().taps_upto(&x, 4);
             let outs: Vec<Tensor> = (0..4).map(|k| enc.encoder.branch_t(k, &taps[k], false)).collect();
             let c = Tensor::stack(&outs, 2).to_kind(Kind::Double) * w.unsqueeze(0); // [B, V, 4]
             sum += c.sum_dim_intlist(&[0i64][..], false, Kind::Double);

@@ -61,7 +61,7 @@ type TapsFn<'a> = dyn FnMut(&Tensor) -> Result<Vec<Tensor>> + 'a;
 /// The LPIPS backbone, loaded.
 enum LpipsBackbone {
     Alex(crate::nn::backbone::AlexNetFeatures),
-    Vgg(crate::nn::backbone::Vgg16),
+    Vgg(crate::nn::backbone::Vgg),
 }
 
 /// Settings of one evaluation; `Default` is the paper's protocol with a CPU-sized external pool.
@@ -262,7 +262,7 @@ pub fn evaluate_run(run: &Path, data_dir: &Path, device: Device, o: &EvaluateOpt
                     &["classifier."],
                 ),
                 LpipsNet::Vgg => (
-                    LpipsBackbone::Vgg(crate::nn::backbone::Vgg16::new(&vs.root(), l.width)),
+                    LpipsBackbone::Vgg(crate::nn::backbone::Vgg::new(&vs.root(), l.width)),
                     crate::model::weights::TORCHVISION_VGG16_UNUSED,
                 ),
             };

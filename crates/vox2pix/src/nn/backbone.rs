@@ -1,5 +1,6 @@
-//! Frozen ImageNet backbones in torchvision's parameter layout: VGG16 (perceptual loss, encoder taps,
-//! the synthetic world's classifier) and AlexNet `features[:10]` (semantic classification embedding, method.md §6.2).
+//! Frozen ImageNet backbones in torchvision's parameter layout: VGG16 (perceptual loss, encoder taps, the
+//! synthetic world's classifier), VGG19 (SelfSuperReconst's encoder taps) and AlexNet `features[:10]` (semantic
+//! classification embedding, method.md §6.2).
 use tch::nn::{self, Module};
 use tch::Tensor;
 pub use vox2pix_formats::config::InputNorm;
@@ -23,7 +24,8 @@ pub fn scaled_channels(base: i64, width: f64) -> i64 {
     ((base as f64 * width).round() as i64).max(1)
 }
 
-/// The five post-ReLU VGG16 activations that feed the perceptual loss (all five) and the encoder (first four).
+/// The five post-ReLU VGG activations that feed the perceptual loss (all five) and the encoder (first four): the
+/// last ReLU of each block, named as in VGG16 (in VGG19 they are relu3_4, relu4_4, relu5_4).
 /// Spatial sizes at input S: S, S/2, S/4, S/8, S/16.
 #[derive(Debug)]
 pub struct VggTaps {
@@ -115,34 +117,81 @@ impl VggTaps {
 
 /// torchvision `vgg16().features` indices of the 13 convolutions, grouped into the five blocks.
 pub const VGG16_BLOCKS: [&[usize]; 5] = [&[0, 2], &[5, 7], &[10, 12, 14], &[17, 19, 21], &[24, 26, 28]];
-/// Output channels of the five blocks at width 1.0 (torchvision); width w scales them (`scaled_channels`).
+/// torchvision `vgg19().features` indices of the 16 convolutions (blocks 3–5 have four each).
+pub const VGG19_BLOCKS: [&[usize]; 5] = [
+    &[0, 2],
+    &[5, 7],
+    &[10, 12, 14, 16],
+    &[19, 21, 23, 25],
+    &[28, 30, 32, 34],
+];
+/// Output channels of the five blocks at width 1.0 (torchvision, VGG16 and VGG19 alike); width w scales them
+/// (`scaled_channels`).
 pub const VGG16_BASE_CHANNELS: [i64; 5] = [64, 128, 256, 512, 512];
 
-/// VGG16 convolutional trunk (`features.N.weight/bias`, torchvision layout) with an optional classifier head
-/// (`classifier.weight/bias`: global average pool of relu5_3 → linear) used only to train the synthetic
+/// Which VGG: the two differ only in the number of convolutions in blocks 3–5 (3 or 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VggArch {
+    /// torchvision `vgg16` (the perceptual loss, the paper's E, the synthetic world's backbone).
+    Vgg16,
+    /// torchvision `vgg19` (SelfSuperReconst's E: its taps are `features.3/8/17/26`, the last ReLU of blocks 1–4).
+    Vgg19,
+}
+
+impl VggArch {
+    /// `features.N` indices of the convolutions of each block.
+    pub fn blocks(self) -> [&'static [usize]; 5] {
+        match self {
+            VggArch::Vgg16 => VGG16_BLOCKS,
+            VggArch::Vgg19 => VGG19_BLOCKS,
+        }
+    }
+
+    /// The architecture a torchvision-layout parameter list belongs to: VGG19 has `features.34` (its last
+    /// convolution), VGG16 ends at `features.28`.
+    pub fn from_parameter_names<'a>(names: impl IntoIterator<Item = &'a str>) -> VggArch {
+        if names.into_iter().any(|n| n.starts_with("features.34.")) {
+            VggArch::Vgg19
+        } else {
+            VggArch::Vgg16
+        }
+    }
+
+    /// torchvision's name of the network.
+    pub fn name(self) -> &'static str {
+        match self {
+            VggArch::Vgg16 => "vgg16",
+            VggArch::Vgg19 => "vgg19",
+        }
+    }
+}
+
+/// VGG16 or VGG19 convolutional trunk (`features.N.weight/bias`, torchvision layout) with an optional classifier
+/// head (`classifier.weight/bias`: global average pool of the last tap → linear) used only to train the synthetic
 /// world's own narrow backbone. Width 1.0 is torchvision's network; width w scales every channel count.
 #[derive(Debug)]
-pub struct Vgg16 {
+pub struct Vgg {
+    arch: VggArch,
     blocks: Vec<Vec<nn::Conv2D>>,
     channels: [i64; 5],
     norm: InputNorm,
     classifier: Option<nn::Linear>,
 }
 
-impl Vgg16 {
-    /// Trunk only, torchvision input normalisation. Initialisation is torchvision's (Kaiming-normal fan-out, zero
-    /// bias), which matters only when the backbone is trained from scratch.
+impl Vgg {
+    /// VGG16 trunk only, torchvision input normalisation. Initialisation is torchvision's (Kaiming-normal
+    /// fan-out, zero bias), which matters only when the backbone is trained from scratch.
     pub fn new(p: &nn::Path, width: f64) -> Self {
-        Self::build(p, width, InputNorm::Torchvision, None)
+        Self::build(p, VggArch::Vgg16, width, InputNorm::Torchvision, None)
     }
 
-    /// Trunk plus a `n_classes` linear classifier on the globally pooled relu5_3.
+    /// VGG16 trunk plus a `n_classes` linear classifier on the globally pooled relu5_3.
     pub fn with_classifier(p: &nn::Path, width: f64, n_classes: i64) -> Self {
-        Self::build(p, width, InputNorm::Torchvision, Some(n_classes))
+        Self::build(p, VggArch::Vgg16, width, InputNorm::Torchvision, Some(n_classes))
     }
 
-    /// Full control over the input normalisation (e.g. caffe weights).
-    pub fn build(p: &nn::Path, width: f64, norm: InputNorm, n_classes: Option<i64>) -> Self {
+    /// Full control: the architecture, the input normalisation (e.g. caffe weights) and the classifier head.
+    pub fn build(p: &nn::Path, arch: VggArch, width: f64, norm: InputNorm, n_classes: Option<i64>) -> Self {
         let channels = VGG16_BASE_CHANNELS.map(|c| scaled_channels(c, width));
         let init = nn::Init::Kaiming {
             dist: nn::init::NormalOrUniform::Normal,
@@ -158,7 +207,7 @@ impl Vgg16 {
         let features = p / "features";
         let mut cin = 3;
         let mut blocks = Vec::new();
-        for (b, idx) in VGG16_BLOCKS.iter().enumerate() {
+        for (b, idx) in arch.blocks().iter().enumerate() {
             let mut convs = Vec::new();
             for &i in idx.iter() {
                 convs.push(nn::conv2d(&features / i, cin, channels[b], 3, cfg));
@@ -174,7 +223,8 @@ impl Vgg16 {
             };
             nn::linear(p / "classifier", channels[4], n, lc)
         });
-        Vgg16 {
+        Vgg {
+            arch,
             blocks,
             channels,
             norm,
@@ -182,12 +232,17 @@ impl Vgg16 {
         }
     }
 
+    /// VGG16 or VGG19.
+    pub fn arch(&self) -> VggArch {
+        self.arch
+    }
+
     /// Channel counts of relu1_2 … relu5_3.
     pub fn channels(&self) -> [i64; 5] {
         self.channels
     }
 
-    /// The input normalisation applied inside [`Vgg16::taps`].
+    /// The input normalisation applied inside [`Vgg::taps`].
     pub fn input_norm(&self) -> InputNorm {
         self.norm
     }

@@ -16,7 +16,7 @@ pub struct VggBn {
 }
 
 impl VggBn {
-    /// Width `width` (as `Vgg16`), `n_classes` logits; parameters `features.N`, `bn.N`, `classifier`, torchvision
+    /// Width `width` (as `Vgg`), `n_classes` logits; parameters `features.N`, `bn.N`, `classifier`, torchvision
     /// initialisation (Kaiming-normal fan-out convolutions, zero bias).
     pub fn new(p: &nn::Path, width: f64, n_classes: i64) -> Self {
         let channels = VGG16_BASE_CHANNELS.map(|c| scaled_channels(c, width));
@@ -59,7 +59,7 @@ impl VggBn {
         Self { layers, classifier }
     }
 
-    /// Class logits for RGB input in [0, 1] (same normalisation and pooling as `nn::backbone::Vgg16`).
+    /// Class logits for RGB input in [0, 1] (same normalisation and pooling as `nn::backbone::Vgg`).
     pub fn logits(&self, x01: &Tensor, train: bool) -> Tensor {
         let mut x = normalize_input(InputNorm::Torchvision, x01);
         for (b, block) in self.layers.iter().enumerate() {
@@ -104,7 +104,7 @@ impl VggBn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::backbone::Vgg16;
+    use crate::nn::backbone::Vgg;
     use tch::Device;
 
     #[test]
@@ -119,11 +119,11 @@ mod tests {
         let x = Tensor::rand([3, 3, 32, 32], (Kind::Float, Device::Cpu));
         let want = tch::no_grad(|| net.logits(&x, false));
         let mut plain_vs = nn::VarStore::new(Device::Cpu);
-        let plain = Vgg16::with_classifier(&plain_vs.root(), 0.0625, 7);
+        let plain = Vgg::with_classifier(&plain_vs.root(), 0.0625, 7);
         let folded = net.folded().unwrap();
         let mut vars = plain_vs.variables();
         for (k, t) in &folded {
-            tch::no_grad(|| vars.get_mut(k).unwrap_or_else(|| panic!("{k} not in Vgg16")).copy_(t));
+            tch::no_grad(|| vars.get_mut(k).unwrap_or_else(|| panic!("{k} not in Vgg")).copy_(t));
         }
         plain_vs.freeze();
         let got = tch::no_grad(|| plain.logits(&x).unwrap());

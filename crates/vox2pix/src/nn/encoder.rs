@@ -60,7 +60,7 @@ pub(crate) fn glorot_normal(fan_in: i64, fan_out: i64) -> nn::Init {
 }
 
 impl SeparableEncoder {
-    /// `backbone_channels`: channels of relu1_2, relu2_2, relu3_3, relu4_3 (`Vgg16::channels()[..4]`).
+    /// `backbone_channels`: channels of relu1_2, relu2_2, relu3_3, relu4_3 (`Vgg::channels()[..4]`).
     pub fn new(
         p: &nn::Path,
         cfg: &EncoderConfig,
@@ -168,7 +168,7 @@ impl SeparableEncoder {
         self.forward_taps_t(&[t[0], t[1], t[2], t[3]], train)
     }
 
-    /// As [`SeparableEncoder::forward_t`] from the first four taps only (e.g. `Vgg16::taps_upto(x, 4)`, which skips
+    /// As [`SeparableEncoder::forward_t`] from the first four taps only (e.g. `Vgg::taps_upto(x, 4)`, which skips
     /// VGG block 5).
     pub fn forward_taps_t(&self, taps: &[&Tensor; 4], train: bool) -> Tensor {
         self.forward_branches_t(taps, train).0

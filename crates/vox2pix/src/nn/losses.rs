@@ -1,6 +1,6 @@
 //! Losses of method.md §4: the image loss (multi-layer perceptual cosine distance on VGG16 taps, normalised pixel
 //! L1, exponent-β total variation), the encoder loss and the fMRI-space loss.
-use super::backbone::{Vgg16, VggTaps};
+use super::backbone::{Vgg, VggTaps};
 use tch::Tensor;
 use vox2pix_formats::config::{ImageLossConfig, PerceptualTaps};
 
@@ -72,7 +72,7 @@ pub struct ImageLossBreakdown {
 
 /// L_img for `pred` [B,3,S,S] against `target` whose VGG taps (`target_taps`) are precomputed.
 pub fn image_loss(
-    vgg: &Vgg16,
+    vgg: &Vgg,
     pred: &Tensor,
     target: &Tensor,
     target_taps: &VggTaps,

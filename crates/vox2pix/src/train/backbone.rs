@@ -2,7 +2,7 @@
 //! twin, on the world's non-test classes, then folded into plain VGG16 weights with a provenance card.
 //! Loading a backbone for the other stages is `model::backbone`'s.
 use crate::model::backbone::world_backbone_path;
-use crate::nn::backbone::Vgg16;
+use crate::nn::backbone::Vgg;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -140,13 +140,13 @@ pub fn train_world_backbone(data_dir: &Path, opts: &BackboneTraining, device: De
     bar.finish();
     // Fold BN into plain VGG16 weights; everything below (held-out check, saved file) uses the plain network.
     let mut vs = nn::VarStore::new(device);
-    let net = Vgg16::with_classifier(&vs.root(), opts.width, n_classes);
+    let net = Vgg::with_classifier(&vs.root(), opts.width, n_classes);
     let folded = bn_net.folded()?;
     let mut vars = vs.variables();
     for (k, t) in &folded {
         let dst = vars
             .get_mut(k)
-            .with_context(|| format!("folded key {k} missing in Vgg16"))?;
+            .with_context(|| format!("folded key {k} missing in Vgg"))?;
         tch::no_grad(|| dst.copy_(t));
     }
     vs.freeze();

@@ -3,7 +3,7 @@
 //! distance and the whole encoder — and the frozen-backbone guarantee (no weight gradients).
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
-use vox2pix::nn::backbone::Vgg16;
+use vox2pix::nn::backbone::Vgg;
 use vox2pix::nn::decoder::Decoder;
 use vox2pix::nn::encoder::SeparableEncoder;
 use vox2pix::nn::{losses, readout, regularizers};
@@ -293,7 +293,7 @@ fn frozen_backbone_computes_no_weight_gradients() {
     let _torch = crate::helpers::torch_lock();
     tch::manual_seed(6);
     let mut vgg_vs = VarStore::new(Device::Cpu);
-    let vgg = Vgg16::new(&vgg_vs.root(), 0.125);
+    let vgg = Vgg::new(&vgg_vs.root(), 0.125);
     vgg_vs.freeze();
     let dec_vs = VarStore::new(Device::Cpu);
     let dec = Decoder::new(

@@ -2,7 +2,7 @@
 //! world's narrow backbone at 64 px; configuration errors.
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
-use vox2pix::nn::backbone::{AlexNetFeatures, Vgg16};
+use vox2pix::nn::backbone::{AlexNetFeatures, Vgg};
 use vox2pix::nn::decoder::Decoder;
 use vox2pix::nn::encoder::SeparableEncoder;
 use vox2pix_formats::config::DecoderConfig;
@@ -21,7 +21,7 @@ fn encoder_and_decoder_shapes_with_god_voxel_counts_at_112px() {
     let _torch = crate::helpers::torch_lock();
     tch::manual_seed(0);
     let vs = VarStore::new(Device::Cpu);
-    let vgg = Vgg16::new(&(vs.root() / "vgg"), 1.0);
+    let vgg = Vgg::new(&(vs.root() / "vgg"), 1.0);
     assert_eq!(vgg.channels(), [64, 128, 256, 512, 512]);
     let x = Tensor::rand([2, 3, 112, 112], CPU);
     let taps = tch::no_grad(|| vgg.taps(&x));
@@ -75,7 +75,7 @@ fn encoder_and_decoder_shapes_with_god_voxel_counts_at_112px() {
 fn narrow_backbone_shapes_at_64px_and_ssr_variant() {
     let _torch = crate::helpers::torch_lock();
     let vs = VarStore::new(Device::Cpu);
-    let vgg = Vgg16::with_classifier(&(vs.root() / "vgg"), 0.25, 10);
+    let vgg = Vgg::with_classifier(&(vs.root() / "vgg"), 0.25, 10);
     assert_eq!(vgg.channels(), [16, 32, 64, 128, 128]);
     let x = Tensor::rand([3, 3, 64, 64], CPU);
     let taps = vgg.taps(&x);

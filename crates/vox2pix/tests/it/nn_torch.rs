@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use vox2pix::model::weights::{self, TORCHVISION_ALEXNET_UNUSED, TORCHVISION_VGG16_UNUSED};
-use vox2pix::nn::backbone::{AlexNetFeatures, Vgg16};
+use vox2pix::nn::backbone::{AlexNetFeatures, Vgg};
 use vox2pix::nn::decoder::Decoder;
 use vox2pix::nn::encoder::SeparableEncoder;
 use vox2pix::nn::losses;
@@ -51,9 +51,9 @@ fn assert_close(name: &str, a: &Tensor, b: &Tensor) {
     assert!(r <= TOL, "{name}: relative error {r:.3e} > {TOL:e}");
 }
 
-fn narrow_vgg(file: &str) -> (VarStore, Vgg16) {
+fn narrow_vgg(file: &str) -> (VarStore, Vgg) {
     let mut vs = VarStore::new(Device::Cpu);
-    let vgg = Vgg16::new(&vs.root(), 0.125);
+    let vgg = Vgg::new(&vs.root(), 0.125);
     let rep = weights::load_weights(&mut vs, &fixture("nn", file), TORCHVISION_VGG16_UNUSED).unwrap();
     assert_eq!(rep.loaded, 26, "13 convolutions × (weight, bias)");
     assert_eq!(rep.ignored, vec!["classifier.0.weight".to_string()]);
@@ -144,7 +144,7 @@ fn losses_match_pytorch() {
     );
 }
 
-fn fixture_encoder(vgg: &Vgg16, cfg: &EncoderConfig) -> (VarStore, SeparableEncoder) {
+fn fixture_encoder(vgg: &Vgg, cfg: &EncoderConfig) -> (VarStore, SeparableEncoder) {
     let mut vs = VarStore::new(Device::Cpu);
     let c = vgg.channels();
     let enc = SeparableEncoder::new(&vs.root(), cfg, [c[0], c[1], c[2], c[3]], S, V).unwrap();
@@ -240,7 +240,7 @@ fn bad_weights_are_reported_by_key() {
     let bad = d.join("bad.safetensors");
     Tensor::write_safetensors(&named, &bad).unwrap();
     let mut vs = VarStore::new(Device::Cpu);
-    let vgg = Vgg16::new(&vs.root(), 0.125);
+    let vgg = Vgg::new(&vs.root(), 0.125);
     let before = vgg
         .taps(&Tensor::ones([1, 3, 32, 32], (Kind::Float, Device::Cpu)))
         .relu1_2
@@ -264,7 +264,7 @@ fn bad_weights_are_reported_by_key() {
 
     // Wrong width: every conv is mis-shaped and the error says so.
     let mut vs = VarStore::new(Device::Cpu);
-    let _wide = Vgg16::new(&vs.root(), 0.25);
+    let _wide = Vgg::new(&vs.root(), 0.25);
     let err = format!(
         "{:#}",
         weights::load_weights(&mut vs, &fixture("nn", "vgg16_w0125.pth"), TORCHVISION_VGG16_UNUSED).unwrap_err()
@@ -272,7 +272,7 @@ fn bad_weights_are_reported_by_key() {
     assert!(err.contains("wrong shapes (26)"), "{err}");
     // Unused torchvision keys are an error unless allowed.
     let mut vs = VarStore::new(Device::Cpu);
-    let _v = Vgg16::new(&vs.root(), 0.125);
+    let _v = Vgg::new(&vs.root(), 0.125);
     let err = format!(
         "{:#}",
         weights::load_weights(&mut vs, &fixture("nn", "vgg16_w0125.pth"), &[]).unwrap_err()
@@ -414,7 +414,7 @@ fn calibrated_lpips_vgg_matches_the_lpips_package() {
     let _torch = crate::helpers::torch_lock();
     let (recon, cand, want) = lpips_fixture("distances_vgg");
     let mut vs = VarStore::new(Device::Cpu);
-    let vgg = Vgg16::new(&vs.root(), 0.125);
+    let vgg = Vgg::new(&vs.root(), 0.125);
     weights::load_weights(&mut vs, &fixture("nn", "vgg16_w0125.pth"), TORCHVISION_VGG16_UNUSED).unwrap();
     vs.double();
     let heads = lpips_heads("vgg");
@@ -544,4 +544,76 @@ fn edge_padded_random_crop_is_a_shift_with_edge_fill() {
     let shifts: Vec<(i64, i64)> = offsets.chunks(2).map(|o| (p - o[0], p - o[1])).collect();
     let shifted = vox2pix::nn::augment::shift_images(&get(&e, "x"), &shifts);
     assert_eq!(rel_err(&shifted, &get(&e, "crops")), 0.0);
+}
+
+#[test]
+fn vgg19_taps_match_torchvision_and_the_loader_reads_architecture_and_width_from_the_file() {
+    use vox2pix::model::backbone::{load_backbone, load_encoder_backbone};
+    use vox2pix::nn::backbone::VggArch;
+    use vox2pix_formats::config::BackboneConfig;
+    let _torch = crate::helpers::torch_lock();
+    let e = fixture_tensors("ssr_vgg19_expected.safetensors");
+    let file = fixture("nn", "vgg19_w0125.safetensors").display().to_string();
+    let x = get(&e, "x");
+    let here = std::path::Path::new(".");
+    // As the shared backbone (width from the config) and as E's own (width from the file): the same network.
+    let shared = BackboneConfig {
+        width: 0.125,
+        weights: file.clone(),
+        encoder: "shared".into(),
+    };
+    let own = BackboneConfig {
+        encoder: file.clone(),
+        ..BackboneConfig::default()
+    };
+    let a = load_backbone(&shared, here, &[], Device::Cpu).unwrap();
+    let b = load_encoder_backbone(&own, here, &[], Device::Cpu).unwrap().unwrap();
+    for (which, net) in [("shared", &a.net), ("encoder", &b.net)] {
+        assert_eq!(net.arch(), VggArch::Vgg19, "{which}");
+        assert_eq!(net.channels(), [8, 16, 32, 64, 64], "{which}");
+        let taps = net.taps(&x);
+        for (k, t) in taps.as_array().iter().enumerate() {
+            let r = rel_err(t, &get(&e, &format!("tap{k}")));
+            eprintln!("{which} VGG19 tap {k}: relative error {r:.2e}");
+            assert!(r <= 1e-5, "{which} VGG19 tap {k}: relative error {r:.3e}");
+        }
+        // E's first four taps are the same tensors.
+        let four = net.taps_upto(&x, 4);
+        assert_eq!(four.len(), 4);
+        assert!(rel_err(&four[3], &get(&e, "tap3")) <= 1e-5);
+    }
+    // A VGG16 file is read as VGG16; E's backbone `shared` loads nothing of its own.
+    let v16 = BackboneConfig {
+        width: 0.125,
+        weights: fixture("nn", "vgg16_w0125.safetensors").display().to_string(),
+        encoder: "shared".into(),
+    };
+    assert_eq!(
+        load_backbone(&v16, here, &[], Device::Cpu).unwrap().net.arch(),
+        VggArch::Vgg16
+    );
+    assert!(load_encoder_backbone(&v16, here, &[], Device::Cpu).unwrap().is_none());
+    // The wrong width for the file: a load error naming the file and the architecture.
+    let wrong = BackboneConfig { width: 0.25, ..shared };
+    let err = format!("{:#}", load_backbone(&wrong, here, &[], Device::Cpu).err().unwrap());
+    assert!(
+        err.contains("vgg19_w0125.safetensors") && err.contains("vgg19") && err.contains("features.0.weight"),
+        "{err}"
+    );
+    // A missing torchvision file names the fetch command (checked where it has not been fetched).
+    if vox2pix::model::backbone::torchvision_cache_path("vgg19").exists() {
+        return;
+    }
+    let missing = BackboneConfig {
+        encoder: "vgg19".into(),
+        ..BackboneConfig::default()
+    };
+    let err = format!(
+        "{:#}",
+        load_encoder_backbone(&missing, here, &[], Device::Cpu).err().unwrap()
+    );
+    assert!(
+        err.contains("vox2pix weights fetch vgg19") && err.contains("backbone.encoder"),
+        "{err}"
+    );
 }
