@@ -617,3 +617,74 @@ fn vgg19_taps_match_torchvision_and_the_loader_reads_architecture_and_width_from
         "{err}"
     );
 }
+
+/// Sizes of the tensors of a `{name: shape}` JSON object, sorted.
+fn sizes_of(v: &serde_json::Value) -> Vec<i64> {
+    let mut s: Vec<i64> = v
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|shape| shape.as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).product())
+        .collect();
+    s.sort();
+    s
+}
+
+#[test]
+fn ssr_preset_models_have_selfsuperreconsts_parameters() {
+    // The reference: SSR's own SeparableEncoderVGG19ml and BaseDecoder, built by its code
+    // (tools/count_ssr_params.py) at 112 px for 5,355 voxels.
+    let _torch = crate::helpers::torch_lock();
+    let text = std::fs::read_to_string(fixture("nn", "ssr_reference_shapes.json")).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let (v, s) = (r["voxels"].as_i64().unwrap(), r["image_size"].as_i64().unwrap());
+    let cfg = vox2pix_formats::config::TrainConfig::load("ssr", &[]).unwrap();
+    let vs = VarStore::new(Device::Cpu);
+    let _e = SeparableEncoder::new(&(vs.root() / "e"), &cfg.encoder, [64, 128, 256, 512], s, v).unwrap();
+    let _d = Decoder::new(&(vs.root() / "d"), &cfg.decoder, v, s).unwrap();
+    // BatchNorm running statistics are VarStore variables here and buffers in PyTorch: compared as their own part.
+    let mut ours: HashMap<&str, Vec<i64>> = HashMap::new();
+    for (k, t) in vs.variables() {
+        let part = match (k.starts_with("e."), k.contains(".running_")) {
+            (true, false) => "encoder",
+            (true, true) => "encoder_buffers",
+            (false, _) => "decoder",
+        };
+        ours.entry(part).or_default().push(t.size().iter().product());
+    }
+    for part in ["encoder", "encoder_buffers", "decoder"] {
+        let mut mine = ours.remove(part).unwrap();
+        mine.sort();
+        let theirs = sizes_of(&r[part]);
+        eprintln!(
+            "{part}: vox2pix {} tensors, {} values; SSR {} tensors, {} values",
+            mine.len(),
+            mine.iter().sum::<i64>(),
+            theirs.len(),
+            theirs.iter().sum::<i64>()
+        );
+        assert_eq!(mine, theirs, "{part}: tensor sizes differ from SSR's");
+    }
+    // E's backbone: VGG19 up to block 4 is what SSR's MultiBranch keeps.
+    let bvs = VarStore::new(Device::Cpu);
+    let _vgg = Vgg::build(
+        &bvs.root(),
+        vox2pix::nn::backbone::VggArch::Vgg19,
+        1.0,
+        vox2pix::nn::backbone::InputNorm::Torchvision,
+        None,
+    );
+    let mut mine: Vec<i64> = bvs
+        .variables()
+        .into_iter()
+        .filter(|(k, _)| {
+            k.split('.')
+                .nth(1)
+                .and_then(|i| i.parse::<usize>().ok())
+                .is_some_and(|i| i < 27)
+        })
+        .map(|(_, t)| t.size().iter().product())
+        .collect();
+    mine.sort();
+    assert_eq!(mine, sizes_of(&r["encoder_backbone"]), "VGG19 blocks 1–4");
+}
