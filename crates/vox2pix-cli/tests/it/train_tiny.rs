@@ -726,3 +726,65 @@ fn real_layout_classification_with_prototypes_end_to_end() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// The `ssr` method at `tiny` scale with E on its own VGG19 (the narrow torchvision-layout fixture of
+/// tools/make_ssr_fixtures.py): E reads VGG19's taps, the decoder run inherits that backbone from the encoder run
+/// and trains with SSR's blocks, pooled perceptual taps and 24 + 48 rows.
+#[test]
+fn ssr_method_trains_end_to_end_with_a_vgg19_encoder() {
+    let (data, _) = world();
+    let root = scratch!("ssr-vgg19");
+    let (enc, dec) = (root.join("enc"), root.join("dec"));
+    let (d, e, r) = (data.to_str().unwrap(), enc.to_str().unwrap(), dec.to_str().unwrap());
+    let vgg19 = crate::helpers::fixture("nn", "vgg19_w0125.safetensors");
+    let bb = format!("backbone.encoder={}", vgg19.display());
+    ok(&[
+        "train-encoder",
+        "--data",
+        d,
+        "--config",
+        "ssr@tiny",
+        "--set",
+        &bb,
+        "--set",
+        "encoder_training.epochs=1",
+        "--threads",
+        "1",
+        "--out",
+        e,
+    ]);
+    let w: std::collections::HashMap<String, tch::Tensor> =
+        tch::Tensor::read_safetensors(enc.join("encoder.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect();
+    // Head inputs are VGG19 width 0.125 (8, 16, 32, 64 channels), not the world backbone's width 0.25 (16 … 128).
+    for (head, c) in [(0, 8), (1, 16), (2, 32), (3, 64)] {
+        let k = format!("heads.{head}.conv.weight");
+        assert_eq!(w[&k].size()[1], c, "{k}");
+    }
+    let recorded = TrainConfig::load(enc.join("config.toml").to_str().unwrap(), &[]).unwrap();
+    assert_eq!(recorded.backbone.encoder, vgg19.display().to_string());
+    assert_eq!(recorded.backbone.weights, "world");
+    assert_eq!(recorded.encoder.space_mom2, 10.0);
+    ok(&[
+        "train-decoder",
+        "--data",
+        d,
+        "--encoder",
+        e,
+        "--config",
+        "ssr@tiny",
+        "--set",
+        "decoder_training.epochs=1",
+        "--threads",
+        "1",
+        "--out",
+        r,
+    ]);
+    let recorded = TrainConfig::load(dec.join("config.toml").to_str().unwrap(), &[]).unwrap();
+    assert_eq!(recorded.backbone.encoder, vgg19.display().to_string());
+    assert_eq!(recorded.decoder.block, vox2pix_formats::config::DecoderBlock::Ssr);
+    assert_eq!(recorded.decoder_training.unpaired_batch, 48);
+    ok(&["reconstruct", "--run", r, "--data", d, "--threads", "1"]);
+}
