@@ -6,9 +6,10 @@ method.md §2-§4 and is used by tools/make_torch_fixtures.py to produce the equ
 match the Rust VarStore names so the same state dict loads on both sides.
 
 As a script it is the twin of `vox2pix bench` (same subcommands, flags and RESULT line):
-- step: the [NI22] decoder training step: 16 paired rows (y -> D -> x_hat) + 16 unpaired rows (x_ext shifted ->
+- step: the decoder training step of a method (--config paper, the default, or ssr; see METHODS); under paper: 16 paired rows (y -> D -> x_hat) + 16 unpaired rows (x_ext shifted ->
   frozen E (eval) -> D -> x_hat), full image loss with a frozen VGG16 perceptual loss, decoder regularisers, AMSGrad;
-- encoder-step: batch 64, +-5 px shifts, VGG16 taps 1-4, E in train mode, MSE - 0.1 cos + regularisers, AMSGrad;
+- encoder-step: batch 64, +-5 px shifts, VGG16 taps 1-4, E in train mode, MSE - 0.1 cos + regularisers, AMSGrad
+  (ssr: VGG19 taps, SSR's E and loss, plain Adam);
 - decoder-epoch: the decoder trainer's epoch fed from `vox2pix bench decoder-epoch --dump FILE` (optionally
   torch.compile'd).
 
@@ -110,17 +111,20 @@ class Head(nn.Module):
 
 class Encoder(nn.Module):
     def __init__(self, tap_channels, image_size, n_voxels, head_channels=32, patch=3, dropout=0.5, bn_eps=1e-3,
-                 bn_momentum=0.01, conv_l1=1e-5, space_l1=5e-6, space_group=1e-5, feature_l1=5e-6, branch_l1=5e-2):
+                 bn_momentum=0.01, conv_l1=1e-5, space_l1=5e-6, space_group=1e-5, feature_l1=5e-6, branch_l1=5e-2,
+                 branch3_stride=1, space_mom2=0.0):
         super().__init__()
+        # branch3_stride 2 (SelfSuperReconst): branch 3 reads the S/8 map of branch 4; space_mom2: SSR's
+        # spatial-compactness term, once per branch that reads a map.
         self.patch, self.dropout = patch, dropout
         self.w = dict(conv_l1=conv_l1, space_l1=space_l1, space_group=space_group, feature_l1=feature_l1,
-                      branch_l1=branch_l1)
-        specs = [(True, 3, 2, 1), (False, 3, 2, 1), (False, 3, 1, 1), (False, 1, 1, 0)]
+                      branch_l1=branch_l1, space_mom2=space_mom2)
+        specs = [(True, 3, 2, 1), (False, 3, 2, 1), (False, 3, branch3_stride, 1), (False, 1, 1, 0)]
         self.heads = nn.ModuleList(
             [Head(tap_channels[i], head_channels, k, s, p, pool, bn_eps, bn_momentum)
              for i, (pool, k, s, p) in enumerate(specs)])
         sides = [image_size // 4 - patch + 1] * 3 + [image_size // 8 - patch + 1]
-        self.map_of_branch = [0, 0, 0, 1]
+        self.map_of_branch = [0, 0, 0, 1] if branch3_stride == 1 else [0, 0, 1, 1]
         self.space_maps = nn.ParameterList(
             [nn.Parameter(torch.full((s, s, n_voxels), 2.0 / (s * s + n_voxels))) for s in (sides[0], sides[3])])
         f = head_channels * patch * patch
@@ -150,7 +154,20 @@ class Encoder(nn.Module):
         for m in self.space_maps:
             r = r + w["space_l1"] * m.abs().sum() + w["space_group"] * torch.sqrt(avg4(m.square(), 0, 1) + SQRT_EPS).sum()
         r = r + w["feature_l1"] * sum(fm.weight.abs().sum() for fm in self.feature_mix)
+        if w["space_mom2"] > 0:
+            r = r + w["space_mom2"] * sum(mom2(self.space_maps[j]) for j in self.map_of_branch)
         return r + w["branch_l1"] * self.branch_mix.abs().sum()
+
+
+def mom2(m):
+    """SelfSuperReconst's calc_mom2 on the squared map m [H, W, V], written from its formula."""
+    p = m.square()
+    h, w, v = p.shape
+    ys = torch.arange(h, dtype=p.dtype, device=p.device).view(h, 1, 1)
+    xs = torch.arange(w, dtype=p.dtype, device=p.device).view(1, w, 1)
+    m00 = p.sum((0, 1), keepdim=True).clamp(min=1e-12)
+    cy, cx = (p * ys).sum((0, 1), keepdim=True) / m00, (p * xs).sum((0, 1), keepdim=True) / m00
+    return (((ys - cy) ** 2 + (xs - cx) ** 2) * p).sum() / (2 * w * v)
 
 
 def avg4(x, dy, dx):
@@ -168,11 +185,26 @@ def avg4(x, dy, dx):
     return a.permute(*inv)
 
 
+def avg8_reflect(x, dy, dx):
+    """Mean of the 8 surrounding cells over dims (dy, dx), reflect padding (SelfSuperReconst's decoder group term)."""
+    perm = [d for d in range(x.dim()) if d not in (dy, dx)] + [dy, dx]
+    xp = x.permute(*perm)
+    shp = xp.shape
+    p = F.pad(xp.reshape(-1, 1, shp[-2], shp[-1]), (1, 1, 1, 1), mode="reflect")
+    h, w = shp[-2], shp[-1]
+    a = sum(p[..., oy:oy + h, ox:ox + w] for oy in range(3) for ox in range(3) if (oy, ox) != (1, 1)) / 8
+    inv = [0] * len(perm)
+    for i, d in enumerate(perm):
+        inv[d] = i
+    return a.reshape(shp).permute(*inv)
+
+
 # ---------------------------------------------------------------- decoder D (method.md §3.1)
 class Decoder(nn.Module):
     def __init__(self, n_voxels, image_size, channels=64, kernel=5, groups=32, gn_eps=1e-5, fc_l1=20.0,
-                 fc_group=400.0, fc_neighbour=0.5, conv_l1=1e-5, block="keras"):
+                 fc_group=400.0, fc_neighbour=0.5, conv_l1=1e-5, block="keras", upsample="bilinear", fc_neighbours=4):
         super().__init__()
+        self.upsample, self.fc_neighbours = upsample, fc_neighbours
         # block: "keras" (conv with zero padding → ReLU → GroupNorm) or "ssr" (SelfSuperReconst's BaseDecoder:
         # ReflectionPad2d → conv → GroupNorm → Swish, and a reflection pad before the output conv).
         assert block in ("keras", "ssr"), block
@@ -199,7 +231,7 @@ class Decoder(nn.Module):
     def forward(self, y):
         x = self.fc(y).view(y.shape[0], self.c, self.g, self.g)
         for m in self.up:
-            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = F.interpolate(x, scale_factor=2, mode=self.upsample, align_corners=False)
             if self.block == "keras":
                 x = m.norm(F.relu(m.conv(x)))
             else:
@@ -214,7 +246,7 @@ class Decoder(nn.Module):
         W = self.fc.weight.view(self.c, self.g, self.g, -1)  # [C, y, x, V]
         sq = W.square()
         n = w["fc_neighbour"]
-        sm = (sq + n * avg4(sq, 1, 2)) / (1 + n)
+        sm = (sq + n * (avg8_reflect(sq, 1, 2) if self.fc_neighbours == 8 else avg4(sq, 1, 2))) / (1 + n)
         r = w["fc_l1"] * (W.abs() * snr_inv_n.view(1, 1, 1, -1)).mean()
         r = r + w["fc_group"] * torch.sqrt(sm.mean(0) + SQRT_EPS).mean()
         return r + w["conv_l1"] * sum(m.conv.weight.abs().sum() for m in self.up)
@@ -225,9 +257,12 @@ def l2n(x, dim):
     return x / torch.sqrt(torch.clamp((x * x).sum(dim, keepdim=True), min=NORM_EPS))
 
 
-def perceptual(pred_taps, target_taps, layer_weights=(0.2,) * 5):
+def perceptual(pred_taps, target_taps, layer_weights=(0.2,) * 5, taps="relu"):
+    """taps "relu": each block's last ReLU; "pool": after its 2x2 max-pool (SelfSuperReconst)."""
     total = 0.0
     for a, b, w in zip(pred_taps, target_taps, layer_weights):
+        if taps == "pool":
+            a, b = F.max_pool2d(a, 2), F.max_pool2d(b, 2)
         total = total + w * (1.0 - (l2n(a, 1) * l2n(b, 1)).sum(1).mean())
     return total
 
@@ -254,8 +289,8 @@ def fmri_loss(p, t, snr_n, cos_w=0.1):
     return ((p - t).abs() * snr_n.view(1, -1)).mean() - cos_w * cosine(p, t)
 
 
-def image_loss(vgg, pred, target, target_taps, n_c, wp=10.0, wm=1.0, wt=0.3):
-    lp = perceptual(vgg(pred), target_taps)
+def image_loss(vgg, pred, target, target_taps, n_c, wp=10.0, wm=1.0, wt=0.3, layer_weights=(0.2,) * 5, taps="relu"):
+    lp = perceptual(vgg(pred), target_taps, layer_weights, taps)
     lm = pixel_l1(pred, target, n_c)
     lt = tv(pred)
     return wp * lp + wm * lm + wt * lt, (lp, lm, lt)
@@ -270,6 +305,17 @@ def shift_replicate(x, dy, dx):
 
 
 # ---------------------------------------------------------------- benchmark
+# The methods `vox2pix bench --config NAME` times, as the presets configs/paper.toml and configs/ssr.toml set them.
+METHODS = {
+    "paper": dict(enc_blocks=VGG_BLOCKS, enc={}, dec={}, loss={}, cos_w=0.1, enc_amsgrad=True, dec_amsgrad=True,
+                  paired=16, unpaired=16, batch=64, shift=5),
+    "ssr": dict(enc_blocks=VGG19_BLOCKS, enc=dict(branch3_stride=2, conv_l1=1e-4, space_mom2=10.0),
+                dec=dict(block="ssr", upsample="bicubic", fc_l1=40.0, fc_neighbours=8, conv_l1=1e-4),
+                loss=dict(wp=1.0, layer_weights=(10.0, 10.0, 10.0, 10.0, 2.0), taps="pool"), cos_w=0.15,
+                enc_amsgrad=False, dec_amsgrad=True, paired=24, unpaired=48, batch=64, shift=3),
+}
+
+
 def peak_rss_mib():
     try:
         for line in open("/proc/self/status"):
@@ -332,13 +378,17 @@ def gpu_mib(dev):
 
 def bench_step(a):
     dev = setup(a)
+    m = METHODS[a.config]
+    a.paired = m["paired"] if a.paired is None else a.paired
+    a.unpaired = m["unpaired"] if a.unpaired is None else a.unpaired
     S, V = a.image_size, a.voxels
     vgg = random_vgg(dev)
-    enc = Encoder([64, 128, 256, 512], S, V).to(dev).eval()
-    dec = Decoder(V, S).to(dev)
+    evgg = vgg if m["enc_blocks"] is VGG_BLOCKS else random_vgg(dev, m["enc_blocks"])
+    enc = Encoder([64, 128, 256, 512], S, V, **m["enc"]).to(dev).eval()
+    dec = Decoder(V, S, **m["dec"]).to(dev)
     for p in enc.parameters():
         p.requires_grad_(False)
-    opt = torch.optim.Adam(dec.parameters(), lr=1e-3, amsgrad=True)
+    opt = torch.optim.Adam(dec.parameters(), lr=1e-3, amsgrad=m["dec_amsgrad"])
     x_pair = torch.rand(a.paired, 3, S, S, device=dev)
     y_pair = torch.randn(a.paired, V, device=dev)
     x_ext = torch.rand(a.unpaired, 3, S, S, device=dev)
@@ -353,13 +403,13 @@ def bench_step(a):
         t0 = time.perf_counter()
         with autocast(a, dev):
             with torch.no_grad():
-                y_ed = enc(vgg(shift_replicate(x_ext, 3, -2), n=4))
+                y_ed = enc(evgg(shift_replicate(x_ext, 3, -2), n=4))
                 if cached is not None:
                     tt = [torch.cat([c, e]).float() for c, e in zip(cached, vgg(x_ext))]
                 else:
                     tt = [t.float() for t in vgg(torch.cat([x_pair, x_ext]))]
             pred = dec(torch.cat([y_pair, y_ed]))
-            loss, _ = image_loss(vgg, pred, torch.cat([x_pair, x_ext]), tt, n_c)
+            loss, _ = image_loss(vgg, pred, torch.cat([x_pair, x_ext]), tt, n_c, **m["loss"])
         loss = loss.float() + dec.regularization(snr_inv_n)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -371,7 +421,7 @@ def bench_step(a):
             times.append(dt)
         print(f"step {i}: {dt:.1f} ms loss {loss_v:.5f}", flush=True)
     mean = sum(times) / max(1, len(times))
-    print(f"RESULT bench=step framework={framework(a)} device={a.device} "
+    print(f"RESULT bench=step framework={framework(a)} config={a.config} device={a.device} "
           f"paired={a.paired} unpaired={a.unpaired} voxels={V} size={S} cache_target_taps={int(a.cache_target_taps)} "
           f"threads={torch.get_num_threads()} steps={a.steps} ms_per_step={mean:.1f} peak_rss_mib={peak_rss_mib():.0f} "
           f"peak_gpu_mib={gpu_mib(dev):.0f} loss={loss_v:.5f}")
@@ -390,10 +440,13 @@ def shift_each(x, shifts):
 def bench_encoder_step(a):
     """Batch of shifted images -> frozen VGG16 taps 1-4 -> E (train mode) -> MSE - 0.1 cos + regularisers -> AMSGrad."""
     dev = setup(a)
+    m = METHODS[a.config]
+    a.batch = m["batch"] if a.batch is None else a.batch
+    a.shift_px = m["shift"] if a.shift_px is None else a.shift_px
     S, V = a.image_size, a.voxels
-    vgg = random_vgg(dev)
-    enc = Encoder([64, 128, 256, 512], S, V).to(dev).train()
-    opt = torch.optim.Adam(enc.parameters(), lr=1e-3, amsgrad=True)
+    vgg = random_vgg(dev, m["enc_blocks"])
+    enc = Encoder([64, 128, 256, 512], S, V, **m["enc"]).to(dev).train()
+    opt = torch.optim.Adam(enc.parameters(), lr=1e-3, amsgrad=m["enc_amsgrad"])
     x = torch.rand(a.batch, 3, S, S, device=dev)
     y = torch.randn(a.batch, V, device=dev)
     times, loss_v = [], float("nan")
@@ -404,7 +457,7 @@ def bench_encoder_step(a):
             with torch.no_grad():
                 taps = vgg(xs, n=4)
             pred = enc(taps).float()
-        loss = encoder_loss(pred, y) + enc.regularization()
+        loss = encoder_loss(pred, y, m["cos_w"]) + enc.regularization()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -417,7 +470,8 @@ def bench_encoder_step(a):
             times.append(dt)
         print(f"step {i}: {dt:.1f} ms loss {loss_v:.5f}", flush=True)
     mean = sum(times) / max(1, len(times))
-    print(f"RESULT bench=encoder-step framework={framework(a)} device={a.device} batch={a.batch} voxels={V} size={S} "
+    print(f"RESULT bench=encoder-step framework={framework(a)} config={a.config} device={a.device} batch={a.batch} "
+          f"voxels={V} size={S} "
           f"shift_px={a.shift_px} threads={torch.get_num_threads()} steps={a.steps} ms_per_step={mean:.1f} "
           f"peak_rss_mib={peak_rss_mib():.0f} peak_gpu_mib={gpu_mib(dev):.0f} loss={loss_v:.5f}")
 
@@ -528,8 +582,9 @@ def main():
     st.add_argument("--steps", type=int, default=5)
     st.add_argument("--warmup", type=int, default=1)
     st.add_argument("--voxels", type=int, default=5355)
-    st.add_argument("--paired", type=int, default=16)
-    st.add_argument("--unpaired", type=int, default=16)
+    st.add_argument("--config", choices=sorted(METHODS), default="paper")
+    st.add_argument("--paired", type=int, default=None, help="default: the method's (paper 16, ssr 24)")
+    st.add_argument("--unpaired", type=int, default=None, help="default: the method's (paper 16, ssr 48)")
     st.add_argument("--image-size", type=int, default=112)
     st.add_argument("--cache-target-taps", action="store_true")
     es = sub.add_parser("encoder-step", help="one encoder training step (vox2pix bench encoder-step)")
@@ -537,9 +592,10 @@ def main():
     es.add_argument("--steps", type=int, default=5)
     es.add_argument("--warmup", type=int, default=1)
     es.add_argument("--voxels", type=int, default=5355)
-    es.add_argument("--batch", type=int, default=64)
+    es.add_argument("--config", choices=sorted(METHODS), default="paper")
+    es.add_argument("--batch", type=int, default=None, help="default: the method's (64)")
     es.add_argument("--image-size", type=int, default=112)
-    es.add_argument("--shift-px", type=int, default=5)
+    es.add_argument("--shift-px", type=int, default=None, help="default: the method's (paper 5, ssr 3)")
     de = sub.add_parser("decoder-epoch", help="a decoder epoch from a `vox2pix bench decoder-epoch --dump` npz")
     common_args(de)
     de.add_argument("--data", required=True, help="npz written by vox2pix bench decoder-epoch --dump")

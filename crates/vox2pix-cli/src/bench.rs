@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use vox2pix::app::bench::{run_decoder_step_bench, run_encoder_step_bench, EncoderStepBenchConfig, StepBenchConfig};
 use vox2pix::app::bench_epoch::{run_decoder_epoch, DecoderEpochBench};
 use vox2pix::nn::device::{parse_device, set_cpu_threads, set_tf32, tf32_enabled, Device};
-use vox2pix_formats::config::Precision;
+use vox2pix_formats::config::{Precision, TrainConfig};
 
 #[derive(Args, Debug)]
 #[command(about = "Benchmarks (ms per step, peak memory)")]
@@ -18,9 +18,11 @@ pub struct BenchArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum BenchWhat {
-    /// One [NI22] decoder training step: paired + unpaired rows, frozen E, full-width VGG16 perceptual loss.
+    /// One decoder training step of a method (`paper`, `ssr`): paired + unpaired rows, frozen E, full-width VGG16
+    /// perceptual loss.
     Step(StepArgs),
-    /// One [NI22] encoder training step: batch 64, ±5 px shifts, VGG16 taps 1–4, separable readout, AMSGrad.
+    /// One encoder training step of a method: [NI22] batch 64, ±5 px shifts, VGG16 taps 1–4, separable readout,
+    /// AMSGrad; `ssr`: VGG19 taps, SSR's E, plain Adam.
     EncoderStep(EncoderStepArgs),
     /// A decoder epoch of a training config on a synthetic world through the real trainer (or its first N steps).
     DecoderEpoch(EpochArgs),
@@ -55,12 +57,17 @@ impl CommonArgs {
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Example:\n  vox2pix bench step --device cpu\n  vox2pix bench step --device cuda --steps 20 --cache-target-taps\n\
+    after_help = "Example:\n  vox2pix bench step --device cpu\n  vox2pix bench step --device cuda --steps 20 --cache-target-taps\n  \
+vox2pix bench step --config ssr --threads 2      # SelfSuperReconst's D step (24 + 48 rows, E on VGG19)\n\
 The PyTorch twin takes the same flags: PYTHONPATH=$VOX2PIX_TORCH_DIR python3 tools/bench_torch.py step --device cpu"
 )]
 pub struct StepArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+    /// The method timed: `paper` ([NI22]) or `ssr` (SelfSuperReconst), or any config; its E, D, image loss,
+    /// optimiser flags and batch sizes.
+    #[arg(long, default_value = "paper")]
+    pub config: String,
     /// Timed steps (after the warm-up).
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
@@ -69,12 +76,12 @@ pub struct StepArgs {
     /// Voxel count (default: GOD subject 3, VC).
     #[arg(long, default_value_t = 5355)]
     pub voxels: i64,
-    /// Paired rows per step (paper: 16).
-    #[arg(long, default_value_t = 16)]
-    pub paired: i64,
-    /// Unpaired (encoder–decoder) rows per step (paper: 16).
-    #[arg(long, default_value_t = 16)]
-    pub unpaired: i64,
+    /// Paired rows per step (default: the config's, paper 16, ssr 24).
+    #[arg(long)]
+    pub paired: Option<i64>,
+    /// Unpaired (encoder–decoder) rows per step (default: the config's, paper 16, ssr 48).
+    #[arg(long)]
+    pub unpaired: Option<i64>,
     #[arg(long, default_value_t = 112)]
     pub image_size: i64,
     /// Compute the paired targets' VGG taps once instead of every step.
@@ -83,11 +90,15 @@ pub struct StepArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  vox2pix bench encoder-step --device cuda --steps 20\n\
+#[command(after_help = "Example:\n  vox2pix bench encoder-step --device cuda --steps 20\n  \
+vox2pix bench encoder-step --config ssr --threads 2\n\
 Twin: PYTHONPATH=$VOX2PIX_TORCH_DIR python3 tools/bench_torch.py encoder-step --device cuda --steps 20")]
 pub struct EncoderStepArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+    /// The method timed: `paper` or `ssr`, or any config; its E, E's backbone, loss and optimiser flags.
+    #[arg(long, default_value = "paper")]
+    pub config: String,
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
     #[arg(long, default_value_t = 1)]
@@ -95,14 +106,14 @@ pub struct EncoderStepArgs {
     /// Voxel count (default: GOD subject 3, VC).
     #[arg(long, default_value_t = 5355)]
     pub voxels: i64,
-    /// Images per step (paper: 64).
-    #[arg(long, default_value_t = 64)]
-    pub batch: i64,
+    /// Images per step (default: the config's, 64).
+    #[arg(long)]
+    pub batch: Option<i64>,
     #[arg(long, default_value_t = 112)]
     pub image_size: i64,
-    /// Random translation range in pixels (paper: 5).
-    #[arg(long, default_value_t = 5)]
-    pub shift_px: i64,
+    /// Random translation range in pixels (default: the config's, paper 5, ssr 3).
+    #[arg(long)]
+    pub shift_px: Option<i64>,
 }
 
 #[derive(Args, Debug)]
@@ -153,10 +164,13 @@ fn setup(c: &CommonArgs) -> Result<(Device, String)> {
 
 fn run_step(a: &StepArgs) -> Result<()> {
     let (device, tag) = setup(&a.common)?;
+    let method = TrainConfig::load(&a.config, &[])?;
+    let paired = a.paired.unwrap_or(method.decoder_training.paired_batch as i64);
+    let unpaired = a.unpaired.unwrap_or(method.decoder_training.unpaired_batch as i64);
     let cfg = StepBenchConfig {
         device,
-        paired: a.paired,
-        unpaired: a.unpaired,
+        paired,
+        unpaired,
         voxels: a.voxels,
         image_size: a.image_size,
         steps: a.steps,
@@ -164,14 +178,14 @@ fn run_step(a: &StepArgs) -> Result<()> {
         cache_target_taps: a.cache_target_taps,
         tf32: a.common.tf32,
         precision: a.common.precision(),
+        method,
     };
     let r = run_decoder_step_bench(&cfg, |i, ms, loss| eprintln!("step {i}: {ms:.1} ms loss {loss:.5}"))?;
     println!(
-        "RESULT bench=step framework={tag} device={} paired={} unpaired={} voxels={} size={} \
-         cache_target_taps={} threads={} steps={} ms_per_step={:.1} peak_rss_mib={:.0} loss={:.5}",
+        "RESULT bench=step framework={tag} config={} device={} paired={paired} unpaired={unpaired} voxels={} \
+         size={} cache_target_taps={} threads={} steps={} ms_per_step={:.1} peak_rss_mib={:.0} loss={:.5}",
+        a.config,
         a.common.device,
-        a.paired,
-        a.unpaired,
         a.voxels,
         a.image_size,
         u8::from(a.cache_target_taps),
@@ -186,31 +200,26 @@ fn run_step(a: &StepArgs) -> Result<()> {
 
 fn run_encoder_step(a: &EncoderStepArgs) -> Result<()> {
     let (device, tag) = setup(&a.common)?;
+    let method = TrainConfig::load(&a.config, &[])?;
+    let batch = a.batch.unwrap_or(method.encoder_training.batch_size as i64);
+    let shift_px = a.shift_px.unwrap_or(method.encoder_training.shift_px);
     let cfg = EncoderStepBenchConfig {
         device,
-        batch: a.batch,
+        batch,
         voxels: a.voxels,
         image_size: a.image_size,
-        shift_px: a.shift_px,
+        shift_px,
         steps: a.steps,
         warmup: a.warmup,
         tf32: a.common.tf32,
         precision: a.common.precision(),
+        method,
     };
     let r = run_encoder_step_bench(&cfg, |i, ms, loss| eprintln!("step {i}: {ms:.1} ms loss {loss:.5}"))?;
     println!(
-        "RESULT bench=encoder-step framework={tag} device={} batch={} voxels={} size={} shift_px={} threads={} \
-         steps={} ms_per_step={:.1} peak_rss_mib={:.0} loss={:.5}",
-        a.common.device,
-        a.batch,
-        a.voxels,
-        a.image_size,
-        a.shift_px,
-        r.threads,
-        a.steps,
-        r.ms_per_step,
-        r.peak_rss_mib,
-        r.loss
+        "RESULT bench=encoder-step framework={tag} config={} device={} batch={batch} voxels={} size={} \
+         shift_px={shift_px} threads={} steps={} ms_per_step={:.1} peak_rss_mib={:.0} loss={:.5}",
+        a.config, a.common.device, a.voxels, a.image_size, r.threads, a.steps, r.ms_per_step, r.peak_rss_mib, r.loss
     );
     Ok(())
 }

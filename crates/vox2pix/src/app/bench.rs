@@ -1,8 +1,11 @@
-//! The decoder-training-step benchmark behind `vox2pix bench step` (twin: tools/bench_torch.py). One step of the
-//! [NI22] decoder stage: paired rows y → D → x̂ and unpaired rows x_ext (shifted) → frozen E (eval) → D → x̂, the
-//! full image loss with a frozen full-width VGG16 perceptual loss, D's regularisers, Adam (amsgrad) update.
-//! Weights are random with the same initialisation distributions as the twin (timing does not need trained ones).
+//! The training-step benchmarks behind `vox2pix bench step` and `bench encoder-step` (twin: tools/bench_torch.py).
+//! One step of the decoder stage: paired rows y → D → x̂ and unpaired rows x_ext (shifted) → frozen E (eval) → D →
+//! x̂, the full image loss with a frozen full-width VGG16 perceptual loss, D's regularisers, the Adam update; and
+//! one encoder step. The method timed is a config's (`paper`: [NI22]; `ssr`: SelfSuperReconst, E on VGG19):
+//! its E, D, image loss and optimiser flags. Weights are random with the same initialisation distributions as the
+//! twin (timing does not need trained ones).
 use crate::nn::backbone::Vgg;
+use crate::nn::backbone::{InputNorm, VggArch};
 use crate::nn::decoder::Decoder;
 use crate::nn::device::{Autocast, Precision};
 use crate::nn::encoder::SeparableEncoder;
@@ -11,7 +14,24 @@ use anyhow::{bail, Result};
 use std::time::Instant;
 use tch::nn::{self, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
-use vox2pix_formats::config::{DecoderConfig, EncoderConfig, ImageLossConfig};
+use vox2pix_formats::config::TrainConfig;
+
+/// The `paper` preset: the method the benchmarks time unless told otherwise.
+fn paper() -> TrainConfig {
+    TrainConfig::load("paper", &[]).expect("the embedded paper preset parses (tested)")
+}
+
+/// The architecture of E's backbone under `method` (random weights: a name, not a file).
+pub fn bench_encoder_arch(method: &TrainConfig) -> Result<VggArch> {
+    match method.backbone.encoder.as_str() {
+        "shared" | "vgg16" => Ok(VggArch::Vgg16),
+        "vgg19" => Ok(VggArch::Vgg19),
+        other => bail!(
+            "bench: backbone.encoder = \"{other}\"; the benchmarks use random weights, so it must be shared, vgg16 \
+             or vgg19"
+        ),
+    }
+}
 
 /// Settings of the decoder-step benchmark (random inputs: fMRI [rows, V], images [rows, 3, S, S]).
 #[derive(Clone, Debug)]
@@ -36,6 +56,8 @@ pub struct StepBenchConfig {
     pub tf32: bool,
     /// bf16 autocast for the forward passes (the trainers' `precision = "bf16"`).
     pub precision: Precision,
+    /// The method: E (`encoder`, `backbone.encoder`), D (`decoder`), `image_loss`, `decoder_training.amsgrad`.
+    pub method: TrainConfig,
 }
 
 impl Default for StepBenchConfig {
@@ -51,6 +73,7 @@ impl Default for StepBenchConfig {
             cache_target_taps: false,
             tf32: false,
             precision: Precision::F32,
+            method: paper(),
         }
     }
 }
@@ -98,21 +121,28 @@ pub fn run_decoder_step_bench(
     }
     tch::manual_seed(0);
     let (dev, s, v) = (cfg.device, cfg.image_size, cfg.voxels);
+    let m = &cfg.method;
     let mut frozen = VarStore::new(dev);
     let vgg = Vgg::new(&(frozen.root() / "vgg"), 1.0);
-    let c = vgg.channels();
-    let enc = SeparableEncoder::new(
-        &(frozen.root() / "enc"),
-        &EncoderConfig::default(),
-        [c[0], c[1], c[2], c[3]],
-        s,
-        v,
-    )?;
+    // E's own trunk where the method has one (SSR's VGG19); otherwise E reads the perceptual VGG16.
+    let own = match bench_encoder_arch(m)? {
+        VggArch::Vgg16 => None,
+        arch => Some(Vgg::build(
+            &(frozen.root() / "evgg"),
+            arch,
+            1.0,
+            InputNorm::Torchvision,
+            None,
+        )),
+    };
+    let evgg = own.as_ref().unwrap_or(&vgg);
+    let c = evgg.channels();
+    let enc = SeparableEncoder::new(&(frozen.root() / "enc"), &m.encoder, [c[0], c[1], c[2], c[3]], s, v)?;
     frozen.freeze();
     let dec_vs = VarStore::new(dev);
-    let dec = Decoder::new(&dec_vs.root(), &DecoderConfig::default(), v, s)?;
+    let dec = Decoder::new(&dec_vs.root(), &m.decoder, v, s)?;
     let mut opt = nn::Adam {
-        amsgrad: true,
+        amsgrad: m.decoder_training.amsgrad,
         ..Default::default()
     }
     .build(&dec_vs, 1e-3)?;
@@ -123,7 +153,7 @@ pub fn run_decoder_step_bench(
     let x_all = Tensor::cat(&[&x_pair, &x_ext], 0);
     let n_c = Tensor::full([3], 0.45, f);
     let snr_inv_n = Tensor::ones([v], f);
-    let loss_cfg = ImageLossConfig::default();
+    let loss_cfg = &m.image_loss;
     let cached = cfg.cache_target_taps.then(|| tch::no_grad(|| vgg.taps(&x_pair)));
     let mut times = Vec::new();
     let mut loss_v = f64::NAN;
@@ -131,7 +161,7 @@ pub fn run_decoder_step_bench(
         let t0 = Instant::now();
         let autocast = Autocast::new(cfg.precision, dev);
         let (y_ed, target_taps) = tch::no_grad(|| {
-            let t = vgg.taps_upto(&shift_replicate(&x_ext, 3, -2), 4);
+            let t = evgg.taps_upto(&shift_replicate(&x_ext, 3, -2), 4);
             let y_ed = enc.forward_taps_t(&[&t[0], &t[1], &t[2], &t[3]], false);
             let tt = match &cached {
                 Some(c) => c.cat(&vgg.taps(&x_ext)),
@@ -140,7 +170,7 @@ pub fn run_decoder_step_bench(
             (y_ed, tt)
         });
         let pred = dec.forward(&Tensor::cat(&[&y_pair, &y_ed], 0));
-        let (loss, _) = image_loss(&vgg, &pred, &x_all, &target_taps.to_float(), &n_c, &loss_cfg);
+        let (loss, _) = image_loss(&vgg, &pred, &x_all, &target_taps.to_float(), &n_c, loss_cfg);
         drop(autocast);
         let loss = loss.to_kind(Kind::Float) + dec.regularization(&snr_inv_n);
         opt.backward_step(&loss);
@@ -186,6 +216,8 @@ pub struct EncoderStepBenchConfig {
     pub tf32: bool,
     /// bf16 autocast for the forward passes.
     pub precision: Precision,
+    /// The method: E (`encoder`, its loss weights), E's backbone (`backbone.encoder`), `encoder_training.amsgrad`.
+    pub method: TrainConfig,
 }
 
 impl Default for EncoderStepBenchConfig {
@@ -200,6 +232,7 @@ impl Default for EncoderStepBenchConfig {
             warmup: 1,
             tf32: false,
             precision: Precision::F32,
+            method: paper(),
         }
     }
 }
@@ -226,9 +259,9 @@ fn shift_each(x: &Tensor, shifts: &[(i64, i64)]) -> Tensor {
     Tensor::cat(&rows, 0)
 }
 
-/// Times encoder steps: shifted images → frozen full-width VGG16 taps 1–4 (no grad) → E (train mode:
-/// dropout, BN batch statistics) → MSE − 0.1·cos + E's regularisers → Adam (amsgrad) → non-negativity of the
-/// branch mix. `progress(step, ms, loss)` after every step.
+/// Times encoder steps: shifted images → frozen full-width VGG16 (VGG19 under `ssr`) taps 1–4 (no grad) → E
+/// (train mode: dropout, BN batch statistics) → MSE − cos_weight·cos + E's regularisers → Adam (AMSGrad under
+/// `paper`) → non-negativity of the branch mix. `progress(step, ms, loss)` after every step.
 pub fn run_encoder_step_bench(
     cfg: &EncoderStepBenchConfig,
     mut progress: impl FnMut(usize, f64, f64),
@@ -251,14 +284,15 @@ pub fn run_encoder_step_bench(
     tch::manual_seed(0);
     let (dev, s, v) = (cfg.device, cfg.image_size, cfg.voxels);
     let mut frozen = VarStore::new(dev);
-    let vgg = Vgg::new(&(frozen.root() / "vgg"), 1.0);
+    let arch = bench_encoder_arch(&cfg.method)?;
+    let vgg = Vgg::build(&(frozen.root() / "vgg"), arch, 1.0, InputNorm::Torchvision, None);
     frozen.freeze();
     let c = vgg.channels();
-    let enc_cfg = EncoderConfig::default();
+    let enc_cfg = &cfg.method.encoder;
     let enc_vs = VarStore::new(dev);
-    let enc = SeparableEncoder::new(&enc_vs.root(), &enc_cfg, [c[0], c[1], c[2], c[3]], s, v)?;
+    let enc = SeparableEncoder::new(&enc_vs.root(), enc_cfg, [c[0], c[1], c[2], c[3]], s, v)?;
     let mut opt = nn::Adam {
-        amsgrad: true,
+        amsgrad: cfg.method.encoder_training.amsgrad,
         ..Default::default()
     }
     .build(&enc_vs, 1e-3)?;
@@ -341,6 +375,16 @@ mod tests {
         };
         let mut losses = vec![];
         let r = run_encoder_step_bench(&cfg, |_, _, l| losses.push(l)).unwrap();
+        // SelfSuperReconst's encoder step (VGG19 taps, mom2, plain Adam) trains too.
+        let ssr = EncoderStepBenchConfig {
+            method: TrainConfig::load("ssr", &[]).unwrap(),
+            ..cfg.clone()
+        };
+        let mut ssr_losses = vec![];
+        run_encoder_step_bench(&ssr, |_, _, l| ssr_losses.push(l)).unwrap();
+        assert!(ssr_losses.iter().all(|l| l.is_finite()) && ssr_losses[0] != ssr_losses[2]);
+        assert_eq!(bench_encoder_arch(&ssr.method).unwrap(), VggArch::Vgg19);
+        assert_eq!(bench_encoder_arch(&cfg.method).unwrap(), VggArch::Vgg16);
         assert_eq!(losses.len(), 3);
         assert_eq!(r.step_ms.len(), 2);
         assert!(losses.iter().all(|l| l.is_finite()));

@@ -18,6 +18,7 @@ fn cached_and_uncached_target_taps_give_the_same_losses() {
         cache_target_taps: false,
         tf32: false,
         precision: Precision::F32,
+        ..StepBenchConfig::default()
     };
     let mut plain = vec![];
     let r1 = run_decoder_step_bench(&base, |_, _, l| plain.push(l)).unwrap();
@@ -57,8 +58,27 @@ fn cached_and_uncached_target_taps_give_the_same_losses() {
         plain.iter().zip(&half).any(|(a, b)| a != b),
         "bf16 run is bit-equal to fp32: autocast not engaged"
     );
-    let bad = StepBenchConfig { steps: 0, ..base };
+    // SelfSuperReconst's step (its D blocks and losses, E on VGG19) is another objective on the same inputs.
+    let ssr = vox2pix_formats::config::TrainConfig::load("ssr", &[]).unwrap();
+    let mut other = vec![];
+    run_decoder_step_bench(
+        &StepBenchConfig {
+            method: ssr.clone(),
+            ..base.clone()
+        },
+        |_, _, l| other.push(l),
+    )
+    .unwrap();
+    assert!(other.iter().all(|l| l.is_finite()) && other[0] != plain[0] && other[0] != other[2]);
+    let bad = StepBenchConfig {
+        steps: 0,
+        ..base.clone()
+    };
     assert!(run_decoder_step_bench(&bad, |_, _, _| {}).is_err());
+    let mut path = ssr;
+    path.backbone.encoder = "/some/file.safetensors".into();
+    let err = run_decoder_step_bench(&StepBenchConfig { method: path, ..base }, |_, _, _| {}).unwrap_err();
+    assert!(format!("{err}").contains("backbone.encoder"), "{err}");
 }
 
 #[test]
