@@ -29,6 +29,14 @@ and DIR on PYTHONPATH):
 * ssr_vgg19_expected.safetensors: an input x [2, 3, 32, 32] in [0, 1] and the five taps, ImageNet mean/std applied
   first, computed in float64.
 
+The `ssr` preset's E and D together, forward and backward (the twin E with `branch3_stride=2`, conv L1 1e-4 and
+`space_mom2=10` on the VGG19 taps above; the twin D with SSR's blocks, bicubic upsampling, fc L1 40 and the
+8-neighbour group term, scored by the pooled perceptual loss with weights 10, 10, 10, 10, 2 on the width-0.125 VGG16):
+* encoder_ssr.safetensors, decoder_ssr_full.safetensors: their weights (randomised BN statistics and affines);
+* ssr_model_expected.safetensors: E(x) in eval mode; the encoder objective (MSE − 0.15·cos + regularisers, train
+  mode without dropout) and its gradients; D(y), the decoder objective (image loss + D's regularisers) and its
+  gradients, in float64.
+
 SSR's encoder augmentation, torchvision's `RandomCrop(S, padding=p, padding_mode='edge')`, written out as its
 definition (replicate-pad by p, crop S × S at offset (i, j)):
 * ssr_random_crop_expected.safetensors: images x [2, 3, 8, 8], p = 2, offsets (0, 4) and (3, 1), the crops.
@@ -72,6 +80,7 @@ def main():
     write_mom2()
     write_random_crop()
     write_vgg19()
+    write_ssr_model()
     print("wrote", OUT + "/decoder_ssr*.safetensors and ssr_perceptual_expected.safetensors")
 
 
@@ -99,6 +108,93 @@ def write_vgg19():
             exp[f"tap{k}"] = feats[: end + 1]((x - mean) / std)
     write_safetensors(os.path.join(OUT, "ssr_vgg19_expected.safetensors"),
                       {k: v.to(torch.float32) for k, v in exp.items()})
+
+
+def write_ssr_model():
+    torch.manual_seed(21)
+    sd19 = read_safetensors(os.path.join(OUT, "vgg19_w0125.safetensors"))
+    feats19 = tw.vgg16_features(0.125, tw.VGG19_BLOCKS)
+    feats19.load_state_dict({k[len("features."):]: v for k, v in sd19.items() if k.startswith("features.")})
+    vgg19 = tw.VggTaps(feats19, tw.VGG19_BLOCKS).double().eval()
+    feats16 = tw.vgg16_features(0.125)
+    sd16 = torch.load(os.path.join(OUT, "vgg16_w0125.pth"))
+    feats16.load_state_dict({k[len("features."):]: v for k, v in sd16.items() if k.startswith("features.")})
+    vgg16 = tw.VggTaps(feats16).double().eval()
+    for p in list(vgg19.parameters()) + list(vgg16.parameters()):
+        p.requires_grad_(False)
+    x = torch.rand(B, 3, S, S, dtype=torch.float64)
+    y = torch.randn(B, V, dtype=torch.float64)
+    enc = tw.Encoder([8, 16, 32, 64], S, V, head_channels=8, branch3_stride=2, conv_l1=1e-4, space_mom2=10.0)
+    with torch.no_grad():
+        for h in enc.heads:
+            for bn in (h.bn_in, h.bn_out):
+                bn.running_mean.copy_(torch.randn_like(bn.running_mean) * 0.3)
+                bn.running_var.uniform_(0.5, 1.5)
+                bn.weight.uniform_(0.5, 1.5)
+                bn.bias.normal_(0.0, 0.1)
+        for m in enc.space_maps:
+            m.add_(torch.randn_like(m) * 0.02)
+        for fm in enc.feature_mix:
+            fm.bias.normal_(0.0, 0.1)
+        enc.branch_mix.uniform_(0.2, 1.5)
+    write_safetensors(os.path.join(OUT, "encoder_ssr.safetensors"),
+                      {k: v for k, v in enc.state_dict().items() if not k.endswith("num_batches_tracked")})
+    enc = enc.double()
+    taps = vgg19(x, n=4)
+    exp = {"x": x, "y": y}
+    with torch.no_grad():
+        enc.eval()
+        exp["enc.out_eval"] = enc(taps)
+    enc.train()
+    enc.dropout = 0.0
+    loss = tw.encoder_loss(enc(taps), y, 0.15) + enc.regularization()
+    loss.backward()
+    exp["enc.objective"] = loss.detach()
+    for k in ("heads.2.conv.weight", "space_maps.1", "feature_mix.2.weight", "branch_mix"):
+        exp["enc.grad." + k] = dict(enc.named_parameters())[k].grad
+    dec = tw.Decoder(V, S, channels=16, groups=8, block="ssr", upsample="bicubic", fc_l1=40.0, fc_neighbours=8,
+                     conv_l1=1e-4)
+    with torch.no_grad():
+        for m in dec.up:
+            m.norm.weight.uniform_(0.5, 1.5)
+            m.norm.bias.normal_(0.0, 0.1)
+        dec.fc.bias.normal_(0.0, 0.1)
+    write_safetensors(os.path.join(OUT, "decoder_ssr_full.safetensors"), dec.state_dict())
+    dec = dec.double()
+    n_c = torch.tensor([0.4, 0.45, 0.5], dtype=torch.float64)
+    snr_inv_n = torch.rand(V, dtype=torch.float64) + 0.5
+    snr_inv_n = snr_inv_n / snr_inv_n.mean()
+    exp["n_c"], exp["snr_inv_n"] = n_c, snr_inv_n
+    pred = dec(y)
+    with torch.no_grad():
+        target_taps = vgg16(x)
+    loss, _ = tw.image_loss(vgg16, pred, x, target_taps, n_c, wp=1.0, wm=1.0, wt=0.3,
+                            layer_weights=(10.0, 10.0, 10.0, 10.0, 2.0), taps="pool")
+    loss = loss + dec.regularization(snr_inv_n)
+    loss.backward()
+    exp["dec.out"] = pred.detach()
+    exp["dec.objective"] = loss.detach()
+    for k in ("fc.weight", "up.0.conv.weight", "up.2.norm.weight", "out.weight"):
+        exp["dec.grad." + k] = dict(dec.named_parameters())[k].grad
+    write_safetensors(os.path.join(OUT, "ssr_model_expected.safetensors"),
+                      {k: v.to(torch.float32) for k, v in exp.items()})
+
+
+def read_safetensors(path):
+    import json
+    import struct
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    dt = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64}
+    out = {}
+    for k, h in header.items():
+        if k == "__metadata__":
+            continue
+        a, b = h["data_offsets"]
+        out[k] = torch.frombuffer(bytearray(data[a:b]), dtype=dt[h["dtype"]]).reshape(h["shape"]).clone()
+    return out
 
 
 def write_perceptual():

@@ -688,3 +688,97 @@ fn ssr_preset_models_have_selfsuperreconsts_parameters() {
     mine.sort();
     assert_eq!(mine, sizes_of(&r["encoder_backbone"]), "VGG19 blocks 1–4");
 }
+
+/// max relative error of the gradient of `name` in `vs` against the fixture's `key`.
+fn grad_err(vs: &VarStore, name: &str, e: &HashMap<String, Tensor>, key: &str) -> f64 {
+    let vars = vs.variables();
+    let v = vars.get(name).unwrap_or_else(|| panic!("no variable {name}"));
+    rel_err(&v.grad(), &get(e, key))
+}
+
+#[test]
+fn ssr_preset_encoder_and_decoder_match_the_twin_forward_and_backward() {
+    // The `ssr` preset's E (branch 3 at stride 2, conv L1 1e-4, space_mom2 10, loss MSE − 0.15·cos) on VGG19 taps
+    // and its D (SSR blocks, bicubic, fc L1 40, 8-neighbour group term) under the pooled perceptual loss, against
+    // the PyTorch twin on the same weights (tools/make_ssr_fixtures.py), 1e-5 relative.
+    use vox2pix::nn::backbone::{InputNorm, VggArch};
+    const TOL5: f64 = 1e-5;
+    let _torch = crate::helpers::torch_lock();
+    let e = fixture_tensors("ssr_model_expected.safetensors");
+    let ssr = vox2pix_formats::config::TrainConfig::load("ssr", &[]).unwrap();
+    let (x, y) = (get(&e, "x"), get(&e, "y"));
+    let mut bvs = VarStore::new(Device::Cpu);
+    let vgg19 = Vgg::build(&bvs.root(), VggArch::Vgg19, 0.125, InputNorm::Torchvision, None);
+    weights::load_weights(
+        &mut bvs,
+        &fixture("nn", "vgg19_w0125.safetensors"),
+        TORCHVISION_VGG16_UNUSED,
+    )
+    .unwrap();
+    bvs.freeze();
+    let taps = tch::no_grad(|| vgg19.taps_upto(&x, 4));
+    let taps = [&taps[0], &taps[1], &taps[2], &taps[3]];
+    let ecfg = EncoderConfig {
+        head_channels: 8,
+        ..ssr.encoder.clone()
+    };
+    let check = |what: &str, r: f64| {
+        eprintln!("{what}: relative error {r:.2e}");
+        assert!(r <= TOL5, "{what}: relative error {r:.3e} > {TOL5:e}");
+    };
+    let mut evs = VarStore::new(Device::Cpu);
+    let enc = SeparableEncoder::new(&evs.root(), &ecfg, [8, 16, 32, 64], S, V).unwrap();
+    weights::load_model(&mut evs, &fixture("nn", "encoder_ssr.safetensors")).unwrap();
+    check(
+        "ssr E eval",
+        rel_err(&enc.forward_taps_t(&taps, false), &get(&e, "enc.out_eval")),
+    );
+    let mut evs0 = VarStore::new(Device::Cpu);
+    let enc0 = SeparableEncoder::new(
+        &evs0.root(),
+        &EncoderConfig { dropout: 0.0, ..ecfg },
+        [8, 16, 32, 64],
+        S,
+        V,
+    )
+    .unwrap();
+    weights::load_model(&mut evs0, &fixture("nn", "encoder_ssr.safetensors")).unwrap();
+    let pred = enc0.forward_taps_t(&taps, true);
+    let obj = losses::encoder_loss(&pred, &y, ssr.encoder.cos_weight) + enc0.regularization();
+    check("ssr E objective", rel_err(&obj, &get(&e, "enc.objective")));
+    obj.backward();
+    for k in [
+        "heads.2.conv.weight",
+        "space_maps.1",
+        "feature_mix.2.weight",
+        "branch_mix",
+    ] {
+        check(
+            &format!("ssr E grad {k}"),
+            grad_err(&evs0, k, &e, &format!("enc.grad.{k}")),
+        );
+    }
+    // D, scored by the pooled perceptual loss on the narrow VGG16.
+    let (_v16, vgg16) = narrow_vgg("vgg16_w0125.safetensors");
+    let dcfg = DecoderConfig {
+        channels: 16,
+        groups: 8,
+        ..ssr.decoder.clone()
+    };
+    let mut dvs = VarStore::new(Device::Cpu);
+    let dec = Decoder::new(&dvs.root(), &dcfg, V, S).unwrap();
+    weights::load_model(&mut dvs, &fixture("nn", "decoder_ssr_full.safetensors")).unwrap();
+    let out = dec.forward(&y);
+    check("ssr D forward", rel_err(&out, &get(&e, "dec.out")));
+    let target_taps = tch::no_grad(|| vgg16.taps(&x));
+    let (img, _) = losses::image_loss(&vgg16, &out, &x, &target_taps, &get(&e, "n_c"), &ssr.image_loss);
+    let obj = img + dec.regularization(&get(&e, "snr_inv_n"));
+    check("ssr D objective", rel_err(&obj, &get(&e, "dec.objective")));
+    obj.backward();
+    for k in ["fc.weight", "up.0.conv.weight", "up.2.norm.weight", "out.weight"] {
+        check(
+            &format!("ssr D grad {k}"),
+            grad_err(&dvs, k, &e, &format!("dec.grad.{k}")),
+        );
+    }
+}
