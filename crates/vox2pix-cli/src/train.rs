@@ -29,7 +29,8 @@ impl DeviceArgs {
 /// A training config: a preset name or a TOML file, plus overrides.
 #[derive(Args, Debug, Clone)]
 pub struct ConfigArgs {
-    /// Preset (tiny, demo, paper, nips19) or path to a TOML config.
+    /// Preset (tiny, demo, paper, ssr, ssrc, nips19), a path to a TOML config, or METHOD@SCALE (e.g. ssr@demo:
+    /// the ssr method at the demo sizes and schedule).
     #[arg(long, default_value = "paper")]
     pub config: String,
     /// Override a config field, e.g. --set decoder_training.epochs=10 (repeatable).
