@@ -48,7 +48,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_torch as tw  # noqa: E402
-from make_torch_fixtures import write_safetensors  # noqa: E402
+from make_torch_fixtures import randomise_decoder, randomise_encoder, write_safetensors  # noqa: E402
 
 OUT = os.path.join("tests", "fixtures", "nn")
 S, V, B = 32, 37, 2
@@ -56,12 +56,7 @@ S, V, B = 32, 37, 2
 
 def main():
     torch.manual_seed(18)
-    dec = tw.Decoder(V, S, channels=16, groups=8, block="ssr")
-    with torch.no_grad():
-        for m in dec.up:
-            m.norm.weight.uniform_(0.5, 1.5)
-            m.norm.bias.normal_(0.0, 0.1)
-        dec.fc.bias.normal_(0.0, 0.1)
+    dec = randomise_decoder(tw.Decoder(V, S, channels=16, groups=8, block="ssr"))
     write_safetensors(os.path.join(OUT, "decoder_ssr.safetensors"), dec.state_dict())
     dec = dec.double()
     y = torch.randn(B, V, dtype=torch.float64, requires_grad=True)
@@ -124,19 +119,8 @@ def write_ssr_model():
         p.requires_grad_(False)
     x = torch.rand(B, 3, S, S, dtype=torch.float64)
     y = torch.randn(B, V, dtype=torch.float64)
-    enc = tw.Encoder([8, 16, 32, 64], S, V, head_channels=8, branch3_stride=2, conv_l1=1e-4, space_mom2=10.0)
-    with torch.no_grad():
-        for h in enc.heads:
-            for bn in (h.bn_in, h.bn_out):
-                bn.running_mean.copy_(torch.randn_like(bn.running_mean) * 0.3)
-                bn.running_var.uniform_(0.5, 1.5)
-                bn.weight.uniform_(0.5, 1.5)
-                bn.bias.normal_(0.0, 0.1)
-        for m in enc.space_maps:
-            m.add_(torch.randn_like(m) * 0.02)
-        for fm in enc.feature_mix:
-            fm.bias.normal_(0.0, 0.1)
-        enc.branch_mix.uniform_(0.2, 1.5)
+    enc = randomise_encoder(
+        tw.Encoder([8, 16, 32, 64], S, V, head_channels=8, branch3_stride=2, conv_l1=1e-4, space_mom2=10.0))
     write_safetensors(os.path.join(OUT, "encoder_ssr.safetensors"),
                       {k: v for k, v in enc.state_dict().items() if not k.endswith("num_batches_tracked")})
     enc = enc.double()
@@ -152,13 +136,8 @@ def write_ssr_model():
     exp["enc.objective"] = loss.detach()
     for k in ("heads.2.conv.weight", "space_maps.1", "feature_mix.2.weight", "branch_mix"):
         exp["enc.grad." + k] = dict(enc.named_parameters())[k].grad
-    dec = tw.Decoder(V, S, channels=16, groups=8, block="ssr", upsample="bicubic", fc_l1=40.0, fc_neighbours=8,
-                     conv_l1=1e-4)
-    with torch.no_grad():
-        for m in dec.up:
-            m.norm.weight.uniform_(0.5, 1.5)
-            m.norm.bias.normal_(0.0, 0.1)
-        dec.fc.bias.normal_(0.0, 0.1)
+    dec = randomise_decoder(tw.Decoder(V, S, channels=16, groups=8, block="ssr", upsample="bicubic", fc_l1=40.0,
+                                       fc_neighbours=8, conv_l1=1e-4))
     write_safetensors(os.path.join(OUT, "decoder_ssr_full.safetensors"), dec.state_dict())
     dec = dec.double()
     n_c = torch.tensor([0.4, 0.45, 0.5], dtype=torch.float64)

@@ -51,6 +51,34 @@ def write_safetensors(path, tensors):
             f.write(b)
 
 
+def randomise_encoder(enc):
+    """Random BN statistics and affines, map noise, feature-mix biases and branch mix, so that eval-mode outputs
+    test every part of the readout (in place; returns enc)."""
+    with torch.no_grad():
+        for h in enc.heads:
+            for bn in (h.bn_in, h.bn_out):
+                bn.running_mean.copy_(torch.randn_like(bn.running_mean) * 0.3)
+                bn.running_var.uniform_(0.5, 1.5)
+                bn.weight.uniform_(0.5, 1.5)
+                bn.bias.normal_(0.0, 0.1)
+        for m in enc.space_maps:
+            m.add_(torch.randn_like(m) * 0.02)
+        for fm in enc.feature_mix:
+            fm.bias.normal_(0.0, 0.1)
+        enc.branch_mix.uniform_(0.2, 1.5)
+    return enc
+
+
+def randomise_decoder(dec):
+    """Random GroupNorm affines and FC bias (in place; returns dec)."""
+    with torch.no_grad():
+        for m in dec.up:
+            m.norm.weight.uniform_(0.5, 1.5)
+            m.norm.bias.normal_(0.0, 0.1)
+        dec.fc.bias.normal_(0.0, 0.1)
+    return dec
+
+
 def save_both(stem, sd):
     torch.save(sd, os.path.join(OUT, stem + ".pth"))
     write_safetensors(os.path.join(OUT, stem + ".safetensors"), sd)
@@ -112,19 +140,8 @@ def main():
     exp["loss.fmri"] = tw.fmri_loss(yp, yt, snr_n, 0.1)
 
     # ---- encoder E (head 8 channels) on the narrow taps
-    enc = tw.Encoder([8, 16, 32, 64], S, V, head_channels=8)
+    enc = randomise_encoder(tw.Encoder([8, 16, 32, 64], S, V, head_channels=8))
     with torch.no_grad():
-        for h in enc.heads:
-            for bn in (h.bn_in, h.bn_out):
-                bn.running_mean.copy_(torch.randn_like(bn.running_mean) * 0.3)
-                bn.running_var.uniform_(0.5, 1.5)
-                bn.weight.uniform_(0.5, 1.5)
-                bn.bias.normal_(0.0, 0.1)
-        for m in enc.space_maps:
-            m.add_(torch.randn_like(m) * 0.02)
-        for fm in enc.feature_mix:
-            fm.bias.normal_(0.0, 0.1)
-        enc.branch_mix.uniform_(0.2, 1.5)
         enc.branch_mix[3, 2] = -0.7
     write_safetensors(os.path.join(OUT, "encoder.safetensors"),
                       {k: v for k, v in enc.state_dict().items() if not k.endswith("num_batches_tracked")})
@@ -138,12 +155,7 @@ def main():
         exp["encoder.out_train_nodrop"] = enc(taps)
 
     # ---- decoder D (16 channels, 8 groups) and the full image loss on its output
-    dec = tw.Decoder(V, S, channels=16, groups=8)
-    with torch.no_grad():
-        for m in dec.up:
-            m.norm.weight.uniform_(0.5, 1.5)
-            m.norm.bias.normal_(0.0, 0.1)
-        dec.fc.bias.normal_(0.0, 0.1)
+    dec = randomise_decoder(tw.Decoder(V, S, channels=16, groups=8))
     write_safetensors(os.path.join(OUT, "decoder.safetensors"), dec.state_dict())
     dec = dec.double()
     y_in = torch.randn(B, V, dtype=torch.float64)
