@@ -21,7 +21,7 @@ use tch::{Device, Kind, Tensor};
 use vox2pix::app::jobs;
 use vox2pix::data::TrainingData;
 use vox2pix::eval::run_eval::{evaluate_run, EvaluateOptions};
-use vox2pix::model::run::{encoder_of, run_config, RunDir, RunInfo};
+use vox2pix::model::run::{data_of, encoder_of, run_config, RunDir, RunInfo};
 use vox2pix::model::{DecoderModel, EncoderModel};
 use vox2pix::nn::device::{apply_threads, parse_device, ThreadSetting};
 use vox2pix::nn::dlpack::{data_address, dlpack_delete, tensor_from_dlpack, tensor_to_dlpack};
@@ -547,18 +547,6 @@ struct Run {
 }
 
 /// The dataset folder a run was trained on (`RUN/data.json`).
-fn run_data_dir(run: &Path) -> Result<PathBuf> {
-    let p = run.join("data.json");
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&p).with_context(|| format!("{}: missing", p.display()))?)
-            .with_context(|| format!("{}: corrupt", p.display()))?;
-    Ok(PathBuf::from(
-        v["data"]
-            .as_str()
-            .with_context(|| format!("{}: no 'data' entry", p.display()))?,
-    ))
-}
-
 #[pymethods]
 impl Run {
     #[new]
@@ -578,7 +566,7 @@ impl Run {
         let cfg = run_config(&path).or_py("RunError")?;
         let data_dir = match data {
             Some(d) => existing_path(d, "dataset", "DataNotFoundError")?,
-            None => run_data_dir(&path).or_py("RunError")?,
+            None => data_of(&path).or_py("RunError")?,
         };
         let data = TrainingData::load(&data_dir, &cfg.roi, dev).or_py("DataError")?;
         let model = match info.kind.as_str() {

@@ -239,14 +239,24 @@ pub fn run_config(run: &Path) -> Result<TrainConfig> {
 
 /// The encoder run a decoder run was trained with.
 pub fn encoder_of(decoder_run: &Path) -> Result<PathBuf> {
-    let p = decoder_run.join("encoder.json");
+    path_entry(decoder_run, "encoder.json", "encoder_run")
+}
+
+/// The dataset folder a run was trained on (`data.json`'s `data`).
+pub fn data_of(run: &Path) -> Result<PathBuf> {
+    path_entry(run, "data.json", "data")
+}
+
+/// The path stored under `key` in the run's JSON file `file`.
+fn path_entry(run: &Path, file: &str, key: &str) -> Result<PathBuf> {
+    let p = run.join(file);
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&p).with_context(|| format!("{}: missing", p.display()))?)
             .with_context(|| format!("{}: corrupt", p.display()))?;
     Ok(PathBuf::from(
-        v["encoder_run"]
+        v[key]
             .as_str()
-            .with_context(|| format!("{}: no encoder_run", p.display()))?,
+            .with_context(|| format!("{}: no '{key}' entry", p.display()))?,
     ))
 }
 
