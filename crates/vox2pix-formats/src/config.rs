@@ -783,20 +783,29 @@ mod tests {
 
     #[test]
     fn presets_parse_and_differ() {
-        let cfgs: Vec<TrainConfig> = PRESETS
-            .iter()
-            .map(|(n, _)| TrainConfig::load(n, &[]).unwrap())
-            .collect();
+        let get = |name: &str| TrainConfig::load(name, &[]).unwrap();
+        let all: Vec<TrainConfig> = PRESETS.iter().map(|(n, _)| get(n)).collect();
+        for (i, a) in all.iter().enumerate() {
+            for (j, b) in all.iter().enumerate().skip(i + 1) {
+                assert_ne!(
+                    a, b,
+                    "presets {} and {} are the same config",
+                    PRESETS[i].0, PRESETS[j].0
+                );
+            }
+        }
         assert_eq!(
-            cfgs[2].decoder_training.epochs, 150,
+            get("paper").decoder_training.epochs,
+            150,
             "paper preset must keep the paper's 150 epochs"
         );
         assert!(
-            cfgs[3].decoder_training.de_batch > 0,
+            get("nips19").decoder_training.de_batch > 0,
             "nips19 preset has the DE stream on"
         );
         assert_eq!(
-            cfgs[2].decoder_training.de_batch, 0,
+            get("paper").decoder_training.de_batch,
+            0,
             "paper preset has the DE stream off"
         );
     }
