@@ -27,7 +27,9 @@ def cli():
     binary = _bin()
 
     def run(*args: str) -> str:
-        extra = ["--threads", "1"] if args[0] in ("train-backbone", "train-encoder", "train-decoder") else []
+        # One thread like the Python side: on some CPUs libtorch's kernels round differently per thread count.
+        single = ("train-backbone", "train-encoder", "train-decoder", "reconstruct")
+        extra = ["--threads", "1"] if args[0] in single else []
         p = subprocess.run([binary, *args, *extra], capture_output=True, text=True)
         assert p.returncode == 0, f"vox2pix {' '.join(args)} failed:\n{p.stderr}"
         return p.stdout
