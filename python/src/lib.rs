@@ -8,14 +8,14 @@
 //!   the next step (`vox2pix::train::progress::observe`), which leaves the run resumable.
 //!
 //! The Python layer (`python/vox2pix/`) adds the documented API, argument conversion and tqdm.
-use anyhow::{Context, Result};
+use anyhow::Result;
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 use std::cell::RefCell;
 use std::ffi::{c_void, CStr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 use tch::{Device, Kind, Tensor};
 use vox2pix::app::jobs;
