@@ -346,3 +346,214 @@ pub fn write_bdata_file(
         .map_err(|e| anyhow!("cannot encode {} as HDF5: {e}", path.display()))?;
     crate::io::write_bytes_atomic(path, &bytes)
 }
+
+/// One large numeric dataset (NSD's betas, stimuli or MindEye2's arrays: gigabytes to tens of gigabytes) read a
+/// window of rows (along the first axis) at a time: the file is opened for streaming, so only the storage a
+/// window overlaps is read and memory stays bounded by the window. Damage found while reading is an error
+/// naming the file, as for [`PureHdf5`].
+pub struct Hdf5Rows {
+    path: PathBuf,
+    name: String,
+    ds: hdf5_pure::Dataset,
+    shape: Vec<usize>,
+    /// Half-precision floats, which the backend stores but does not convert (decoded here).
+    half: Option<bool>,
+    _file: hdf5_pure::File,
+}
+
+impl Hdf5Rows {
+    /// Opens dataset `name` of `path`; `what` says what the file should be (for the error when it is missing
+    /// or the dataset is not there).
+    pub fn open(path: &Path, name: &str, what: &str) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                anyhow::Error::from(FormatError::Missing {
+                    path: path.to_path_buf(),
+                    hint: format!("expected {what}"),
+                })
+            } else {
+                FormatError::io(path, e).into()
+            }
+        })?;
+        let file = guarded(path, "open", || hdf5_pure::File::open_streaming(path))?.map_err(|e| {
+            FormatError::corrupt(
+                path,
+                format!("not a readable HDF5 file ({e}); it may be truncated or not HDF5 — expected {what}"),
+            )
+        })?;
+        let sb = file.superblock();
+        let expected = sb.base_address.get().saturating_add(sb.eof_address);
+        if meta.len() < expected {
+            return Err(FormatError::corrupt(
+                path,
+                format!(
+                    "truncated: it has {} bytes but its HDF5 header says {expected}; re-download it",
+                    meta.len()
+                ),
+            )
+            .into());
+        }
+        let ds = match guarded(path, name, || file.dataset(name.trim_start_matches('/')))? {
+            Ok(ds) => ds,
+            Err(_) => {
+                let names = match guarded(path, "/", || file.root().datasets()) {
+                    Ok(Ok(n)) => n.join(", "),
+                    _ => String::new(),
+                };
+                return Err(FormatError::invalid(
+                    path.display().to_string(),
+                    format!("has no dataset `{name}` (it holds: {names}); expected {what}"),
+                )
+                .into());
+            }
+        };
+        let shape: Vec<usize> = guarded(path, name, || ds.shape())?
+            .map_err(|e| FormatError::corrupt(path, format!("cannot read the shape of `{name}`: {e}")))?
+            .into_iter()
+            .map(|d| d as usize)
+            .collect();
+        let half = match guarded(path, name, || ds.datatype())? {
+            Ok(hdf5_pure::Datatype::FloatingPoint {
+                size: 2, byte_order, ..
+            }) => Some(byte_order == hdf5_pure::DatatypeByteOrder::LittleEndian),
+            _ => None,
+        };
+        let bytes = shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+            .unwrap_or(u64::MAX);
+        if bytes > meta.len().saturating_mul(MAX_EXPANSION).saturating_add(1 << 26) {
+            return Err(FormatError::corrupt(
+                path,
+                format!("dataset `{name}` claims shape {shape:?}, more than the file can hold; it is damaged"),
+            )
+            .into());
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+            ds,
+            shape,
+            half,
+            _file: file,
+        })
+    }
+
+    /// The dataset's shape as h5py reports it.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Values per row (the product of the axes after the first).
+    pub fn row_len(&self) -> usize {
+        self.shape.iter().skip(1).product()
+    }
+
+    /// The dataset's element type, for messages (`f32`, `i16`, `f16`, …).
+    pub fn dtype_name(&self) -> String {
+        if self.half.is_some() {
+            return "f16".into();
+        }
+        match self.ds.dtype() {
+            Ok(t) => t.to_string(),
+            Err(_) => "unknown".into(),
+        }
+    }
+
+    fn check_window(&self, start: usize, n: usize) -> Result<()> {
+        let rows = self.shape.first().copied().unwrap_or(0);
+        if start.checked_add(n).is_none_or(|end| end > rows) {
+            return Err(FormatError::invalid(
+                self.path.display().to_string(),
+                format!(
+                    "rows {start}..{} of `{}` requested, but it has {rows}",
+                    start + n,
+                    self.name
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    fn read_failed(&self, e: impl std::fmt::Display) -> anyhow::Error {
+        FormatError::corrupt(
+            &self.path,
+            format!(
+                "cannot read `{}` ({e}); the file is damaged or truncated, or uses an unsupported filter — re-download it",
+                self.name
+            ),
+        )
+        .into()
+    }
+
+    /// Rows `start..start + n` as f32, in C order (any integer or float type, half precision included).
+    pub fn read_f32(&self, start: usize, n: usize) -> Result<Vec<f32>> {
+        self.check_window(start, n)?;
+        let out = match self.half {
+            Some(le) => {
+                let raw = guarded(&self.path, &self.name, || self.ds.read_raw_rows(start as u64, n as u64))?
+                    .map_err(|e| self.read_failed(e))?;
+                raw.chunks_exact(2)
+                    .map(|c| {
+                        half_to_f32(if le {
+                            u16::from_le_bytes([c[0], c[1]])
+                        } else {
+                            u16::from_be_bytes([c[0], c[1]])
+                        })
+                    })
+                    .collect()
+            }
+            None => guarded(&self.path, &self.name, || self.ds.read_f32_rows(start as u64, n as u64))?
+                .map_err(|e| self.read_failed(e))?,
+        };
+        if out.len() != n * self.row_len() {
+            return Err(self.read_failed(format!("{} values instead of {}", out.len(), n * self.row_len())));
+        }
+        Ok(out)
+    }
+
+    /// Rows `start..start + n` of an int16 dataset, in C order (half the memory of [`Hdf5Rows::read_f32`]).
+    pub fn read_i16(&self, start: usize, n: usize) -> Result<Vec<i16>> {
+        self.check_window(start, n)?;
+        let out = guarded(&self.path, &self.name, || self.ds.read_i16_rows(start as u64, n as u64))?
+            .map_err(|e| self.read_failed(e))?;
+        if out.len() != n * self.row_len() {
+            return Err(self.read_failed(format!("{} values instead of {}", out.len(), n * self.row_len())));
+        }
+        Ok(out)
+    }
+
+    /// Rows `start..start + n` of a uint8 dataset, in C order.
+    pub fn read_u8(&self, start: usize, n: usize) -> Result<Vec<u8>> {
+        self.check_window(start, n)?;
+        let out = guarded(&self.path, &self.name, || self.ds.read_u8_rows(start as u64, n as u64))?
+            .map_err(|e| self.read_failed(e))?;
+        if out.len() != n * self.row_len() {
+            return Err(self.read_failed(format!("{} values instead of {}", out.len(), n * self.row_len())));
+        }
+        Ok(out)
+    }
+}
+
+/// IEEE 754 half precision → f32 (exact: every half value is an f32 value).
+pub fn half_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match (exp, frac) {
+        (0, 0) => sign,
+        // Subnormal: frac · 2^-24.
+        (0, f) => {
+            return if sign != 0 {
+                -(f as f32) * 2f32.powi(-24)
+            } else {
+                f as f32 * 2f32.powi(-24)
+            }
+        }
+        (0x1f, 0) => sign | 0x7f80_0000,
+        (0x1f, f) => sign | 0x7f80_0000 | (f << 13),
+        (e, f) => sign | ((e + 112) << 23) | (f << 13),
+    };
+    f32::from_bits(bits)
+}

@@ -4,7 +4,7 @@
 //!   SelfSuperReconst layout ([`layout`]) with its manifest ([`manifest`]), bdpy BData files ([`bdata`] over
 //!   [`hdf5`]), stimulus and unpaired image folders ([`images`]), the GOD → npz conversion ([`convert`]), fMRI
 //!   preprocessing ([`preprocess`]) and the `vox2pix info` summary ([`summary`]); MATLAB MAT-files ([`mat5`])
-//!   and the vim-1 conversion ([`vim1`]).
+//!   and the vim-1 conversion ([`vim1`]); NIfTI volumes ([`nifti`]) and the NSD conversion ([`nsd`]).
 //! - Experiments: the training config file and the model hyperparameters it holds ([`config`]).
 //! - Weights: `.pth` state dicts, safetensors, model cards and the checked download ([`weights`]).
 //! - Shared plumbing every layer uses: atomic writes ([`io`]), the seeded counter-based random streams
@@ -23,7 +23,9 @@ pub mod io;
 pub mod layout;
 pub mod manifest;
 pub mod mat5;
+pub mod nifti;
 pub mod npz;
+pub mod nsd;
 pub mod preprocess;
 pub mod rng;
 pub mod summary;

@@ -7,6 +7,7 @@ mod helpers;
 mod bdata;
 mod layout;
 mod npz;
+mod nsd;
 mod presets;
 mod vim1;
 mod weights;

@@ -1,0 +1,888 @@
+//! The Natural Scenes Dataset (NSD; Allen et al. 2022) → the dataset model, from the two forms users hold:
+//! NSD's own release ([`NsdRelease`]: per-session single-trial betas, the `nsdgeneral` ROI, the experiment design
+//! and the stimulus brick) and MindEye2's preprocessed files ([`MindEye2Files`]). Keys, dtypes and layouts are in
+//! `docs/data-formats.md` §NSD; `tools/make_nsd_fixtures.py` writes both forms with h5py / nibabel / scipy and
+//! recomputes the bookkeeping with NumPy.
+//!
+//! The bookkeeping (one subject s):
+//! - trial t (0-based, over the whole experiment: session k's trial i is t = (k−1)·750 + i) showed the subject's
+//!   image `masterordering[t]` (1-based, 1…10,000), which is NSD image `subjectim[s, masterordering[t]] − 1`
+//!   (0-based, 0…72,999);
+//! - the test set is the images in `sharedix` (the `shared1000`, seen by every subject) that the subject saw,
+//!   their trials averaged over the repeats present; every other trial is a training trial;
+//! - voxels are the `nsdgeneral` voxels (value > 0), in the order NumPy's boolean indexing of the nibabel
+//!   `(X, Y, Z)` array gives (C order: z fastest), the order of Brain-Diffuser's and MindEye's matrices.
+//!
+//! Nothing is held that scales with the 73k stimuli: betas stream in windows of trials and images are read
+//! one by one from the HDF5 brick by index.
+use crate::dataset::{Dataset, ImageSet, SubjectData};
+use crate::error::FormatError;
+use crate::hdf5::Hdf5Rows;
+use crate::mat5::read_variable;
+use crate::nifti::{read_nifti, NiftiReader};
+use crate::preprocess::{average_repeats, calc_snr, ncsnr, noise_ceiling, zscore_per_run};
+use anyhow::{Context, Result};
+use ndarray::{Array1, Array2, Array4};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// NSD stores betas as int16 percent signal change × 300.
+pub const BETA_SCALE: f32 = 300.0;
+
+/// Number of NSD images (`nsd_stimuli.hdf5`, `subjectim` values).
+pub const N_NSD_IMAGES: usize = 73_000;
+
+/// NSD's ROI files in `func1pt8mm/roi/`, with their label values (`*.mgz.ctab` of the release).
+pub const ROI_FILES: [(&str, &[(u32, &str)]); 6] = [
+    (
+        "prf-visualrois",
+        &[
+            (1, "V1v"),
+            (2, "V1d"),
+            (3, "V2v"),
+            (4, "V2d"),
+            (5, "V3v"),
+            (6, "V3d"),
+            (7, "hV4"),
+        ],
+    ),
+    (
+        "floc-faces",
+        &[
+            (1, "OFA"),
+            (2, "FFA-1"),
+            (3, "FFA-2"),
+            (4, "mTL-faces"),
+            (5, "aTL-faces"),
+        ],
+    ),
+    ("floc-places", &[(1, "OPA"), (2, "PPA"), (3, "RSC")]),
+    (
+        "floc-bodies",
+        &[(1, "EBA"), (2, "FBA-1"), (3, "FBA-2"), (4, "mTL-bodies")],
+    ),
+    (
+        "floc-words",
+        &[
+            (1, "OWFA"),
+            (2, "VWFA-1"),
+            (3, "VWFA-2"),
+            (4, "mfs-words"),
+            (5, "mTL-words"),
+        ],
+    ),
+    (
+        "streams",
+        &[
+            (1, "early"),
+            (2, "midventral"),
+            (3, "midlateral"),
+            (4, "midparietal"),
+            (5, "ventral"),
+            (6, "lateral"),
+            (7, "parietal"),
+        ],
+    ),
+];
+
+/// The standard masks built from NSD's labels: name, and the NSD labels whose union it is.
+const STANDARD_ROIS: [(&str, &[&str]); 8] = [
+    ("V1", &["V1v", "V1d"]),
+    ("V2", &["V2v", "V2d"]),
+    ("V3", &["V3v", "V3d"]),
+    ("V4", &["hV4"]),
+    ("FFA", &["FFA-1", "FFA-2"]),
+    ("PPA", &["PPA"]),
+    ("LVC", &["V1v", "V1d", "V2v", "V2d", "V3v", "V3d"]),
+    (
+        "HVC",
+        &[
+            "midventral",
+            "midlateral",
+            "midparietal",
+            "ventral",
+            "lateral",
+            "parietal",
+        ],
+    ),
+];
+
+/// NSD's own release, as the AWS bucket (`s3://natural-scenes-dataset/`) lays it out.
+#[derive(Clone, Debug)]
+pub struct NsdRelease {
+    /// `nsddata/experiments/nsd/nsd_expdesign.mat`.
+    pub expdesign: PathBuf,
+    /// The folder of `betas_sessionNN.hdf5` (or `.nii.gz`), e.g.
+    /// `nsddata_betas/ppdata/subj01/func1pt8mm/betas_fithrf_GLMdenoise_RR`.
+    pub betas: PathBuf,
+    /// The folder of `nsdgeneral.nii.gz` and the other ROI files: `nsddata/ppdata/subj01/func1pt8mm/roi`.
+    pub rois: PathBuf,
+    /// `nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5`.
+    pub stimuli: PathBuf,
+}
+
+impl NsdRelease {
+    /// The paths under an NSD root (a local copy of the bucket) for `subject`, with betas of `betas_version`
+    /// (e.g. `betas_fithrf_GLMdenoise_RR`).
+    pub fn under(root: &Path, subject: u32, betas_version: &str) -> Self {
+        let subj = format!("subj{subject:02}");
+        Self {
+            expdesign: root.join("nsddata/experiments/nsd/nsd_expdesign.mat"),
+            betas: root
+                .join("nsddata_betas/ppdata")
+                .join(&subj)
+                .join("func1pt8mm")
+                .join(betas_version),
+            rois: root.join("nsddata/ppdata").join(&subj).join("func1pt8mm/roi"),
+            stimuli: root.join("nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5"),
+        }
+    }
+}
+
+/// The experiment design of `nsd_expdesign.mat`, 0-based.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NsdDesign {
+    /// `masterordering − 1`: the subject-image index (0…9,999) of each trial.
+    pub masterordering: Vec<usize>,
+    /// `subjectim − 1`: per subject (row), the NSD image (0…72,999) of each subject-image index.
+    pub subjectim: Vec<Vec<usize>>,
+    /// `sharedix − 1`: the shared NSD images, ascending.
+    pub sharedix: Vec<usize>,
+}
+
+impl NsdDesign {
+    /// Reads `nsd_expdesign.mat` (MATLAB v5/v7, or v7.3), checking every index is in range.
+    pub fn read(path: &Path) -> Result<Self> {
+        let ordering = read_variable(path, "masterordering")?;
+        let subjectim = read_variable(path, "subjectim")?;
+        let shared = read_variable(path, "sharedix")?;
+        let one_based = |name: &str, v: &[f64], max: usize| -> Result<Vec<usize>> {
+            v.iter()
+                .enumerate()
+                .map(|(i, &x)| {
+                    if x.fract() == 0.0 && x >= 1.0 && x <= max as f64 {
+                        Ok(x as usize - 1)
+                    } else {
+                        Err(FormatError::invalid(
+                            path.display().to_string(),
+                            format!(
+                                "`{name}` entry {} is {x}, not a 1-based index in 1…{max}; is this NSD's \
+                                 nsd_expdesign.mat?",
+                                i + 1
+                            ),
+                        )
+                        .into())
+                    }
+                })
+                .collect()
+        };
+        let sd = subjectim.squeezed_dims();
+        let [n_subjects, n_per] = match sd.as_slice() {
+            [a, b] => [*a, *b],
+            _ => {
+                return Err(FormatError::invalid(
+                    path.display().to_string(),
+                    format!(
+                        "`subjectim` has size {:?}; expected subjects × images (8 × 10000)",
+                        subjectim.dims
+                    ),
+                )
+                .into())
+            }
+        };
+        let masterordering = one_based("masterordering", &ordering.data, n_per)?;
+        let mut rows = Vec::with_capacity(n_subjects);
+        for s in 0..n_subjects {
+            let row: Vec<f64> = (0..n_per).map(|k| subjectim.at(&[s, k])).collect();
+            rows.push(one_based("subjectim", &row, N_NSD_IMAGES)?);
+        }
+        let mut sharedix = one_based("sharedix", &shared.data, N_NSD_IMAGES)?;
+        sharedix.sort_unstable();
+        sharedix.dedup();
+        Ok(Self {
+            masterordering,
+            subjectim: rows,
+            sharedix,
+        })
+    }
+
+    /// The NSD image (0-based) of trial `t` (0-based over the experiment) for `subject` (1-based).
+    pub fn image_of_trial(&self, subject: u32, t: usize) -> Option<usize> {
+        let k = *self.masterordering.get(t)?;
+        self.subjectim.get(subject as usize - 1)?.get(k).copied()
+    }
+}
+
+/// The voxels of a mask volume: flat offsets (x-fastest, the files' order) of the voxels with value > 0, listed in
+/// C order over (x, y, z) — NumPy's `beta[mask]` order on nibabel arrays.
+pub fn mask_offsets(dims: [usize; 3], values: &[f32]) -> Vec<usize> {
+    let [nx, ny, nz] = dims;
+    let mut out = Vec::new();
+    for x in 0..nx {
+        for y in 0..ny {
+            for z in 0..nz {
+                let off = x + nx * (y + ny * z);
+                if values[off] > 0.0 {
+                    out.push(off);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One session's betas file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionFile {
+    /// Session number (1-based, from the file name).
+    pub session: u32,
+    /// The file.
+    pub path: PathBuf,
+}
+
+/// The `betas_sessionNN.hdf5` (preferred) or `.nii.gz` / `.nii` files of a betas folder, by session.
+pub fn session_files(dir: &Path) -> Result<Vec<SessionFile>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            anyhow::Error::from(FormatError::Missing {
+                path: dir.to_path_buf(),
+                hint:
+                    "expected the betas folder, e.g. nsddata_betas/ppdata/subj01/func1pt8mm/betas_fithrf_GLMdenoise_RR"
+                        .into(),
+            })
+        } else {
+            FormatError::io(dir, e).into()
+        }
+    })?;
+    let mut by_session: BTreeMap<u32, (u8, PathBuf)> = BTreeMap::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(rest) = name.strip_prefix("betas_session") else {
+            continue;
+        };
+        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let ext = &rest[digits.len()..];
+        let rank = match ext {
+            ".hdf5" | ".h5" => 0,
+            ".nii.gz" => 1,
+            ".nii" => 2,
+            _ => continue,
+        };
+        let Ok(session) = digits.parse::<u32>() else { continue };
+        let slot = by_session.entry(session).or_insert((rank, e.path()));
+        if rank < slot.0 {
+            *slot = (rank, e.path());
+        }
+    }
+    Ok(by_session
+        .into_iter()
+        .map(|(session, (_, path))| SessionFile { session, path })
+        .collect())
+}
+
+/// One session's betas, read a window of trials at a time, whichever twin holds them.
+enum SessionBetas {
+    Hdf5(Hdf5Rows),
+    Nifti(NiftiReader),
+}
+
+impl SessionBetas {
+    /// Opens `file` and returns it with its trial count, checking its volume is `dims` (the mask's).
+    fn open(file: &SessionFile, dims: [usize; 3], mask_path: &Path) -> Result<(Self, usize)> {
+        let p = &file.path;
+        let is_h5 = p.extension().is_some_and(|e| e == "hdf5" || e == "h5");
+        let mismatch = |got: String| -> anyhow::Error {
+            FormatError::invalid(
+                p.display().to_string(),
+                format!(
+                    "its volume is {got} but the mask {} is {}×{}×{}; use the ROI files of the same subject and \
+                     space (func1pt8mm) as the betas",
+                    mask_path.display(),
+                    dims[0],
+                    dims[1],
+                    dims[2]
+                ),
+            )
+            .into()
+        };
+        if is_h5 {
+            let rows = Hdf5Rows::open(p, "betas", "an NSD betas_sessionNN.hdf5 file (dataset `betas`)")?;
+            // MATLAB wrote (X, Y, Z, trials); HDF5 holds the dimensions reversed.
+            let s = rows.shape().to_vec();
+            if s.len() != 4 || [s[3], s[2], s[1]] != dims {
+                return Err(mismatch(format!("{s:?} (trials × Z × Y × X)")));
+            }
+            Ok((Self::Hdf5(rows), s[0]))
+        } else {
+            let r = NiftiReader::open(p)?;
+            let h = r.header();
+            if h.volume_dims() != dims {
+                return Err(mismatch(format!("{:?}", h.dims)));
+            }
+            let n = h.n_volumes();
+            Ok((Self::Nifti(r), n))
+        }
+    }
+
+    /// Calls `each(trial, volume)` for every trial in order, volumes x-fastest with raw stored values.
+    ///
+    /// NSD's HDF5 betas are chunked one voxel per chunk (all 750 trials of a voxel together, uncompressed), so
+    /// any window of trials touches every chunk: the session is read whole, as int16 (~1 GB for a 1.8 mm
+    /// session), and handed out trial by trial. The NIfTI twin is streamed one volume at a time.
+    fn for_each_trial(&mut self, n: usize, vol_len: usize, mut each: impl FnMut(usize, &[f32])) -> Result<()> {
+        match self {
+            Self::Hdf5(r) => {
+                let all = r.read_i16(0, n)?;
+                let mut vol = vec![0f32; vol_len];
+                for (t, raw) in all.chunks_exact(vol_len).enumerate() {
+                    for (v, &x) in vol.iter_mut().zip(raw) {
+                        *v = x as f32;
+                    }
+                    each(t, &vol);
+                }
+                Ok(())
+            }
+            Self::Nifti(r) => {
+                let mut vol = Vec::with_capacity(vol_len);
+                for t in 0..n {
+                    if !r.read_volume(&mut vol)? {
+                        return Err(FormatError::corrupt(
+                            r.path(),
+                            format!("truncated: it ends after trial {t} of {n} — re-download it"),
+                        )
+                        .into());
+                    }
+                    each(t, &vol);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What to convert.
+#[derive(Clone, Debug)]
+pub struct NsdOptions {
+    /// The subject (1–8).
+    pub subject: u32,
+    /// Sessions to read (1-based); `None`: every session file in the betas folder.
+    pub sessions: Option<Vec<u32>>,
+    /// Side of the square images written.
+    pub size: usize,
+    /// Z-score every voxel within each session (the usual NSD practice; MindEye2's files are z-scored already).
+    pub zscore: bool,
+    /// Draw progress bars on stderr.
+    pub progress: bool,
+}
+
+/// A converted subject.
+#[derive(Debug)]
+pub struct NsdConversion {
+    /// The converted dataset.
+    pub dataset: Dataset,
+    /// The NSD image (0-based) of each training / test image, in image order.
+    pub train_nsd_ids: Vec<usize>,
+    /// The NSD image (0-based) of each test image.
+    pub test_nsd_ids: Vec<usize>,
+    /// For the user.
+    pub warnings: Vec<String>,
+    /// The decisions taken, for the manifest's notes.
+    pub notes: Vec<String>,
+}
+
+fn bar(progress: bool, total: usize, what: &str) -> indicatif::ProgressBar {
+    let b = if progress {
+        indicatif::ProgressBar::new(total as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    b.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({elapsed}, eta {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    b.set_message(what.to_string());
+    b
+}
+
+fn invalid<T>(what: &Path, detail: String) -> Result<T> {
+    Err(FormatError::invalid(what.display().to_string(), detail).into())
+}
+
+/// Trials with their NSD image, session and responses, before the split.
+struct Trials {
+    y: Array2<f32>,
+    images: Vec<usize>,
+    sessions: Vec<u32>,
+}
+
+/// Reads one subject of NSD's release.
+pub fn read_nsd_release(src: &NsdRelease, o: &NsdOptions) -> Result<NsdConversion> {
+    check_common(o)?;
+    let design = NsdDesign::read(&src.expdesign)?;
+    if o.subject as usize > design.subjectim.len() {
+        return invalid(
+            &src.expdesign,
+            format!(
+                "has {} subjects in `subjectim`; --subject {} is not one",
+                design.subjectim.len(),
+                o.subject
+            ),
+        );
+    }
+    let mask_path = src.rois.join("nsdgeneral.nii.gz");
+    let mask = read_nifti(&mask_path).with_context(|| "reading the nsdgeneral ROI (the voxels converted)")?;
+    let dims = mask.header.volume_dims();
+    if mask.header.n_volumes() != 1 {
+        return invalid(
+            &mask_path,
+            format!("has {} volumes; an ROI mask has one", mask.header.n_volumes()),
+        );
+    }
+    let offsets = mask_offsets(dims, &mask.data);
+    if offsets.is_empty() {
+        return invalid(
+            &mask_path,
+            "has no voxel > 0; is it the nsdgeneral mask of this subject?".into(),
+        );
+    }
+    let available = session_files(&src.betas)?;
+    let files: Vec<SessionFile> = match &o.sessions {
+        None => {
+            if available.is_empty() {
+                return invalid(
+                    &src.betas,
+                    "holds no betas_sessionNN.hdf5 / .nii.gz file; download the subject's betas first".into(),
+                );
+            }
+            available
+        }
+        Some(wanted) => wanted
+            .iter()
+            .map(|&s| {
+                available.iter().find(|f| f.session == s).cloned().ok_or_else(|| {
+                    anyhow::Error::from(FormatError::Missing {
+                        path: src.betas.join(format!("betas_session{s:02}.hdf5")),
+                        hint: format!(
+                            "session {s} was asked for (--sessions) but its betas file is not in the folder; \
+                             found sessions {}",
+                            available
+                                .iter()
+                                .map(|f| f.session.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    })
+                })
+            })
+            .collect::<Result<_>>()?,
+    };
+    let mut notes = vec![
+        format!("NSD release, subject {}: {} session(s)", o.subject, files.len()),
+        format!(
+            "voxels: nsdgeneral > 0 ({} voxels of a {}×{}×{} volume), C order over (x, y, z)",
+            offsets.len(),
+            dims[0],
+            dims[1],
+            dims[2]
+        ),
+        format!("betas: int16 / {BETA_SCALE} (percent signal change)"),
+    ];
+
+    let trials = read_release_trials(src, o, &design, &files, dims, &offsets, &mask_path)?;
+    if o.zscore {
+        notes.push("every voxel z-scored within each session".into());
+    }
+    let rois = release_rois(&src.rois, dims, &offsets, &mut notes)?;
+    let shared: BTreeSet<usize> = design.sharedix.iter().copied().collect();
+    finish(
+        trials,
+        &shared,
+        rois,
+        o,
+        notes,
+        Vec::new(),
+        &mut |ids, size, progress| read_brick_images(&src.stimuli, ids, size, progress),
+    )
+}
+
+fn check_common(o: &NsdOptions) -> Result<()> {
+    if !(1..=8).contains(&o.subject) {
+        return Err(FormatError::invalid("--subject", format!("{}: NSD has subjects 1–8", o.subject)).into());
+    }
+    if !(8..=1024).contains(&o.size) {
+        return Err(FormatError::invalid("--size", format!("{}: must be between 8 and 1024 px", o.size)).into());
+    }
+    Ok(())
+}
+
+/// Streams every session's betas, keeping the mask's voxels.
+fn read_release_trials(
+    src: &NsdRelease,
+    o: &NsdOptions,
+    design: &NsdDesign,
+    files: &[SessionFile],
+    dims: [usize; 3],
+    offsets: &[usize],
+    mask_path: &Path,
+) -> Result<Trials> {
+    let vol_len: usize = dims.iter().product();
+    let mut per_session: Option<usize> = None;
+    let mut opened = Vec::with_capacity(files.len());
+    for f in files {
+        let (betas, n) = SessionBetas::open(f, dims, mask_path)?;
+        match per_session {
+            None => per_session = Some(n),
+            Some(m) if m != n => {
+                return invalid(
+                    &f.path,
+                    format!("has {n} trials, the first session file has {m}; every NSD session has the same count"),
+                )
+            }
+            _ => {}
+        }
+        drop(betas);
+        opened.push(n);
+    }
+    let per = per_session.unwrap_or(0);
+    let total: usize = opened.iter().sum();
+    let last_trial = files.iter().map(|f| f.session as usize * per).max().unwrap_or(0);
+    if last_trial > design.masterordering.len() {
+        return invalid(
+            &src.expdesign,
+            format!(
+                "`masterordering` lists {} trials, but session {} of {per} trials per session ends at trial \
+                 {last_trial}; the design file does not match these betas (another release, or the wrong folder)",
+                design.masterordering.len(),
+                files.iter().map(|f| f.session).max().unwrap_or(0)
+            ),
+        );
+    }
+    let v = offsets.len();
+    let mut y = Array2::<f32>::zeros((total, v));
+    let mut images = Vec::with_capacity(total);
+    let mut sessions = Vec::with_capacity(total);
+    let b = bar(o.progress, total, "reading betas");
+    let mut row = 0;
+    for f in files {
+        let (mut betas, n) = SessionBetas::open(f, dims, mask_path)?;
+        let first = (f.session as usize - 1) * per;
+        let mut missing = None;
+        betas.for_each_trial(n, vol_len, |i, vol| {
+            let mut out = y.row_mut(row);
+            for (o_, &off) in out.iter_mut().zip(offsets) {
+                *o_ = vol[off] / BETA_SCALE;
+            }
+            match design.image_of_trial(o.subject, first + i) {
+                Some(img) => images.push(img),
+                None => missing = missing.or(Some(first + i)),
+            }
+            sessions.push(f.session);
+            row += 1;
+            b.inc(1);
+        })?;
+        if let Some(t) = missing {
+            return invalid(
+                &src.expdesign,
+                format!("has no image for trial {}; the design does not match the betas", t + 1),
+            );
+        }
+    }
+    b.finish_and_clear();
+    if let Some(bad) = crate::dataset::NonFinite::find(y.view()) {
+        return Err(FormatError::invalid(
+            "NSD betas",
+            format!(
+                "{} NaN/Inf values in {} nsdgeneral voxels (first at trial {}, voxel {}; voxels {}); NSD's int16 betas \
+                 have none — check the files",
+                bad.count,
+                bad.voxels.len(),
+                bad.first.0 + 1,
+                bad.first.1,
+                bad.voxel_list(|v| v)
+            ),
+        )
+        .into());
+    }
+    let mut y = y;
+    if o.zscore {
+        zscore_per_run(&mut y, &sessions);
+    }
+    Ok(Trials { y, images, sessions })
+}
+
+/// The standard masks and NSD's own labels, from the ROI files that are present.
+fn release_rois(
+    dir: &Path,
+    dims: [usize; 3],
+    offsets: &[usize],
+    notes: &mut Vec<String>,
+) -> Result<BTreeMap<String, Vec<bool>>> {
+    let mut labels: BTreeMap<String, Vec<bool>> = BTreeMap::new();
+    let mut found = Vec::new();
+    for (file, table) in ROI_FILES {
+        let path = dir.join(format!("{file}.nii.gz"));
+        if !path.exists() {
+            continue;
+        }
+        let vol = read_nifti(&path)?;
+        if vol.header.volume_dims() != dims || vol.header.n_volumes() != 1 {
+            return invalid(
+                &path,
+                format!(
+                    "is {:?} but nsdgeneral is {}×{}×{}; ROI files must be of the same subject and space",
+                    vol.header.dims, dims[0], dims[1], dims[2]
+                ),
+            );
+        }
+        for (code, name) in table {
+            labels.insert(
+                name.to_string(),
+                offsets.iter().map(|&o| vol.data[o] == *code as f32).collect(),
+            );
+        }
+        found.push(file);
+    }
+    let mut rois = BTreeMap::new();
+    for (name, parts) in STANDARD_ROIS {
+        if parts.iter().all(|p| labels.contains_key(*p)) {
+            let mut m = vec![false; offsets.len()];
+            for p in parts {
+                for (a, &b) in m.iter_mut().zip(&labels[*p]) {
+                    *a |= b;
+                }
+            }
+            rois.insert(name.to_string(), m);
+        }
+    }
+    rois.insert("VC".to_string(), vec![true; offsets.len()]);
+    notes.push(format!(
+        "ROI files read: {}; VC = nsdgeneral; LVC = V1–V3 (prf-visualrois); HVC = the streams beyond 'early'; \
+         NSD's own labels kept as extra masks",
+        if found.is_empty() {
+            "none".to_string()
+        } else {
+            found.join(", ")
+        }
+    ));
+    for (name, m) in labels {
+        rois.entry(name).or_insert(m);
+    }
+    Ok(rois)
+}
+
+/// Reads NSD images (0-based ids) from `nsd_stimuli.hdf5` (`imgBrick`, `[73000, 425, 425, 3]` uint8), one at a
+/// time, prepared like every other dataset's images (square, bicubic to `size`).
+fn read_brick_images(path: &Path, ids: &[usize], size: usize, progress: bool) -> Result<Array4<u8>> {
+    let brick = Hdf5Rows::open(path, "imgBrick", "NSD's nsd_stimuli.hdf5 (dataset `imgBrick`)")?;
+    let s = brick.shape().to_vec();
+    if s.len() != 4 || s[3] != 3 || s[1] != s[2] {
+        return invalid(
+            path,
+            format!("`imgBrick` has shape {s:?}; expected images × H × W × 3 (73000 × 425 × 425 × 3)"),
+        );
+    }
+    if let Some(&max) = ids.iter().max() {
+        if max >= s[0] {
+            return invalid(
+                path,
+                format!(
+                    "has {} images but the design refers to image {} (0-based); is it the full brick?",
+                    s[0], max
+                ),
+            );
+        }
+    }
+    let side = s[1];
+    let mut out = Array4::<u8>::zeros((ids.len(), size, size, 3));
+    let b = bar(progress, ids.len(), "reading images");
+    for (i, &id) in ids.iter().enumerate() {
+        let px = brick.read_u8(id, 1)?;
+        let img = image::RgbImage::from_raw(side as u32, side as u32, px)
+            .ok_or_else(|| FormatError::corrupt(path, format!("image {id} has the wrong number of bytes")))?;
+        let img = crate::images::prepare_image(&image::DynamicImage::ImageRgb8(img), size);
+        for (x, y, p) in img.enumerate_pixels() {
+            for c in 0..3 {
+                out[[i, y as usize, x as usize, c]] = p[c];
+            }
+        }
+        b.inc(1);
+    }
+    b.finish_and_clear();
+    Ok(out)
+}
+
+type ImageLoader<'a> = dyn FnMut(&[usize], usize, bool) -> Result<Array4<u8>> + 'a;
+
+/// The split, averages, reliability and images, common to both forms.
+fn finish(
+    trials: Trials,
+    shared: &BTreeSet<usize>,
+    rois: BTreeMap<String, Vec<bool>>,
+    o: &NsdOptions,
+    mut notes: Vec<String>,
+    mut warnings: Vec<String>,
+    load_images: &mut ImageLoader<'_>,
+) -> Result<NsdConversion> {
+    let Trials { y, images, sessions } = trials;
+    let is_test: Vec<bool> = images.iter().map(|i| shared.contains(i)).collect();
+    let test_ids: Vec<usize> = images
+        .iter()
+        .zip(&is_test)
+        .filter(|(_, &t)| t)
+        .map(|(&i, _)| i)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let train_ids: Vec<usize> = images
+        .iter()
+        .zip(&is_test)
+        .filter(|(_, &t)| !t)
+        .map(|(&i, _)| i)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if test_ids.is_empty() {
+        return Err(FormatError::invalid(
+            "NSD conversion",
+            "no trial shows a shared1000 image (sharedix), so there is no test set; read more sessions".to_string(),
+        )
+        .into());
+    }
+    if train_ids.is_empty() {
+        return Err(FormatError::invalid(
+            "NSD conversion",
+            "every trial shows a shared image; no training set".to_string(),
+        )
+        .into());
+    }
+    let index =
+        |ids: &[usize]| -> BTreeMap<usize, i64> { ids.iter().enumerate().map(|(k, &i)| (i, k as i64)).collect() };
+    let (train_index, test_index) = (index(&train_ids), index(&test_ids));
+    let rows = |want: bool| -> Vec<usize> { (0..images.len()).filter(|&t| is_test[t] == want).collect() };
+    let (train_rows, test_rows) = (rows(false), rows(true));
+    let y_train = y.select(ndarray::Axis(0), &train_rows);
+    let y_test = y.select(ndarray::Axis(0), &test_rows);
+    drop(y);
+    let train_labels: Vec<i64> = train_rows.iter().map(|&t| train_index[&images[t]]).collect();
+    let test_labels: Vec<i64> = test_rows.iter().map(|&t| test_index[&images[t]]).collect();
+    let y_test_avg = average_repeats(&y_test, &test_labels, test_ids.len())?;
+    // Reliability from the training repeats (each training image is shown up to 3 times): the test trials never
+    // inform anything that training reads.
+    let snr = calc_snr(&y_train, &train_labels, train_ids.len());
+    let mut reps = vec![0usize; test_ids.len()];
+    for &l in &test_labels {
+        reps[l as usize] += 1;
+    }
+    let mut sorted = reps.clone();
+    sorted.sort_unstable();
+    let n_avg = sorted[sorted.len() / 2].max(1);
+    let nc = noise_ceiling(&ncsnr(&y_train, &train_labels, train_ids.len()), n_avg);
+    let few = reps.iter().filter(|&&r| r < n_avg).count();
+    if few > 0 {
+        warnings.push(format!(
+            "{few} of {} test images have fewer than {n_avg} repeats in these sessions; their averages are noisier",
+            test_ids.len()
+        ));
+    }
+    notes.push(format!(
+        "test = the {} shared1000 images shown ({} trials, averaged over their repeats); train = {} images ({} trials, single trials)",
+        test_ids.len(),
+        test_rows.len(),
+        train_ids.len(),
+        train_rows.len()
+    ));
+    notes.push(format!(
+        "SNR (calc_snr) and noise ceiling (NC for a {n_avg}-trial average) from the training repeats, not the test set"
+    ));
+    let session_of = |rows: &[usize]| Some(rows.iter().map(|&t| sessions[t]).collect::<Vec<u32>>());
+    let subject = SubjectData {
+        y_train,
+        y_test,
+        y_test_avg,
+        train_labels: Array1::from(train_labels),
+        test_labels: Array1::from(test_labels),
+        noise_ceiling: nc,
+        snr,
+        rois,
+        train_runs: session_of(&train_rows),
+        test_runs: session_of(&test_rows),
+    };
+    subject.validate(Some(train_ids.len()))?;
+    let mut all: Vec<usize> = train_ids.iter().chain(&test_ids).copied().collect();
+    all.sort_unstable();
+    let pixels = load_images(&all, o.size, o.progress)?;
+    let pos: BTreeMap<usize, usize> = all.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+    let pick = |ids: &[usize]| -> Array4<u8> {
+        let idx: Vec<usize> = ids.iter().map(|i| pos[i]).collect();
+        pixels.select(ndarray::Axis(0), &idx)
+    };
+    notes.push(format!(
+        "images: square, bicubic to {} px; train/test image k = the k-th NSD id ascending",
+        o.size
+    ));
+    let dataset = Dataset {
+        subject,
+        train_images: ImageSet {
+            pixels: pick(&train_ids),
+            class_ids: None,
+        },
+        test_images: ImageSet {
+            pixels: pick(&test_ids),
+            class_ids: None,
+        },
+    };
+    Ok(NsdConversion {
+        dataset,
+        train_nsd_ids: train_ids,
+        test_nsd_ids: test_ids,
+        warnings,
+        notes,
+    })
+}
+
+/// File (beside the npz files) listing the NSD image of every train and test image: `split,index,nsd_id`.
+pub const NSD_IDS_FILE: &str = "nsd_images.csv";
+
+/// Writes a converted subject to `out` (SelfSuperReconst layout + manifest with `source = "nsd"` +
+/// [`NSD_IDS_FILE`]); a failed write removes what it wrote.
+pub fn write_nsd(c: &NsdConversion, subject: u32, size: usize, out: &Path) -> Result<()> {
+    let written = [
+        crate::layout::subject_file_name(subject),
+        crate::layout::images_file_name(size),
+        NSD_IDS_FILE.to_string(),
+    ];
+    let res = crate::layout::write_dataset(out, subject, &c.dataset)
+        .and_then(|()| {
+            let mut csv = String::from("split,index,nsd_id\n");
+            for (split, ids) in [("train", &c.train_nsd_ids), ("test", &c.test_nsd_ids)] {
+                for (k, id) in ids.iter().enumerate() {
+                    csv.push_str(&format!("{split},{k},{id}\n"));
+                }
+            }
+            crate::io::write_bytes_atomic(&out.join(NSD_IDS_FILE), csv.as_bytes())
+        })
+        .and_then(|()| {
+            crate::manifest::write_manifest(
+                out,
+                &crate::manifest::DatasetManifest {
+                    format_version: crate::manifest::MANIFEST_FORMAT_VERSION,
+                    source: "nsd".into(),
+                    subject,
+                    n_voxels: c.dataset.subject.n_voxels(),
+                    image_size: size,
+                    train_classes: Vec::new(),
+                    test_classes: Vec::new(),
+                    seed: None,
+                    generator_version: Some(format!("vox2pix {}", env!("CARGO_PKG_VERSION"))),
+                    world: None,
+                    notes: c.notes.clone(),
+                },
+            )
+        });
+    if res.is_err() {
+        for f in &written {
+            let _ = std::fs::remove_file(out.join(f));
+        }
+    }
+    res
+}

@@ -1,0 +1,221 @@
+//! NSD against `tests/fixtures/nsd/`, written by `tools/make_nsd_fixtures.py` (h5py, nibabel and scipy.io in the
+//! release's layouts; the expected conversion computed there with NumPy as nsd_access / Brain-Diffuser do it).
+use std::path::{Path, PathBuf};
+use vox2pix_formats::layout::load_dataset;
+use vox2pix_formats::nifti::read_nifti;
+use vox2pix_formats::npz::{read_npz, NpyArray};
+use vox2pix_formats::nsd::{read_nsd_release, write_nsd, NsdDesign, NsdOptions, NsdRelease, NSD_IDS_FILE};
+use vox2pix_formats::{ErrorKind, FormatError};
+
+fn fx(name: &str) -> PathBuf {
+    crate::helpers::fixture("nsd", name)
+}
+
+fn release(betas: &str) -> NsdRelease {
+    NsdRelease {
+        expdesign: fx("nsd_expdesign.mat"),
+        betas: fx(betas),
+        rois: fx("roi"),
+        stimuli: fx("nsd_stimuli.hdf5"),
+    }
+}
+
+fn opts(size: usize) -> NsdOptions {
+    NsdOptions {
+        subject: 1,
+        sessions: None,
+        size,
+        zscore: true,
+        progress: false,
+    }
+}
+
+fn kind(e: &anyhow::Error) -> Option<ErrorKind> {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<FormatError>())
+        .map(|f| f.kind())
+}
+
+fn f32s(a: &NpyArray) -> Vec<f32> {
+    a.to_f32().unwrap().iter().copied().collect()
+}
+
+fn i64s(a: &NpyArray) -> Vec<i64> {
+    a.to_i64().unwrap().iter().copied().collect()
+}
+
+fn bools(a: &NpyArray) -> Vec<bool> {
+    a.to_array::<bool>().unwrap().iter().copied().collect()
+}
+
+fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let worst = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst < 2e-5, "{what}: max |Δ| {worst}");
+}
+
+#[test]
+fn release_converts_to_the_numpy_bookkeeping_from_both_twins() {
+    let e = read_npz(&fx("expected.npz")).unwrap();
+    for betas in ["betas_h5", "betas_nii"] {
+        let c = read_nsd_release(&release(betas), &opts(20)).unwrap();
+        let s = &c.dataset.subject;
+        // Which trial is which image, which images are shared, and in which order.
+        let ids = |v: &[usize]| v.iter().map(|&i| i as i64).collect::<Vec<_>>();
+        assert_eq!(
+            ids(&c.train_nsd_ids),
+            i64s(&e["train_nsd_ids"]),
+            "{betas}: training images"
+        );
+        assert_eq!(
+            ids(&c.test_nsd_ids),
+            i64s(&e["test_nsd_ids"]),
+            "{betas}: test images (shared1000 seen)"
+        );
+        assert_eq!(s.train_labels.to_vec(), i64s(&e["train_labels"]), "{betas}");
+        assert_eq!(s.test_labels.to_vec(), i64s(&e["test_labels"]), "{betas}");
+        let sessions: Vec<i64> = s.train_runs.as_ref().unwrap().iter().map(|&r| r as i64).collect();
+        assert_eq!(
+            sessions,
+            i64s(&e["train_sessions"]),
+            "{betas}: session of each training trial"
+        );
+        // Responses: /300, nsdgeneral voxels in NumPy's order, z-scored within each session.
+        assert_close(
+            &s.y_train.iter().copied().collect::<Vec<_>>(),
+            &f32s(&e["y_train"]),
+            "y_train",
+        );
+        assert_close(
+            &s.y_test.iter().copied().collect::<Vec<_>>(),
+            &f32s(&e["y_test"]),
+            "y_test",
+        );
+        assert_close(
+            &s.y_test_avg.iter().copied().collect::<Vec<_>>(),
+            &f32s(&e["y_test_avg"]),
+            "y_test_avg",
+        );
+        // Images from the brick by NSD id (no resize at the brick's own size).
+        let px = |a: &NpyArray| a.to_array::<u8>().unwrap().iter().copied().collect::<Vec<u8>>();
+        assert_eq!(
+            c.dataset.train_images.pixels.iter().copied().collect::<Vec<_>>(),
+            px(&e["train_images"])
+        );
+        assert_eq!(
+            c.dataset.test_images.pixels.iter().copied().collect::<Vec<_>>(),
+            px(&e["test_images"])
+        );
+        // ROI masks from NSD's label files.
+        for roi in ["V1", "V4", "LVC", "FFA", "HVC", "OFA"] {
+            assert_eq!(s.rois[roi], bools(&e[roi]), "{betas}: ROI {roi}");
+        }
+        assert!(s.rois["VC"].iter().all(|&b| b));
+        assert!(s.snr.iter().all(|v| v.is_finite()) && s.noise_ceiling.iter().all(|v| (0.0..=100.0).contains(v)));
+    }
+}
+
+#[test]
+fn conversion_writes_a_dataset_that_loads_and_names_its_images() {
+    let out = scratch!("written");
+    let c = read_nsd_release(&release("betas_h5"), &opts(10)).unwrap();
+    write_nsd(&c, 1, 10, &out).unwrap();
+    let back = load_dataset(&out, Some(1)).unwrap();
+    assert_eq!(back.subject.y_train, c.dataset.subject.y_train);
+    assert_eq!(back.train_images.pixels.shape(), &[36, 10, 10, 3], "resized to --size");
+    let csv = std::fs::read_to_string(out.join(NSD_IDS_FILE)).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "split,index,nsd_id");
+    assert_eq!(lines.len(), 1 + 36 + 10);
+    assert_eq!(lines[1], format!("train,0,{}", c.train_nsd_ids[0]));
+    let m = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(m.contains("\"source\": \"nsd\""), "{m}");
+}
+
+#[test]
+fn design_and_mask_are_read_with_matlab_and_nibabel_conventions() {
+    let d = NsdDesign::read(&fx("nsd_expdesign.mat")).unwrap();
+    assert_eq!(d.masterordering.len(), 80);
+    assert_eq!(d.subjectim.len(), 8);
+    assert_eq!(d.sharedix.len(), 12);
+    // Every subject sees the shared images.
+    for row in &d.subjectim {
+        assert!(d.sharedix.iter().all(|s| row.contains(s)));
+    }
+    let m = read_nifti(&fx("roi/nsdgeneral.nii.gz")).unwrap();
+    assert_eq!(m.header.dims, [6, 5, 4]);
+    assert!(m.data.iter().all(|&v| v == -1.0 || v == 0.0 || v == 1.0));
+    assert_eq!(m.data.iter().filter(|&&v| v > 0.0).count(), 54);
+}
+
+#[test]
+fn sessions_can_be_chosen_and_a_missing_one_is_named() {
+    let mut o = opts(20);
+    o.sessions = Some(vec![1, 2]);
+    let c = read_nsd_release(&release("betas_h5"), &o).unwrap();
+    assert_eq!(c.dataset.subject.y_train.nrows() + c.dataset.subject.y_test.nrows(), 40);
+    o.sessions = Some(vec![1, 5]);
+    let err = read_nsd_release(&release("betas_h5"), &o).unwrap_err();
+    let msg = format!("{err:#}");
+    assert_eq!(kind(&err), Some(ErrorKind::Missing), "{msg}");
+    assert!(
+        msg.contains("betas_session05.hdf5") && msg.contains("found sessions 1, 2, 3"),
+        "{msg}"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn bad_inputs_are_named_errors_and_write_nothing() {
+    let tmp = temp_dir!("bad");
+    let out = tmp.join("out");
+    let check = |src: NsdRelease, want: ErrorKind, needle: &str| {
+        let err = match read_nsd_release(&src, &opts(20)) {
+            Ok(c) => write_nsd(&c, 1, 20, &out).map(|_| ()).unwrap_err(),
+            Err(e) => e,
+        };
+        let msg = format!("{err:#}");
+        assert_eq!(kind(&err), Some(want), "{needle}: {msg}");
+        assert!(msg.contains(needle), "expected '{needle}' in: {msg}");
+        assert!(
+            !out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(),
+            "nothing written"
+        );
+    };
+    // The design ends before the betas do.
+    let mut src = release("betas_h5");
+    src.expdesign = fx("nsd_expdesign_short.mat");
+    check(src, ErrorKind::Invalid, "does not match these betas");
+    // A mask of another volume size.
+    let mut src = release("betas_h5");
+    src.rois = fx("roi_other");
+    check(src, ErrorKind::Invalid, "use the ROI files of the same subject");
+    // A truncated session file, in each twin.
+    for (dir, file) in [
+        ("betas_h5", "betas_session02.hdf5"),
+        ("betas_nii", "betas_session02.nii.gz"),
+    ] {
+        let copy = tmp.join(dir);
+        copy_dir(&fx(dir), &copy);
+        let bytes = std::fs::read(copy.join(file)).unwrap();
+        std::fs::write(copy.join(file), &bytes[..bytes.len() * 2 / 3]).unwrap();
+        let mut src = release(dir);
+        src.betas = copy.clone();
+        check(src, ErrorKind::Corrupt, file);
+    }
+    // No betas at all, and a missing stimulus file.
+    let empty = tmp.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut src = release("betas_h5");
+    src.betas = empty;
+    check(src, ErrorKind::Invalid, "holds no betas_sessionNN");
+    let mut src = release("betas_h5");
+    src.stimuli = tmp.join("nsd_stimuli.hdf5");
+    check(src, ErrorKind::Missing, "nsd_stimuli.hdf5");
+}
