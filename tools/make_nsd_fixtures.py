@@ -23,9 +23,22 @@ Files:
   nsd_stimuli.hdf5
   expected.npz   what the conversion of subject 1 must give (z-scored within session)
 
+MindEye2's files (HuggingFace pscotti/mindeyev2), for the same subject:
+  betas_all_subj01_fp32_renorm.hdf5   dataset `betas`, float32 (trials, voxels), row = global trial
+      (session - 1) * trials_per_session + trial, z-scored; here the release's z-scored betas plus a 4th
+      session's rows that no shard lists.
+  wds/subj01/train/{0,1,2}.tar, wds/subj01/new_test/0.tar   webdataset shards (tarfile, as webdataset's TarWriter
+      writes them): per sample `sampleNNNNNNNNN.behav.npy` (1, 17) float64, -1 = missing; column 0 = NSD image
+      (0-based), 1 = subject, 2 = session, 5 = global trial, 16 = is_shared1000; plus past_behav / olds_behav.
+  wds_table.csv   the same table as CSV (global_trial,nsd_id,session,split)
+  coco_images_224_float16.hdf5   dataset `images`, float16 (images, 3, H, W) = brick / 255
+  The MindEye2 conversion (no further z-scoring) must equal expected.npz, images included.
+
 Run: python3 tools/make_nsd_fixtures.py   (needs numpy, scipy, h5py, nibabel)
 """
+import io
 import os
+import tarfile
 
 import h5py
 import nibabel as nib
@@ -148,6 +161,43 @@ def main():
         HVC=np.isin(streams_v, [2, 3, 4, 5, 6, 7]),
         OFA=faces_v == 1,
     )
+    # --- MindEye2's form of the same subject.
+    extra = rng.normal(size=(PER, y.shape[1]))
+    with h5py.File(os.path.join(OUT, "betas_all_subj01_fp32_renorm.hdf5"), "w") as f:
+        f.create_dataset("betas", data=np.concatenate([y, extra]).astype(np.float32))
+    chw = (brick.transpose(0, 3, 1, 2).astype(np.float32) / 255.0).astype(np.float16)
+    with h5py.File(os.path.join(OUT, "coco_images_224_float16.hdf5"), "w") as f:
+        f.create_dataset("images", data=chw)
+    me2_px = np.round(np.clip(chw.astype(np.float32), 0, 1) * np.float32(255)).astype(np.uint8).transpose(0, 2, 3, 1)
+    assert np.array_equal(me2_px, brick), "float16 / 255 round-trips to the brick's bytes"
+    wds = os.path.join(OUT, "wds", "subj01")
+    csv = ["global_trial,nsd_id,session,split"]
+
+    def npy(a):
+        b = io.BytesIO()
+        np.save(b, a)
+        return b.getvalue()
+
+    def shard(path, trials):
+        with tarfile.open(path, "w") as tar:
+            for t in trials:
+                behav = np.full((1, 17), -1.0)
+                behav[0, 0], behav[0, 1], behav[0, 2], behav[0, 5] = imgs[t], SUBJECT, sess[t], t
+                behav[0, 16] = float(is_test[t])
+                for member, a in [("behav", behav), ("past_behav", np.full((2, 17), -1.0))]:
+                    data = npy(a)
+                    info = tarfile.TarInfo(f"sample{t:09d}.{member}.npy")
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+                csv.append(f"{t},{imgs[t]},{sess[t]},{'test' if is_test[t] else 'train'}")
+
+    os.makedirs(os.path.join(wds, "train"), exist_ok=True)
+    os.makedirs(os.path.join(wds, "new_test"), exist_ok=True)
+    for k in range(SESSIONS):
+        shard(os.path.join(wds, "train", f"{k}.tar"), [t for t in range(k * PER, (k + 1) * PER) if not is_test[t]])
+    shard(os.path.join(wds, "new_test", "0.tar"), [t for t in range(SESSIONS * PER) if is_test[t]])
+    with open(os.path.join(OUT, "wds_table.csv"), "w") as f:
+        f.write("\n".join(csv) + "\n")
     print(f"wrote {OUT}: {mask.sum()} voxels, {len(train_ids)} train / {len(test_ids)} test images, "
           f"{(~is_test).sum()} / {is_test.sum()} trials")
 

@@ -496,7 +496,7 @@ impl Hdf5Rows {
                     .map_err(|e| self.read_failed(e))?;
                 raw.chunks_exact(2)
                     .map(|c| {
-                        half_to_f32(if le {
+                        crate::npz::f16_to_f32(if le {
                             u16::from_le_bytes([c[0], c[1]])
                         } else {
                             u16::from_be_bytes([c[0], c[1]])
@@ -534,26 +534,4 @@ impl Hdf5Rows {
         }
         Ok(out)
     }
-}
-
-/// IEEE 754 half precision → f32 (exact: every half value is an f32 value).
-pub fn half_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let frac = (h & 0x3ff) as u32;
-    let bits = match (exp, frac) {
-        (0, 0) => sign,
-        // Subnormal: frac · 2^-24.
-        (0, f) => {
-            return if sign != 0 {
-                -(f as f32) * 2f32.powi(-24)
-            } else {
-                f as f32 * 2f32.powi(-24)
-            }
-        }
-        (0x1f, 0) => sign | 0x7f80_0000,
-        (0x1f, f) => sign | 0x7f80_0000 | (f << 13),
-        (e, f) => sign | ((e + 112) << 23) | (f << 13),
-    };
-    f32::from_bits(bits)
 }

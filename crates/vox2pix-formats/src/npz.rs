@@ -480,7 +480,7 @@ fn decode_into(dtype: Dtype, big: bool, b: &[u8], out: &mut NpyData) -> Result<(
 }
 
 /// IEEE 754 binary16 → binary32 (exact).
-fn f16_to_f32(h: u16) -> f32 {
+pub(crate) fn f16_to_f32(h: u16) -> f32 {
     let sign = if h & 0x8000 != 0 { -1.0f32 } else { 1.0 };
     let exp = ((h >> 10) & 0x1f) as i32;
     let frac = (h & 0x3ff) as f32;

@@ -886,3 +886,442 @@ pub fn write_nsd(c: &NsdConversion, subject: u32, size: usize, out: &Path) -> Re
     }
     res
 }
+
+/// MindEye2's preprocessed files (HuggingFace `pscotti/mindeyev2`).
+#[derive(Clone, Debug)]
+pub struct MindEye2Files {
+    /// `betas_all_subj0N_fp32_renorm.hdf5`: dataset `betas`, float32 `[trials, nsdgeneral voxels]`, row = global
+    /// trial (session − 1)·750 + trial, z-scored voxel-wise already.
+    pub betas: PathBuf,
+    /// The trial table: the subject's webdataset folder (`wds/subj0N`, holding `train/*.tar` and `new_test/*.tar`,
+    /// each sample's `behav.npy` giving the NSD image in column 0, the session in 2 and the global trial in 5), or
+    /// a CSV export of it with columns `global_trial,nsd_id,session,split` (`split` = train | test).
+    pub table: PathBuf,
+    /// `coco_images_224_float16.hdf5`: dataset `images`, float16 `[73000, 3, 224, 224]` in [0, 1].
+    pub images: PathBuf,
+    /// Optional: the release's `func1pt8mm/roi` folder of the same subject, for ROI masks (its nsdgeneral must
+    /// have as many voxels as `betas` has columns).
+    pub rois: Option<PathBuf>,
+}
+
+/// nsdgeneral voxel counts of subjects 1–8 (the column counts of MindEye2's `betas_all_subj0N` files).
+pub const NSDGENERAL_VOXELS: [usize; 8] = [15724, 14278, 15226, 13153, 13039, 17907, 12682, 14386];
+
+/// One trial of the MindEye2 table.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TableTrial {
+    /// Row of `betas_all` (0-based).
+    pub global_trial: usize,
+    /// NSD image (0-based).
+    pub nsd_id: usize,
+    /// Session (1-based).
+    pub session: u32,
+    /// Whether the trial is in the test split (`new_test`).
+    pub test: bool,
+}
+
+/// The files of a (ustar / GNU / pax) tar archive, as (name, bytes) in archive order: webdataset shards are plain
+/// tars of small files. A damaged or truncated archive is an error naming it.
+pub fn read_tar(path: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let bytes = std::fs::read(path).map_err(|e| FormatError::io(path, e))?;
+    let bad = |detail: String| -> anyhow::Error {
+        FormatError::corrupt(path, format!("{detail}; is it a complete .tar?")).into()
+    };
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    let mut long_name: Option<String> = None;
+    while at + 512 <= bytes.len() {
+        let h = &bytes[at..at + 512];
+        if h.iter().all(|&b| b == 0) {
+            return Ok(out);
+        }
+        let stored: u32 = h[148..156]
+            .iter()
+            .filter(|b| **b != 0 && **b != b' ')
+            .map(|&b| b.wrapping_sub(b'0') as u32)
+            .fold(0, |a, d| a * 8 + d);
+        let sum: u32 = h
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| if (148..156).contains(&i) { b' ' as u32 } else { b as u32 })
+            .sum();
+        if stored != sum {
+            return Err(bad(format!("the tar header at byte {at} fails its checksum")));
+        }
+        let field = |r: std::ops::Range<usize>| String::from_utf8_lossy(&h[r]).trim_end_matches('\0').to_string();
+        let size = if h[124] & 0x80 != 0 {
+            h[125..136]
+                .iter()
+                .fold(0usize, |a, &b| a.saturating_mul(256).saturating_add(b as usize))
+        } else {
+            let s = field(124..136);
+            usize::from_str_radix(s.trim(), 8)
+                .map_err(|_| bad(format!("the tar header at byte {at} has size '{s}'")))?
+        };
+        let data_at = at + 512;
+        let end = data_at.checked_add(size).filter(|&e| e <= bytes.len()).ok_or_else(|| {
+            bad(format!(
+                "truncated: an entry of {size} bytes at byte {data_at} runs past the end ({} bytes)",
+                bytes.len()
+            ))
+        })?;
+        let data = &bytes[data_at..end];
+        let mut name = field(0..100);
+        if &h[257..262] == b"ustar" {
+            let prefix = field(345..500);
+            if !prefix.is_empty() {
+                name = format!("{prefix}/{name}");
+            }
+        }
+        match h[156] {
+            b'L' => long_name = Some(String::from_utf8_lossy(data).trim_end_matches('\0').to_string()),
+            b'x' => {
+                // pax: a `path=` record replaces the next entry's name.
+                let text = String::from_utf8_lossy(data);
+                for rec in text.lines() {
+                    if let Some(p) = rec.split_once(' ').and_then(|(_, kv)| kv.strip_prefix("path=")) {
+                        long_name = Some(p.to_string());
+                    }
+                }
+            }
+            b'0' | 0 => out.push((long_name.take().unwrap_or(name), data.to_vec())),
+            _ => {
+                long_name = None;
+            }
+        }
+        at = data_at + size.div_ceil(512) * 512;
+    }
+    if at == bytes.len() {
+        // Some writers omit the two zero blocks.
+        return Ok(out);
+    }
+    Err(bad(format!(
+        "truncated: {} bytes after the last whole entry",
+        bytes.len() - at
+    )))
+}
+
+/// The trials of one webdataset folder of shards (`*.tar`), from each sample's `behav.npy`.
+fn shard_trials(dir: &Path, test: bool) -> Result<Vec<TableTrial>> {
+    let mut tars: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| FormatError::io(dir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tar"))
+        .collect();
+    tars.sort();
+    if tars.is_empty() {
+        return invalid(
+            dir,
+            "holds no .tar shard; expected MindEye2's wds/subj0N/{train,new_test}/N.tar".into(),
+        );
+    }
+    let mut out = Vec::new();
+    for tar in &tars {
+        for (name, data) in read_tar(tar)? {
+            if !name.ends_with(".behav.npy") {
+                continue;
+            }
+            let a = crate::npz::parse_npy(&data).with_context(|| format!("{}: sample {name}", tar.display()))?;
+            let v: Vec<f64> = match &a.data {
+                crate::npz::NpyData::F64(v) => v.clone(),
+                crate::npz::NpyData::F32(v) => v.iter().map(|&x| x as f64).collect(),
+                crate::npz::NpyData::I64(v) => v.iter().map(|&x| x as f64).collect(),
+                crate::npz::NpyData::I32(v) => v.iter().map(|&x| x as f64).collect(),
+                _ => return invalid(tar, format!("{name} is not numeric")),
+            };
+            if v.len() < 17 {
+                return invalid(
+                    tar,
+                    format!(
+                        "{name} has {} values; MindEye2's behav rows have 17 (shape (1, 17))",
+                        v.len()
+                    ),
+                );
+            }
+            let whole = |x: f64, what: &str| -> Result<usize> {
+                if x >= 0.0 && x.fract() == 0.0 {
+                    Ok(x as usize)
+                } else {
+                    invalid(tar, format!("{name}: {what} is {x}, not a 0-based index"))
+                }
+            };
+            out.push(TableTrial {
+                nsd_id: whole(v[0], "column 0 (NSD image)")?,
+                session: whole(v[2], "column 2 (session)")? as u32,
+                global_trial: whole(v[5], "column 5 (global trial)")?,
+                test,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The trial table of MindEye2 files: shards (train + new_test) or the CSV export.
+pub fn read_trial_table(path: &Path) -> Result<Vec<TableTrial>> {
+    if path.is_dir() {
+        let (train, test) = (path.join("train"), path.join("new_test"));
+        for d in [&train, &test] {
+            if !d.is_dir() {
+                return Err(FormatError::Missing {
+                    path: d.clone(),
+                    hint: "expected MindEye2's wds/subj0N folder with train/ and new_test/ shards (old test/ is the \
+                           37-session split: use new_test)"
+                        .into(),
+                }
+                .into());
+            }
+        }
+        let mut t = shard_trials(&train, false)?;
+        t.extend(shard_trials(&test, true)?);
+        return Ok(t);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            anyhow::Error::from(FormatError::Missing {
+                path: path.to_path_buf(),
+                hint: "expected the wds/subj0N folder or a CSV with global_trial,nsd_id,session,split".into(),
+            })
+        } else {
+            FormatError::io(path, e).into()
+        }
+    })?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').map(str::trim).collect();
+    let col = |name: &str| -> Result<usize> {
+        header.iter().position(|h| *h == name).ok_or_else(|| {
+            FormatError::invalid(
+                path.display().to_string(),
+                format!(
+                    "has no column `{name}` (header: {}); expected global_trial,nsd_id,session,split",
+                    header.join(",")
+                ),
+            )
+            .into()
+        })
+    };
+    let (cg, ci, cs, cp) = (col("global_trial")?, col("nsd_id")?, col("session")?, col("split")?);
+    let mut out = Vec::new();
+    for (n, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let at = |c: usize| -> Result<usize> {
+            f.get(c).and_then(|s| s.parse::<usize>().ok()).ok_or_else(|| {
+                FormatError::invalid(
+                    format!("{} line {}", path.display(), n + 2),
+                    format!(
+                        "`{}` is '{}', not a non-negative integer",
+                        header[c],
+                        f.get(c).unwrap_or(&"")
+                    ),
+                )
+                .into()
+            })
+        };
+        let test = match f.get(cp).copied() {
+            Some("test") => true,
+            Some("train") => false,
+            other => {
+                return Err(FormatError::invalid(
+                    format!("{} line {}", path.display(), n + 2),
+                    format!("split is '{}'; use train or test", other.unwrap_or("")),
+                )
+                .into())
+            }
+        };
+        out.push(TableTrial {
+            global_trial: at(cg)?,
+            nsd_id: at(ci)?,
+            session: at(cs)? as u32,
+            test,
+        });
+    }
+    Ok(out)
+}
+
+/// Rows of `betas_all` read per window (1,000 × 15,724 float32 = 63 MB).
+const ROWS_PER_WINDOW: usize = 1000;
+
+/// Reads one subject from MindEye2's files.
+pub fn read_mindeye2(src: &MindEye2Files, o: &NsdOptions) -> Result<NsdConversion> {
+    check_common(o)?;
+    let mut table = read_trial_table(&src.table)?;
+    if table.is_empty() {
+        return invalid(&src.table, "lists no trial".into());
+    }
+    table.sort_by_key(|t| t.global_trial);
+    if let Some(w) = table.windows(2).find(|w| w[0].global_trial == w[1].global_trial) {
+        return invalid(&src.table, format!("lists global trial {} twice", w[0].global_trial));
+    }
+    // No leakage: an image of the test split never appears among the training trials.
+    let test_ids: BTreeSet<usize> = table.iter().filter(|t| t.test).map(|t| t.nsd_id).collect();
+    if let Some(t) = table.iter().find(|t| !t.test && test_ids.contains(&t.nsd_id)) {
+        return invalid(
+            &src.table,
+            format!(
+                "training trial {} shows NSD image {}, which is in the test split; the table mixes splits",
+                t.global_trial, t.nsd_id
+            ),
+        );
+    }
+    let betas = Hdf5Rows::open(
+        &src.betas,
+        "betas",
+        "MindEye2's betas_all_subj0N_fp32_renorm.hdf5 (dataset `betas`)",
+    )?;
+    let shape = betas.shape().to_vec();
+    if shape.len() != 2 {
+        return invalid(
+            &src.betas,
+            format!("`betas` has shape {shape:?}; expected trials × voxels"),
+        );
+    }
+    let (n_rows, v) = (shape[0], shape[1]);
+    if let Some(k) = NSDGENERAL_VOXELS.iter().position(|&n| n == v) {
+        if k + 1 != o.subject as usize && NSDGENERAL_VOXELS[o.subject as usize - 1] != v {
+            return invalid(
+                &src.betas,
+                format!(
+                    "has {v} voxels, subject {}'s nsdgeneral count, but --subject is {} ({} voxels); is it the \
+                     file of another subject?",
+                    k + 1,
+                    o.subject,
+                    NSDGENERAL_VOXELS[o.subject as usize - 1]
+                ),
+            );
+        }
+    }
+    let last = table.last().map(|t| t.global_trial).unwrap_or(0);
+    if last >= n_rows {
+        return invalid(
+            &src.betas,
+            format!(
+                "has {n_rows} trials but the table refers to global trial {last}; the table and the betas are of \
+                 different subjects or releases"
+            ),
+        );
+    }
+    let mut notes = vec![
+        format!(
+            "MindEye2 files, subject {}: {} trials of {n_rows}, {v} voxels",
+            o.subject,
+            table.len()
+        ),
+        "split as MindEye2's shards give it: new_test = test (shared1000), train = train".into(),
+    ];
+    let mut y = Array2::<f32>::zeros((table.len(), v));
+    let b = bar(o.progress, table.len(), "reading betas");
+    let mut k = 0;
+    while k < table.len() {
+        let start = table[k].global_trial;
+        let n = ROWS_PER_WINDOW.min(n_rows - start);
+        let rows = betas.read_f32(start, n)?;
+        while k < table.len() && table[k].global_trial < start + n {
+            let r = table[k].global_trial - start;
+            y.row_mut(k)
+                .assign(&ndarray::ArrayView1::from(&rows[r * v..(r + 1) * v]));
+            k += 1;
+            b.inc(1);
+        }
+    }
+    b.finish_and_clear();
+    if let Some(bad) = crate::dataset::NonFinite::find(y.view()) {
+        return invalid(
+            &src.betas,
+            format!(
+                "holds {} NaN/Inf values in {} voxels (first at table row {}, voxel {}); MindEye2's files have none — \
+                 re-download it",
+                bad.count,
+                bad.voxels.len(),
+                bad.first.0 + 1,
+                bad.first.1
+            ),
+        );
+    }
+    let sessions: Vec<u32> = table.iter().map(|t| t.session).collect();
+    if o.zscore {
+        zscore_per_run(&mut y, &sessions);
+        notes.push("every voxel z-scored again within each session (--zscore)".into());
+    } else {
+        notes.push("betas as MindEye2 normalised them (voxel-wise z-scores)".into());
+    }
+    let rois = match &src.rois {
+        None => {
+            notes.push("ROI masks: VC = all voxels (give the release's roi folder for V1–V4, FFA, PPA, …)".into());
+            BTreeMap::from([("VC".to_string(), vec![true; v])])
+        }
+        Some(dir) => {
+            let mask_path = dir.join("nsdgeneral.nii.gz");
+            let mask = read_nifti(&mask_path)?;
+            let offsets = mask_offsets(mask.header.volume_dims(), &mask.data);
+            if offsets.len() != v {
+                return invalid(
+                    &mask_path,
+                    format!(
+                        "has {} voxels but {} has {v} columns; give the roi folder of the same subject",
+                        offsets.len(),
+                        src.betas.display()
+                    ),
+                );
+            }
+            release_rois(dir, mask.header.volume_dims(), &offsets, &mut notes)?
+        }
+    };
+    let images: Vec<usize> = table.iter().map(|t| t.nsd_id).collect();
+    let trials = Trials { y, images, sessions };
+    let images_path = src.images.clone();
+    finish(
+        trials,
+        &test_ids,
+        rois,
+        o,
+        notes,
+        Vec::new(),
+        &mut |ids, size, progress| read_chw_images(&images_path, ids, size, progress),
+    )
+}
+
+/// Reads NSD images (0-based ids) from MindEye2's `coco_images_224_float16.hdf5` (`images`, float16
+/// `[73000, 3, H, W]` in [0, 1]), one at a time, to bytes (round(255·v)) prepared like every other dataset's.
+fn read_chw_images(path: &Path, ids: &[usize], size: usize, progress: bool) -> Result<Array4<u8>> {
+    let images = Hdf5Rows::open(
+        path,
+        "images",
+        "MindEye2's coco_images_224_float16.hdf5 (dataset `images`)",
+    )?;
+    let s = images.shape().to_vec();
+    if s.len() != 4 || s[1] != 3 || s[2] != s[3] {
+        return invalid(
+            path,
+            format!("`images` has shape {s:?}; expected images × 3 × H × W (73000 × 3 × 224 × 224)"),
+        );
+    }
+    if let Some(&max) = ids.iter().max() {
+        if max >= s[0] {
+            return invalid(
+                path,
+                format!("has {} images but the table refers to NSD image {max}", s[0]),
+            );
+        }
+    }
+    let side = s[2];
+    let mut out = Array4::<u8>::zeros((ids.len(), size, size, 3));
+    let b = bar(progress, ids.len(), "reading images");
+    for (i, &id) in ids.iter().enumerate() {
+        let v = images.read_f32(id, 1)?;
+        let plane = side * side;
+        let img = image::RgbImage::from_fn(side as u32, side as u32, |x, y| {
+            let p = y as usize * side + x as usize;
+            let q = |c: usize| (v[c * plane + p].clamp(0.0, 1.0) * 255.0).round() as u8;
+            image::Rgb([q(0), q(1), q(2)])
+        });
+        let img = crate::images::prepare_image(&image::DynamicImage::ImageRgb8(img), size);
+        for (x, y, p) in img.enumerate_pixels() {
+            for c in 0..3 {
+                out[[i, y as usize, x as usize, c]] = p[c];
+            }
+        }
+        b.inc(1);
+    }
+    b.finish_and_clear();
+    Ok(out)
+}

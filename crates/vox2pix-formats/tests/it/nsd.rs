@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use vox2pix_formats::layout::load_dataset;
 use vox2pix_formats::nifti::read_nifti;
 use vox2pix_formats::npz::{read_npz, NpyArray};
-use vox2pix_formats::nsd::{read_nsd_release, write_nsd, NsdDesign, NsdOptions, NsdRelease, NSD_IDS_FILE};
+use vox2pix_formats::nsd::{
+    read_mindeye2, read_nsd_release, write_nsd, MindEye2Files, NsdDesign, NsdOptions, NsdRelease, NSD_IDS_FILE,
+};
 use vox2pix_formats::{ErrorKind, FormatError};
 
 fn fx(name: &str) -> PathBuf {
@@ -218,4 +220,107 @@ fn bad_inputs_are_named_errors_and_write_nothing() {
     let mut src = release("betas_h5");
     src.stimuli = tmp.join("nsd_stimuli.hdf5");
     check(src, ErrorKind::Missing, "nsd_stimuli.hdf5");
+}
+
+fn mindeye2(table: &str) -> MindEye2Files {
+    MindEye2Files {
+        betas: fx("betas_all_subj01_fp32_renorm.hdf5"),
+        table: fx(table),
+        images: fx("coco_images_224_float16.hdf5"),
+        rois: Some(fx("roi")),
+    }
+}
+
+#[test]
+fn mindeye2_files_convert_to_the_same_subject_from_shards_or_csv() {
+    let e = read_npz(&fx("expected.npz")).unwrap();
+    let mut o = opts(20);
+    o.zscore = false; // MindEye2's betas are z-scored already
+    let from_release = read_nsd_release(&release("betas_h5"), &opts(20)).unwrap();
+    for table in ["wds/subj01", "wds_table.csv"] {
+        let c = read_mindeye2(&mindeye2(table), &o).unwrap();
+        let s = &c.dataset.subject;
+        let ids = |v: &[usize]| v.iter().map(|&i| i as i64).collect::<Vec<_>>();
+        assert_eq!(ids(&c.train_nsd_ids), i64s(&e["train_nsd_ids"]), "{table}");
+        assert_eq!(ids(&c.test_nsd_ids), i64s(&e["test_nsd_ids"]), "{table}");
+        assert_eq!(s.train_labels.to_vec(), i64s(&e["train_labels"]), "{table}");
+        assert_eq!(s.test_labels.to_vec(), i64s(&e["test_labels"]), "{table}");
+        assert_close(
+            &s.y_train.iter().copied().collect::<Vec<_>>(),
+            &f32s(&e["y_train"]),
+            "y_train",
+        );
+        assert_close(
+            &s.y_test_avg.iter().copied().collect::<Vec<_>>(),
+            &f32s(&e["y_test_avg"]),
+            "y_test_avg",
+        );
+        // float16 CHW in [0, 1] back to the brick's bytes.
+        assert_eq!(
+            c.dataset.train_images.pixels, from_release.dataset.train_images.pixels,
+            "{table}"
+        );
+        assert_eq!(
+            c.dataset.test_images.pixels, from_release.dataset.test_images.pixels,
+            "{table}"
+        );
+        // The release's ROI folder gives the same masks over MindEye2's columns.
+        assert_eq!(s.rois, from_release.dataset.subject.rois, "{table}");
+    }
+    // Without a ROI folder only VC is known.
+    let mut files = mindeye2("wds/subj01");
+    files.rois = None;
+    let c = read_mindeye2(&files, &o).unwrap();
+    assert_eq!(c.dataset.subject.roi_names(), ["VC"]);
+}
+
+#[test]
+fn mindeye2_bad_inputs_are_named_errors() {
+    let tmp = temp_dir!("me2");
+    let mut o = opts(20);
+    o.zscore = false;
+    let check = |files: MindEye2Files, want: ErrorKind, needle: &str| {
+        let err = read_mindeye2(&files, &o).unwrap_err();
+        let msg = format!("{err:#}");
+        assert_eq!(kind(&err), Some(want), "{needle}: {msg}");
+        assert!(msg.contains(needle), "expected '{needle}' in: {msg}");
+    };
+    let csv = std::fs::read_to_string(fx("wds_table.csv")).unwrap();
+    let mut lines: Vec<String> = csv.lines().map(String::from).collect();
+    // A training trial showing a test image: the table mixes the splits.
+    let test_row = lines.iter().find(|l| l.ends_with(",test")).unwrap().clone();
+    let train_at = lines.iter().position(|l| l.ends_with(",train")).unwrap();
+    let f: Vec<&str> = test_row.split(',').collect();
+    let t: Vec<String> = lines[train_at].split(',').map(String::from).collect();
+    lines[train_at] = format!("{},{},{},train", t[0], f[1], t[2]);
+    let p = tmp.join("mixed.csv");
+    std::fs::write(&p, lines.join("\n")).unwrap();
+    let mut files = mindeye2("wds_table.csv");
+    files.table = p;
+    check(files, ErrorKind::Invalid, "which is in the test split");
+    // A trial past the end of the betas.
+    let p = tmp.join("long.csv");
+    std::fs::write(&p, format!("{csv}500,3,9,train\n")).unwrap();
+    let mut files = mindeye2("wds_table.csv");
+    files.table = p;
+    check(files, ErrorKind::Invalid, "refers to global trial 500");
+    // A truncated shard.
+    let shards = tmp.join("wds");
+    for sub in ["train", "new_test"] {
+        copy_dir(&fx(&format!("wds/subj01/{sub}")), &shards.join(sub));
+    }
+    let tar = shards.join("train/1.tar");
+    let bytes = std::fs::read(&tar).unwrap();
+    std::fs::write(&tar, &bytes[..bytes.len() / 2 + 100]).unwrap();
+    let mut files = mindeye2("wds_table.csv");
+    files.table = shards;
+    check(files, ErrorKind::Corrupt, "1.tar");
+    // ROI folder of another subject (other voxel count).
+    let mut files = mindeye2("wds_table.csv");
+    files.rois = Some(fx("roi_other"));
+    check(files, ErrorKind::Invalid, "give the roi folder of the same subject");
+    // The old 37-session test folder is not the split.
+    let mut files = mindeye2("wds_table.csv");
+    files.table = tmp.join("nothing");
+    check(files, ErrorKind::Missing, "nothing");
 }
