@@ -1,10 +1,11 @@
-//! `vox2pix convert god|vim1|to-god`: GOD BData HDF5 + stimulus images, or the vim-1 MAT-files → the
-//! SelfSuperReconst npz layout (and a dataset back to GOD's form).
+//! `vox2pix convert god|vim1|nsd|to-god`: GOD BData HDF5 + stimulus images, the vim-1 MAT-files, or NSD (its
+//! release or MindEye2's files) → the SelfSuperReconst npz layout (and a dataset back to GOD's form).
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use vox2pix_formats::convert::{convert_god_with_warnings, export_god, GodConvertOptions};
 use vox2pix_formats::layout;
+use vox2pix_formats::nsd::{read_mindeye2, read_nsd_release, write_nsd, MindEye2Files, NsdOptions, NsdRelease};
 use vox2pix_formats::vim1::{convert_vim1, Vim1Options, VoxelSelection};
 
 #[derive(Args, Debug)]
@@ -18,7 +19,179 @@ pub struct ConvertArgs {
 pub enum ConvertSource {
     God(GodArgs),
     Vim1(Vim1Args),
+    Nsd(NsdArgs),
     ToGod(ToGodArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    about = "NSD (Allen et al. 2022): NSD's release or MindEye2's preprocessed files → sbj_N.npz + images_<size>.npz",
+    long_about = "Convert one NSD subject, from either form users hold (docs/data-formats.md §NSD).\n\n\
+NSD's release (--root: a local copy of s3://natural-scenes-dataset): nsd_expdesign.mat (masterordering, subjectim, \
+sharedix), the session betas betas_sessionNN.hdf5 (or the .nii.gz twins: int16 = percent signal change × 300), \
+roi/nsdgeneral.nii.gz (the voxels: value > 0, in NumPy's C order over x, y, z like Brain-Diffuser and MindEye) \
+and nsd_stimuli.hdf5 (imgBrick, read one image at a time). Betas stream session by session; every voxel is z-scored \
+within each session (--zscore none keeps percent signal change).\n\n\
+MindEye2's files (--mindeye2: the pscotti/mindeyev2 download): betas_all_subj0N_fp32_renorm.hdf5 (already \
+z-scored), the webdataset shards wds/subj0N/{train,new_test}/*.tar (each sample's behav.npy: NSD image, session, \
+global trial) or a CSV of them (--table), and coco_images_224_float16.hdf5.\n\n\
+Test = the shared1000 images the subject saw, averaged over their repeats; train = every other trial (single \
+trials). SNR and the noise ceiling come from the training repeats, so no test trial informs training. ROI masks \
+V1–V4, FFA, PPA, LVC, HVC and NSD's own labels (V1v, FFA-1, OPA, …) come from the ROI files present \
+(prf-visualrois, floc-*, streams); VC is all of nsdgeneral. nsd_images.csv names the NSD id of every image.",
+    after_help = "Examples:\n  vox2pix info NSD/nsddata/experiments/nsd/nsd_expdesign.mat\n  \
+vox2pix convert nsd --root NSD --subject 1 --out data/nsd-s1\n  \
+vox2pix convert nsd --root NSD --subject 1 --sessions 1-37 --size 224 --out data/nsd-s1-224\n  \
+vox2pix convert nsd --mindeye2 mindeyev2 --subject 1 --rois NSD/nsddata/ppdata/subj01/func1pt8mm/roi --out data/nsd-me2-s1"
+)]
+pub struct NsdArgs {
+    /// NSD release root (holding nsddata/, nsddata_betas/, nsddata_stimuli/).
+    #[arg(long, conflicts_with = "mindeye2", required_unless_present = "mindeye2")]
+    pub root: Option<PathBuf>,
+    /// MindEye2 download folder (holding betas_all_subj0N_fp32_renorm.hdf5, wds/, coco_images_224_float16.hdf5).
+    #[arg(long)]
+    pub mindeye2: Option<PathBuf>,
+    /// Subject (1–8).
+    #[arg(long)]
+    pub subject: u32,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Side of the square images written, in pixels.
+    #[arg(long, default_value_t = 112)]
+    pub size: usize,
+    /// Sessions to read (release only), e.g. 1-37 or 1,2,5 (default: every session file present).
+    #[arg(long)]
+    pub sessions: Option<String>,
+    /// Beta version folder (release only).
+    #[arg(long, default_value = "betas_fithrf_GLMdenoise_RR")]
+    pub betas: String,
+    /// Per-voxel z-scoring: session (within each session) or none. Default: session for the release, none for
+    /// MindEye2 (its betas are z-scored already).
+    #[arg(long)]
+    pub zscore: Option<String>,
+    /// Override: nsd_expdesign.mat.
+    #[arg(long)]
+    pub expdesign: Option<PathBuf>,
+    /// Override: the folder of betas_sessionNN files.
+    #[arg(long)]
+    pub betas_dir: Option<PathBuf>,
+    /// ROI folder (func1pt8mm/roi). Release: overrides the default; MindEye2: optional, for ROI masks.
+    #[arg(long)]
+    pub rois: Option<PathBuf>,
+    /// Override: nsd_stimuli.hdf5 (release) or coco_images_224_float16.hdf5 (MindEye2).
+    #[arg(long)]
+    pub stimuli: Option<PathBuf>,
+    /// MindEye2: the trial table, wds/subj0N or a CSV (global_trial,nsd_id,session,split).
+    #[arg(long)]
+    pub table: Option<PathBuf>,
+    /// MindEye2: override betas_all_subj0N_fp32_renorm.hdf5.
+    #[arg(long)]
+    pub me2_betas: Option<PathBuf>,
+    /// Don't draw progress bars.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `1-37`, `1,2,5` or a mix (`1-3,7`).
+fn parse_sessions(spec: &str) -> Result<Vec<u32>> {
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || anyhow::anyhow!("--sessions {spec}: '{part}' is not a session number or range such as 1-37");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (
+                    a.trim().parse().map_err(|_| bad())?,
+                    b.trim().parse().map_err(|_| bad())?,
+                );
+                if a == 0 || b < a {
+                    return Err(bad());
+                }
+                out.extend(a..=b);
+            }
+            None => {
+                let s: u32 = part.parse().map_err(|_| bad())?;
+                if s == 0 {
+                    return Err(bad());
+                }
+                out.push(s);
+            }
+        }
+    }
+    if out.is_empty() {
+        anyhow::bail!("--sessions {spec}: no session given");
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+fn convert_nsd(a: &NsdArgs) -> Result<()> {
+    let zscore = match a.zscore.as_deref() {
+        None => a.mindeye2.is_none(),
+        Some("session") => true,
+        Some("none") => false,
+        Some(other) => anyhow::bail!("--zscore {other}: use session or none"),
+    };
+    let o = NsdOptions {
+        subject: a.subject,
+        sessions: a.sessions.as_deref().map(parse_sessions).transpose()?,
+        size: a.size,
+        zscore,
+        progress: !a.no_progress,
+    };
+    let c = if let Some(me2) = &a.mindeye2 {
+        if a.sessions.is_some() {
+            anyhow::bail!("--sessions applies to NSD's release (--root); MindEye2's table decides the trials");
+        }
+        let subj = format!("subj{:02}", a.subject);
+        let files = MindEye2Files {
+            betas: a
+                .me2_betas
+                .clone()
+                .unwrap_or_else(|| me2.join(format!("betas_all_{subj}_fp32_renorm.hdf5"))),
+            table: a.table.clone().unwrap_or_else(|| me2.join("wds").join(&subj)),
+            images: a
+                .stimuli
+                .clone()
+                .unwrap_or_else(|| me2.join("coco_images_224_float16.hdf5")),
+            rois: a.rois.clone(),
+        };
+        read_mindeye2(&files, &o)?
+    } else {
+        let root = a.root.as_ref().expect("clap requires --root or --mindeye2");
+        let mut src = NsdRelease::under(root, a.subject, &a.betas);
+        if let Some(p) = &a.expdesign {
+            src.expdesign = p.clone();
+        }
+        if let Some(p) = &a.betas_dir {
+            src.betas = p.clone();
+        }
+        if let Some(p) = &a.rois {
+            src.rois = p.clone();
+        }
+        if let Some(p) = &a.stimuli {
+            src.stimuli = p.clone();
+        }
+        read_nsd_release(&src, &o)?
+    };
+    for w in &c.warnings {
+        eprintln!("warning: {w}");
+    }
+    write_nsd(&c, a.subject, a.size, &a.out)?;
+    let s = &c.dataset.subject;
+    println!(
+        "wrote {}: {} voxels, {} train trials / {} images, {} test trials / {} images, {} px; peak memory {:.0} MiB",
+        a.out.display(),
+        s.n_voxels(),
+        s.y_train.nrows(),
+        c.train_nsd_ids.len(),
+        s.y_test.nrows(),
+        s.n_test_images(),
+        a.size,
+        vox2pix_formats::io::peak_rss_mib()
+    );
+    Ok(())
 }
 
 #[derive(Args, Debug)]
@@ -183,6 +356,7 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
             );
             Ok(())
         }
+        ConvertSource::Nsd(a) => convert_nsd(a),
         ConvertSource::ToGod(a) => {
             let files = layout::locate(&a.dataset, a.subject)?;
             let ds = layout::load_dataset(&a.dataset, Some(files.subject))?;

@@ -1325,3 +1325,148 @@ fn read_chw_images(path: &Path, ids: &[usize], size: usize, progress: bool) -> R
     b.finish_and_clear();
     Ok(out)
 }
+
+/// `vox2pix info` on a raw NSD or MindEye2 file: what it holds in NSD's terms, or `None` when it is not one of
+/// them (the caller then tries its other readers). NIfTI volumes of any origin are summarised here too.
+pub fn summarize(path: &Path) -> Result<Option<String>> {
+    use std::fmt::Write as _;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let mut s = String::new();
+    if name.ends_with(".nii") || name.ends_with(".nii.gz") {
+        let r = NiftiReader::open(path)?;
+        let h = r.header().clone();
+        let _ = writeln!(s, "{} (NIfTI-1, {:?}, dims {:?})", path.display(), h.datatype, h.dims);
+        if h.n_volumes() == 1 {
+            let v = read_nifti(path)?;
+            let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
+            let integral = v.data.iter().all(|x| x.fract() == 0.0);
+            if integral {
+                for &x in &v.data {
+                    *counts.entry(x as i64).or_default() += 1;
+                }
+            }
+            if integral && counts.len() <= 64 {
+                let table = ROI_FILES
+                    .iter()
+                    .find(|(f, _)| name.starts_with(&format!("{f}.")) || name.contains(&format!(".{f}.")));
+                let label = |c: i64| -> String {
+                    match (c, table) {
+                        (-1, _) => "outside cortex".into(),
+                        (0, _) => "unlabelled".into(),
+                        (c, Some((_, t))) => t
+                            .iter()
+                            .find(|(k, _)| *k as i64 == c)
+                            .map(|(_, n)| n.to_string())
+                            .unwrap_or_default(),
+                        (1, None) if name.starts_with("nsdgeneral") => "nsdgeneral".into(),
+                        _ => String::new(),
+                    }
+                };
+                for (c, n) in counts {
+                    let _ = writeln!(s, "  value {c:>4}: {n:>8} voxels  {}", label(c));
+                }
+            }
+        } else {
+            let _ = writeln!(
+                s,
+                "  {} volumes of {}×{}×{} (NSD betas: one per trial; values are int16 = percent signal change × 300)",
+                h.n_volumes(),
+                h.volume_dims()[0],
+                h.volume_dims()[1],
+                h.volume_dims()[2]
+            );
+        }
+        return Ok(Some(s));
+    }
+    if name.ends_with(".mat") {
+        if !crate::mat5::list_variables(path)?.iter().any(|v| v == "masterordering") {
+            return Ok(None);
+        }
+        let d = NsdDesign::read(path)?;
+        let _ = writeln!(s, "{} (NSD experiment design)", path.display());
+        let _ = writeln!(
+            s,
+            "  masterordering: {} trials{}; subjectim: {} subjects × {} images; sharedix: {} shared images",
+            d.masterordering.len(),
+            if d.masterordering.len() % 750 == 0 {
+                format!(" ({} sessions of 750)", d.masterordering.len() / 750)
+            } else {
+                String::new()
+            },
+            d.subjectim.len(),
+            d.subjectim.first().map_or(0, |r| r.len()),
+            d.sharedix.len()
+        );
+        let shared: BTreeSet<usize> = d.sharedix.iter().copied().collect();
+        for subj in 1..=d.subjectim.len() as u32 {
+            let n_shared = (0..d.masterordering.len())
+                .filter(|&t| d.image_of_trial(subj, t).is_some_and(|i| shared.contains(&i)))
+                .count();
+            let _ = writeln!(
+                s,
+                "  subject {subj}: {} shared-image trials, {} others",
+                n_shared,
+                d.masterordering.len() - n_shared
+            );
+        }
+        return Ok(Some(s));
+    }
+    if !(name.ends_with(".hdf5") || name.ends_with(".h5")) {
+        return Ok(None);
+    }
+    for (key, what) in [
+        ("betas", "NSD betas or MindEye2 betas_all"),
+        ("imgBrick", "NSD stimuli"),
+        ("images", "MindEye2 images"),
+    ] {
+        let Ok(r) = Hdf5Rows::open(path, key, what) else {
+            continue;
+        };
+        let sh = r.shape().to_vec();
+        let text = match (key, sh.len()) {
+            ("betas", 4) => format!(
+                "NSD single-trial betas: {} trials of a {}×{}×{} volume (h5py order trials × Z × Y × X), {}; \
+                 values are percent signal change × 300",
+                sh[0],
+                sh[3],
+                sh[2],
+                sh[1],
+                r.dtype_name()
+            ),
+            ("betas", 2) => format!(
+                "MindEye2 betas: {} global trials × {} voxels, {}{}",
+                sh[0],
+                sh[1],
+                r.dtype_name(),
+                NSDGENERAL_VOXELS
+                    .iter()
+                    .position(|&n| n == sh[1])
+                    .map(|k| format!(" (subject {}'s nsdgeneral count)", k + 1))
+                    .unwrap_or_default()
+            ),
+            ("imgBrick", 4) => format!(
+                "NSD stimulus brick: {} images of {}×{}×{}, {}",
+                sh[0],
+                sh[1],
+                sh[2],
+                sh[3],
+                r.dtype_name()
+            ),
+            ("images", 4) => format!(
+                "MindEye2 images: {} images of {}×{}×{} (CHW), {}",
+                sh[0],
+                sh[1],
+                sh[2],
+                sh[3],
+                r.dtype_name()
+            ),
+            _ => continue,
+        };
+        let _ = writeln!(s, "{}\n  {text}", path.display());
+        return Ok(Some(s));
+    }
+    Ok(None)
+}

@@ -223,6 +223,10 @@ fn stimuli() -> PathBuf {
     fixture("bdata", "stimuli")
 }
 
+fn nsd_fx(name: &str) -> PathBuf {
+    fixture("nsd", name)
+}
+
 /// A command line for the binary, and needles only the setup that built it knows (a dropped tensor's name).
 struct Cmd {
     args: Vec<OsString>,
@@ -348,6 +352,45 @@ impl Ctx<'_> {
         ])
     }
 
+    /// `convert nsd` of the fixture release with every path given explicitly (`replace` swaps some), then `extra`.
+    fn nsd(&self, replace: &[(&str, PathBuf)], extra: &[&str]) -> Cmd {
+        let mut paths = vec![
+            ("--expdesign", nsd_fx("nsd_expdesign.mat")),
+            ("--betas-dir", nsd_fx("betas_h5")),
+            ("--rois", nsd_fx("roi")),
+            ("--stimuli", nsd_fx("nsd_stimuli.hdf5")),
+        ];
+        for (flag, p) in replace {
+            paths
+                .iter_mut()
+                .filter(|(f, _)| f == flag)
+                .for_each(|(_, q)| *q = p.clone());
+        }
+        let root = self.path("no-root");
+        let out = self.out();
+        let mut args: Vec<&dyn AsRef<OsStr>> = vec![
+            &"convert",
+            &"nsd",
+            &"--root",
+            &root,
+            &"--subject",
+            &"1",
+            &"--size",
+            &"16",
+            &"--no-progress",
+            &"--out",
+            &out,
+        ];
+        for (flag, p) in &paths {
+            args.push(flag);
+            args.push(p);
+        }
+        for e in extra {
+            args.push(e);
+        }
+        cmd(&args)
+    }
+
     fn god(&self, bdata: &Path, stimuli: &Path) -> Cmd {
         self.convert_god(bdata, stimuli, &self.out())
     }
@@ -457,6 +500,39 @@ const CASES: &[Case] = &[
     }),
     case("image_values_out_of_range", &["images_32.npz", "test_images", "outside [0, 1]"], |c| {
         c.enc_edited("images_32.npz", |a| edit_f32(a, "test_images", |x| x[[0, 0, 0, 0]] = 2.0))
+    }),
+
+    // --- NSD conversion inputs (the release's files) ---
+    case("nsd_missing_session", &["betas_session07.hdf5", "found sessions 1, 2, 3"], |c| {
+        c.nsd(&[], &["--sessions", "1,2,7"])
+    }),
+    case("nsd_bad_session_range", &["--sessions 3-1", "range"], |c| c.nsd(&[], &["--sessions", "3-1"])),
+    case("nsd_design_mismatch", &["nsd_expdesign_short.mat", "does not match these betas"], |c| {
+        c.nsd(&[("--expdesign", nsd_fx("nsd_expdesign_short.mat"))], &[])
+    }),
+    case("nsd_truncated_betas", &["betas_session02.hdf5", "truncated"], |c| {
+        let d = c.path("betas");
+        std::fs::create_dir_all(&d).unwrap();
+        for s in 1..=3 {
+            let name = format!("betas_session{s:02}.hdf5");
+            std::fs::copy(nsd_fx("betas_h5").join(&name), d.join(&name)).unwrap();
+        }
+        truncate(&d.join("betas_session02.hdf5"), 0.6);
+        c.nsd(&[("--betas-dir", d)], &[])
+    }),
+    case("nsd_mask_of_another_size", &["roi_other/nsdgeneral.nii.gz", "same subject"], |c| {
+        c.nsd(&[("--rois", nsd_fx("roi_other"))], &[])
+    }),
+    case("nsd_truncated_mask", &["nsdgeneral.nii.gz", "re-download"], |c| {
+        let d = c.path("roi");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(nsd_fx("roi/nsdgeneral.nii.gz"), d.join("nsdgeneral.nii.gz")).unwrap();
+        truncate(&d.join("nsdgeneral.nii.gz"), 0.5);
+        c.nsd(&[("--rois", d)], &[])
+    }),
+    case("nsd_missing_stimuli", &["nsd_stimuli.hdf5", "no such file", "nsd_stimuli.hdf5 (dataset `imgBrick`)"], |c| {
+        let p = c.path("nsd_stimuli.hdf5");
+        c.nsd(&[("--stimuli", p)], &[])
     }),
 
     // --- GOD conversion inputs (BData HDF5 + stimulus images) ---

@@ -390,3 +390,105 @@ fn god_sized_bdata_round_trips() {
     assert_eq!(trials.rows(vox2pix_formats::bdata::Split::Test).len(), n_img * reps);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `convert nsd` from a release laid out as the AWS bucket is (--root) and from MindEye2's folder layout
+/// (--mindeye2): both succeed, write a dataset that `info` reads, and agree on the trials and images.
+#[test]
+fn cli_convert_nsd_from_the_release_layout_and_from_mindeye2() {
+    let tmp = temp_dir!("nsd");
+    let nsd = |rel: &str| fixture("nsd", rel);
+    let root = tmp.join("NSD");
+    let copy = |from: &Path, to: &Path| {
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        if from.is_dir() {
+            std::fs::create_dir_all(to).unwrap();
+            for e in std::fs::read_dir(from).unwrap().flatten() {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        } else {
+            std::fs::copy(from, to).unwrap();
+        }
+    };
+    copy(
+        &nsd("nsd_expdesign.mat"),
+        &root.join("nsddata/experiments/nsd/nsd_expdesign.mat"),
+    );
+    copy(
+        &nsd("betas_nii"),
+        &root.join("nsddata_betas/ppdata/subj01/func1pt8mm/betas_fithrf_GLMdenoise_RR"),
+    );
+    copy(&nsd("roi"), &root.join("nsddata/ppdata/subj01/func1pt8mm/roi"));
+    copy(
+        &nsd("nsd_stimuli.hdf5"),
+        &root.join("nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5"),
+    );
+    let me2 = tmp.join("mindeyev2");
+    copy(
+        &nsd("betas_all_subj01_fp32_renorm.hdf5"),
+        &me2.join("betas_all_subj01_fp32_renorm.hdf5"),
+    );
+    copy(
+        &nsd("coco_images_224_float16.hdf5"),
+        &me2.join("coco_images_224_float16.hdf5"),
+    );
+    for sub in ["train", "new_test"] {
+        copy(&nsd(&format!("wds/subj01/{sub}")), &me2.join("wds/subj01").join(sub));
+    }
+    let run = |args: &[&std::ffi::OsStr]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_vox2pix"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let (a, b) = (tmp.join("from-release"), tmp.join("from-me2"));
+    let os = |p: &Path| p.as_os_str().to_owned();
+    let out_a = run(&[
+        "convert".as_ref(),
+        "nsd".as_ref(),
+        "--root".as_ref(),
+        &os(&root),
+        "--subject".as_ref(),
+        "1".as_ref(),
+        "--size".as_ref(),
+        "20".as_ref(),
+        "--no-progress".as_ref(),
+        "--out".as_ref(),
+        &os(&a),
+    ]);
+    assert!(
+        out_a.contains("54 voxels, 46 train trials / 36 images, 14 test trials / 10 images, 20 px"),
+        "{out_a}"
+    );
+    let out_b = run(&[
+        "convert".as_ref(),
+        "nsd".as_ref(),
+        "--mindeye2".as_ref(),
+        &os(&me2),
+        "--subject".as_ref(),
+        "1".as_ref(),
+        "--size".as_ref(),
+        "20".as_ref(),
+        "--no-progress".as_ref(),
+        "--out".as_ref(),
+        &os(&b),
+    ]);
+    assert!(
+        out_b.contains("54 voxels, 46 train trials / 36 images, 14 test trials / 10 images"),
+        "{out_b}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(a.join("nsd_images.csv")).unwrap(),
+        std::fs::read_to_string(b.join("nsd_images.csv")).unwrap(),
+        "the same images in the same order from both forms"
+    );
+    let info = run(&["info".as_ref(), &os(&a)]);
+    assert!(info.contains("source       nsd") && info.contains("FFA"), "{info}");
+    let design = run(&["info".as_ref(), &os(&nsd("nsd_expdesign.mat"))]);
+    assert!(
+        design.contains("NSD experiment design") && design.contains("subject 1: 19 shared-image trials"),
+        "{design}"
+    );
+    let _ = std::fs::remove_dir_all(tmp);
+}
