@@ -32,6 +32,7 @@ MindEye2's files (HuggingFace pscotti/mindeyev2), for the same subject:
       (0-based), 1 = subject, 2 = session, 5 = global trial, 16 = is_shared1000; plus past_behav / olds_behav.
   wds_table.csv   the same table as CSV (global_trial,nsd_id,session,split)
   coco_images_224_float16.hdf5   dataset `images`, float16 (images, 3, H, W) = brick / 255
+  shared1000.npy   bool over the images: the shared ones
   The MindEye2 conversion (no further z-scoring) must equal expected.npz, images included.
 
 Run: python3 tools/make_nsd_fixtures.py   (needs numpy, scipy, h5py, nibabel)
@@ -196,6 +197,7 @@ def main():
     for k in range(SESSIONS):
         shard(os.path.join(wds, "train", f"{k}.tar"), [t for t in range(k * PER, (k + 1) * PER) if not is_test[t]])
     shard(os.path.join(wds, "new_test", "0.tar"), [t for t in range(SESSIONS * PER) if is_test[t]])
+    np.save(os.path.join(OUT, "shared1000.npy"), np.isin(np.arange(N_BRICK), shared))
     with open(os.path.join(OUT, "wds_table.csv"), "w") as f:
         f.write("\n".join(csv) + "\n")
     print(f"wrote {OUT}: {mask.sum()} voxels, {len(train_ids)} train / {len(test_ids)} test images, "

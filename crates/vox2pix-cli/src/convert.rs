@@ -38,10 +38,13 @@ global trial) or a CSV of them (--table), and coco_images_224_float16.hdf5.\n\n\
 Test = the shared1000 images the subject saw, averaged over their repeats; train = every other trial (single \
 trials). SNR and the noise ceiling come from the training repeats, so no test trial informs training. ROI masks \
 V1–V4, FFA, PPA, LVC, HVC and NSD's own labels (V1v, FFA-1, OPA, …) come from the ROI files present \
-(prf-visualrois, floc-*, streams); VC is all of nsdgeneral. nsd_images.csv names the NSD id of every image.",
+(prf-visualrois, floc-*, streams); VC is all of nsdgeneral. nsd_images.csv names the NSD id of every image. \
+--unpaired N draws N more NSD images (never a shared1000 image nor one of the subject's; MindEye2: shared1000.npy \
+beside the files) into unpaired_<size>.npz, the ED stream's pool for train-decoder.",
     after_help = "Examples:\n  vox2pix info NSD/nsddata/experiments/nsd/nsd_expdesign.mat\n  \
 vox2pix convert nsd --root NSD --subject 1 --out data/nsd-s1\n  \
 vox2pix convert nsd --root NSD --subject 1 --sessions 1-37 --size 224 --out data/nsd-s1-224\n  \
+vox2pix convert nsd --root NSD --subject 1 --unpaired 20000 --out data/nsd-s1\n  \
 vox2pix convert nsd --mindeye2 mindeyev2 --subject 1 --rois NSD/nsddata/ppdata/subj01/func1pt8mm/roi --out data/nsd-me2-s1"
 )]
 pub struct NsdArgs {
@@ -88,6 +91,13 @@ pub struct NsdArgs {
     /// MindEye2: override betas_all_subj0N_fp32_renorm.hdf5.
     #[arg(long)]
     pub me2_betas: Option<PathBuf>,
+    /// Unpaired images for the ED stream, drawn from the NSD images that are neither shared1000 nor this
+    /// subject's, written as OUT/unpaired_<size>.npz (train-decoder uses it); 0: none.
+    #[arg(long, default_value_t = 0)]
+    pub unpaired: usize,
+    /// Seed of the unpaired draw.
+    #[arg(long, default_value_t = 0)]
+    pub unpaired_seed: u64,
     /// Don't draw progress bars.
     #[arg(long)]
     pub no_progress: bool,
@@ -139,6 +149,8 @@ fn convert_nsd(a: &NsdArgs) -> Result<()> {
         size: a.size,
         zscore,
         progress: !a.no_progress,
+        unpaired: a.unpaired,
+        unpaired_seed: a.unpaired_seed,
     };
     let c = if let Some(me2) = &a.mindeye2 {
         if a.sessions.is_some() {
@@ -156,6 +168,7 @@ fn convert_nsd(a: &NsdArgs) -> Result<()> {
                 .clone()
                 .unwrap_or_else(|| me2.join("coco_images_224_float16.hdf5")),
             rois: a.rois.clone(),
+            shared1000: Some(me2.join("shared1000.npy")).filter(|p| p.exists()),
         };
         read_mindeye2(&files, &o)?
     } else {

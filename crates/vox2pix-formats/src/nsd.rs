@@ -373,6 +373,11 @@ pub struct NsdOptions {
     pub zscore: bool,
     /// Draw progress bars on stderr.
     pub progress: bool,
+    /// Unpaired images for the ED stream, drawn from the NSD images that are neither shared1000 images nor
+    /// this subject's (written as [`unpaired_file_name`]); 0: none.
+    pub unpaired: usize,
+    /// Seed of that draw.
+    pub unpaired_seed: u64,
 }
 
 /// A converted subject.
@@ -388,6 +393,32 @@ pub struct NsdConversion {
     pub warnings: Vec<String>,
     /// The decisions taken, for the manifest's notes.
     pub notes: Vec<String>,
+    /// The unpaired pool (class id = NSD id), when asked for.
+    pub unpaired: Option<crate::images::UnpairedPool>,
+}
+
+/// File name of the NSD unpaired pool of images of side `size` in a converted dataset folder.
+pub fn unpaired_file_name(size: usize) -> String {
+    format!("unpaired_{size}.npz")
+}
+
+/// Draws `n` NSD ids (ascending) from `0..n_images` outside `exclude`, seeded.
+fn draw_unpaired(n_images: usize, exclude: &BTreeSet<usize>, n: usize, seed: u64) -> Result<Vec<usize>> {
+    let mut free: Vec<usize> = (0..n_images).filter(|i| !exclude.contains(i)).collect();
+    if n > free.len() {
+        return Err(FormatError::invalid(
+            "--unpaired",
+            format!(
+                "{n} images asked for, but only {} NSD images are neither shared1000 nor this subject's",
+                free.len()
+            ),
+        )
+        .into());
+    }
+    crate::rng::CounterRng::new(crate::rng::mix_key(seed, &[0x4e53_44])).shuffle(&mut free);
+    free.truncate(n);
+    free.sort_unstable();
+    Ok(free)
 }
 
 fn bar(progress: bool, total: usize, what: &str) -> indicatif::ProgressBar {
@@ -419,6 +450,8 @@ struct Trials {
 pub fn read_nsd_release(src: &NsdRelease, o: &NsdOptions) -> Result<NsdConversion> {
     check_common(o)?;
     let design = NsdDesign::read(&src.expdesign)?;
+    // Opened first so that a missing or damaged brick fails before the long read of the betas.
+    let n_images = image_rows(&src.stimuli, "imgBrick", "NSD's nsd_stimuli.hdf5 (dataset `imgBrick`)")?;
     if o.subject as usize > design.subjectim.len() {
         return invalid(
             &src.expdesign,
@@ -494,9 +527,14 @@ pub fn read_nsd_release(src: &NsdRelease, o: &NsdOptions) -> Result<NsdConversio
     }
     let rois = release_rois(&src.rois, dims, &offsets, &mut notes)?;
     let shared: BTreeSet<usize> = design.sharedix.iter().copied().collect();
+    // Never unpaired: any subject's test images, and this subject's own.
+    let mut exclude = shared.clone();
+    exclude.extend(design.subjectim[o.subject as usize - 1].iter().copied());
     finish(
         trials,
         &shared,
+        &exclude,
+        n_images,
         rois,
         o,
         notes,
@@ -670,6 +708,11 @@ fn release_rois(
     Ok(rois)
 }
 
+/// The number of images (rows) of an image file, opening it as a check.
+fn image_rows(path: &Path, key: &str, what: &str) -> Result<usize> {
+    Ok(Hdf5Rows::open(path, key, what)?.shape().first().copied().unwrap_or(0))
+}
+
 /// Reads NSD images (0-based ids) from `nsd_stimuli.hdf5` (`imgBrick`, `[73000, 425, 425, 3]` uint8), one at a
 /// time, prepared like every other dataset's images (square, bicubic to `size`).
 fn read_brick_images(path: &Path, ids: &[usize], size: usize, progress: bool) -> Result<Array4<u8>> {
@@ -714,9 +757,12 @@ fn read_brick_images(path: &Path, ids: &[usize], size: usize, progress: bool) ->
 type ImageLoader<'a> = dyn FnMut(&[usize], usize, bool) -> Result<Array4<u8>> + 'a;
 
 /// The split, averages, reliability and images, common to both forms.
+#[allow(clippy::too_many_arguments)]
 fn finish(
     trials: Trials,
     shared: &BTreeSet<usize>,
+    never_unpaired: &BTreeSet<usize>,
+    n_images: usize,
     rois: BTreeMap<String, Vec<bool>>,
     o: &NsdOptions,
     mut notes: Vec<String>,
@@ -820,6 +866,30 @@ fn finish(
         "images: square, bicubic to {} px; train/test image k = the k-th NSD id ascending",
         o.size
     ));
+    let unpaired = if o.unpaired > 0 {
+        let mut exclude = never_unpaired.clone();
+        exclude.extend(all.iter().copied());
+        let ids = draw_unpaired(n_images, &exclude, o.unpaired, o.unpaired_seed)?;
+        let pixels = load_images(&ids, o.size, o.progress)?;
+        notes.push(format!(
+            "unpaired pool: {} NSD images (seed {}) that are neither shared1000 nor this subject's",
+            ids.len(),
+            o.unpaired_seed
+        ));
+        Some(crate::images::UnpairedPool {
+            pixels,
+            class_ids: ids.iter().map(|&i| i as i64).collect(),
+            files: ids.iter().map(|i| format!("nsd:{i}")).collect(),
+            spec: crate::images::PoolSpec {
+                per_class: 0,
+                seed: o.unpaired_seed,
+                exclude: never_unpaired.iter().map(|&i| i as i64).collect(),
+                image_size: o.size,
+            },
+        })
+    } else {
+        None
+    };
     let dataset = Dataset {
         subject,
         train_images: ImageSet {
@@ -837,6 +907,7 @@ fn finish(
         test_nsd_ids: test_ids,
         warnings,
         notes,
+        unpaired,
     })
 }
 
@@ -850,6 +921,7 @@ pub fn write_nsd(c: &NsdConversion, subject: u32, size: usize, out: &Path) -> Re
         crate::layout::subject_file_name(subject),
         crate::layout::images_file_name(size),
         NSD_IDS_FILE.to_string(),
+        unpaired_file_name(size),
     ];
     let res = crate::layout::write_dataset(out, subject, &c.dataset)
         .and_then(|()| {
@@ -860,6 +932,10 @@ pub fn write_nsd(c: &NsdConversion, subject: u32, size: usize, out: &Path) -> Re
                 }
             }
             crate::io::write_bytes_atomic(&out.join(NSD_IDS_FILE), csv.as_bytes())
+        })
+        .and_then(|()| match &c.unpaired {
+            Some(pool) => crate::images::write_pool_cache(&out.join(unpaired_file_name(size)), pool),
+            None => Ok(()),
         })
         .and_then(|()| {
             crate::manifest::write_manifest(
@@ -902,6 +978,24 @@ pub struct MindEye2Files {
     /// Optional: the release's `func1pt8mm/roi` folder of the same subject, for ROI masks (its nsdgeneral must
     /// have as many voxels as `betas` has columns).
     pub rois: Option<PathBuf>,
+    /// Optional: MindEye2's `shared1000.npy` (bool over the 73k images), kept out of the unpaired pool.
+    pub shared1000: Option<PathBuf>,
+}
+
+/// The NSD ids marked in MindEye2's `shared1000.npy` (a bool array over the 73,000 images).
+pub fn read_shared1000(path: &Path) -> Result<Vec<usize>> {
+    let bytes = std::fs::read(path).map_err(|e| FormatError::io(path, e))?;
+    let a = crate::npz::parse_npy(&bytes).with_context(|| format!("reading {}", path.display()))?;
+    match &a.data {
+        crate::npz::NpyData::Bool(v) => Ok(v.iter().enumerate().filter(|(_, &b)| b).map(|(i, _)| i).collect()),
+        _ => invalid(
+            path,
+            format!(
+                "holds {:?} values; expected MindEye2's bool array over the 73,000 images",
+                a.dtype
+            ),
+        ),
+    }
 }
 
 /// nsdgeneral voxel counts of subjects 1–8 (the column counts of MindEye2's `betas_all_subj0N` files).
@@ -1163,6 +1257,11 @@ pub fn read_mindeye2(src: &MindEye2Files, o: &NsdOptions) -> Result<NsdConversio
             ),
         );
     }
+    let n_images = image_rows(
+        &src.images,
+        "images",
+        "MindEye2's coco_images_224_float16.hdf5 (dataset `images`)",
+    )?;
     let betas = Hdf5Rows::open(
         &src.betas,
         "betas",
@@ -1267,15 +1366,29 @@ pub fn read_mindeye2(src: &MindEye2Files, o: &NsdOptions) -> Result<NsdConversio
         }
     };
     let images: Vec<usize> = table.iter().map(|t| t.nsd_id).collect();
+    let mut warnings = Vec::new();
+    let mut never_unpaired = test_ids.clone();
+    if o.unpaired > 0 {
+        match &src.shared1000 {
+            Some(p) => never_unpaired.extend(read_shared1000(p)?),
+            None => warnings.push(
+                "no shared1000.npy beside the MindEye2 files: the unpaired pool excludes this subject's test images \
+                 only, not every shared1000 image"
+                    .to_string(),
+            ),
+        }
+    }
     let trials = Trials { y, images, sessions };
     let images_path = src.images.clone();
     finish(
         trials,
         &test_ids,
+        &never_unpaired,
+        n_images,
         rois,
         o,
         notes,
-        Vec::new(),
+        warnings,
         &mut |ids, size, progress| read_chw_images(&images_path, ids, size, progress),
     )
 }
@@ -1469,4 +1582,41 @@ pub fn summarize(path: &Path) -> Result<Option<String>> {
         return Ok(Some(s));
     }
     Ok(None)
+}
+
+/// The NSD unpaired pool of a converted dataset folder, for the ED stream: `unpaired_<size>.npz` when present,
+/// after checking that none of its images is a test image of the folder's `nsd_images.csv` (the leakage guard
+/// for pools that were copied between folders).
+pub fn read_unpaired_pool(dir: &Path, size: usize) -> Result<Option<crate::images::UnpairedPool>> {
+    let path = dir.join(unpaired_file_name(size));
+    if !path.exists() {
+        return Ok(None);
+    }
+    let pool = crate::images::read_pool_cache(&path)?;
+    let ids_path = dir.join(NSD_IDS_FILE);
+    let text = std::fs::read_to_string(&ids_path).map_err(|e| FormatError::io(&ids_path, e))?;
+    let test: BTreeSet<i64> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.strip_prefix("test,"))
+        .filter_map(|l| l.split(',').nth(1)?.trim().parse().ok())
+        .collect();
+    if let Some(id) = pool.class_ids.iter().find(|i| test.contains(i)) {
+        return invalid(
+            &path,
+            format!(
+                "holds NSD image {id}, a test image of this dataset; rebuild it with `vox2pix convert nsd --unpaired`"
+            ),
+        );
+    }
+    if pool.pixels.shape()[1] != size {
+        return invalid(
+            &path,
+            format!(
+                "holds {} px images; the dataset's are {size} px",
+                pool.pixels.shape()[1]
+            ),
+        );
+    }
+    Ok(Some(pool))
 }

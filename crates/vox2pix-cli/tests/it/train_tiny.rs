@@ -788,3 +788,97 @@ fn ssr_method_trains_end_to_end_with_a_vgg19_encoder() {
     assert_eq!(recorded.decoder_training.unpaired_batch, 48);
     ok(&["reconstruct", "--run", r, "--data", d, "--threads", "1"]);
 }
+
+/// NSD end to end on the `tiny` config: the fixture release (`tools/make_nsd_fixtures.py`) converts with an
+/// unpaired pool of NSD images, E trains, and D trains with the ED stream drawing from that pool (no image
+/// folder given); a pool holding a test image is refused.
+#[test]
+fn nsd_fixture_converts_and_trains_with_its_unpaired_nsd_images() {
+    let (world_data, _) = world();
+    let root = scratch!("nsd");
+    let data = root.join("data");
+    let fx = |n: &str| crate::helpers::fixture("nsd", n).display().to_string();
+    let d = data.to_str().unwrap();
+    let (stdout, _) = ok(&[
+        "convert",
+        "nsd",
+        "--root",
+        "/nonexistent",
+        "--expdesign",
+        &fx("nsd_expdesign.mat"),
+        "--betas-dir",
+        &fx("betas_h5"),
+        "--rois",
+        &fx("roi"),
+        "--stimuli",
+        &fx("nsd_stimuli.hdf5"),
+        "--subject",
+        "1",
+        "--size",
+        "32",
+        "--unpaired",
+        "30",
+        "--no-progress",
+        "--out",
+        d,
+    ]);
+    assert!(stdout.contains("54 voxels"), "{stdout}");
+    assert!(data.join("unpaired_32.npz").is_file());
+    let (enc, dec) = (root.join("enc"), root.join("dec"));
+    let bb = format!(
+        "backbone.weights={}",
+        vox2pix::model::backbone::world_backbone_path(world_data).display()
+    );
+    let common = ["--config", "tiny", "--threads", "1", "--set"];
+    let e = enc.to_str().unwrap();
+    ok(&[
+        &["train-encoder", "--data", d][..],
+        &common,
+        &[&bb, "--set", "encoder_training.epochs=1", "--out", e],
+    ]
+    .concat());
+    let r = dec.to_str().unwrap();
+    let (_, err) = ok(&[
+        &["train-decoder", "--data", d, "--encoder", e][..],
+        &common,
+        &["decoder_training.epochs=1", "--out", r],
+    ]
+    .concat());
+    let log = std::fs::read_to_string(dec.join("metrics.jsonl")).unwrap_or_default();
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap_or("{}")).unwrap();
+    let ed = first["loss_ed"].as_f64().unwrap_or(0.0);
+    assert!(
+        ed > 0.0 && ed.is_finite(),
+        "the ED stream ran on the NSD pool: {log} {err}"
+    );
+    // A pool holding a test image (e.g. copied from another conversion) is refused by name.
+    let ids = std::fs::read_to_string(data.join("nsd_images.csv")).unwrap();
+    let test_id: i64 = ids
+        .lines()
+        .find_map(|l| l.strip_prefix("test,0,"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let pool_path = data.join("unpaired_32.npz");
+    let mut pool = vox2pix_formats::images::read_pool_cache(&pool_path).unwrap();
+    pool.class_ids[0] = test_id;
+    vox2pix_formats::images::write_pool_cache(&pool_path, &pool).unwrap();
+    let out = Command::new(BIN)
+        .args(
+            [
+                &["train-decoder", "--data", d, "--encoder", e][..],
+                &common,
+                &["decoder_training.epochs=1"],
+            ]
+            .concat(),
+        )
+        .arg("--out")
+        .arg(root.join("dec2"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("unpaired_32.npz") && err.contains("a test image"),
+        "{err}"
+    );
+}

@@ -5,7 +5,8 @@ use vox2pix_formats::layout::load_dataset;
 use vox2pix_formats::nifti::read_nifti;
 use vox2pix_formats::npz::{read_npz, NpyArray};
 use vox2pix_formats::nsd::{
-    read_mindeye2, read_nsd_release, write_nsd, MindEye2Files, NsdDesign, NsdOptions, NsdRelease, NSD_IDS_FILE,
+    read_mindeye2, read_nsd_release, read_unpaired_pool, write_nsd, MindEye2Files, NsdDesign, NsdOptions, NsdRelease,
+    NSD_IDS_FILE,
 };
 use vox2pix_formats::{ErrorKind, FormatError};
 
@@ -29,6 +30,8 @@ fn opts(size: usize) -> NsdOptions {
         size,
         zscore: true,
         progress: false,
+        unpaired: 0,
+        unpaired_seed: 0,
     }
 }
 
@@ -228,6 +231,7 @@ fn mindeye2(table: &str) -> MindEye2Files {
         table: fx(table),
         images: fx("coco_images_224_float16.hdf5"),
         rois: Some(fx("roi")),
+        shared1000: Some(fx("shared1000.npy")),
     }
 }
 
@@ -323,4 +327,44 @@ fn mindeye2_bad_inputs_are_named_errors() {
     let mut files = mindeye2("wds_table.csv");
     files.table = tmp.join("nothing");
     check(files, ErrorKind::Missing, "nothing");
+}
+
+#[test]
+fn unpaired_pool_avoids_shared_and_own_images_and_is_checked_on_load() {
+    let out = scratch!("unpaired");
+    let mut o = opts(20);
+    o.unpaired = 30;
+    o.unpaired_seed = 7;
+    let c = read_nsd_release(&release("betas_h5"), &o).unwrap();
+    let pool = c.unpaired.as_ref().unwrap();
+    let d = NsdDesign::read(&fx("nsd_expdesign.mat")).unwrap();
+    assert_eq!(pool.class_ids.len(), 30);
+    for &id in &pool.class_ids {
+        let id = id as usize;
+        assert!(!d.sharedix.contains(&id), "shared image {id} in the pool");
+        assert!(
+            !d.subjectim[0].contains(&id),
+            "the subject's own image {id} in the pool"
+        );
+    }
+    let again = read_nsd_release(&release("betas_nii"), &o).unwrap();
+    assert_eq!(
+        again.unpaired.as_ref().unwrap().class_ids,
+        pool.class_ids,
+        "seeded draw"
+    );
+    o.unpaired_seed = 8;
+    let other = read_nsd_release(&release("betas_h5"), &o).unwrap();
+    assert_ne!(other.unpaired.unwrap().class_ids, pool.class_ids);
+    write_nsd(&c, 1, 20, &out).unwrap();
+    let back = read_unpaired_pool(&out, 20).unwrap().unwrap();
+    assert_eq!(back.class_ids, pool.class_ids);
+    assert!(
+        read_unpaired_pool(&out, 32).unwrap().is_none(),
+        "no pool at another size"
+    );
+    // Only 100 − 12 shared − 48 own = 40 images are free.
+    o.unpaired = 41;
+    let err = read_nsd_release(&release("betas_h5"), &o).unwrap_err();
+    assert!(format!("{err:#}").contains("only 40 NSD images"), "{err:#}");
 }

@@ -113,8 +113,9 @@ fn without_half_made_run<T>(out: &Path, job: impl FnOnce() -> Result<T>) -> Resu
     res
 }
 
-/// The unpaired pool for the ED stream: the synthetic world's own (rendered on demand) when the dataset is a
-/// synthetic world, else a class-folder tree given by the user (decoded once into a cache).
+/// The unpaired pool for the ED stream: a class-folder tree given by the user (decoded once into a cache), else
+/// the synthetic world's own (rendered on demand) for a synthetic world, else an NSD dataset's
+/// `unpaired_<size>.npz` (NSD images written by `convert nsd --unpaired`, checked against its test images).
 pub fn unpaired_pool(
     cfg: &TrainConfig,
     data: &TrainingData,
@@ -142,10 +143,20 @@ pub fn unpaired_pool(
             t.unpaired_per_class,
             t.unpaired_exclude_paired_classes,
         )?)
+    } else if let Some(pool) = data
+        .manifest
+        .as_ref()
+        .filter(|m| m.source == "nsd")
+        .map(|_| vox2pix_formats::nsd::read_unpaired_pool(&data.dir, data.image_size as usize))
+        .transpose()?
+        .flatten()
+    {
+        Box::new(pool)
     } else {
         bail!(
-            "the ED stream needs unpaired natural images: pass --unpaired DIR (an ImageNet-style class-folder tree), \
-             or set decoder_training.unpaired_batch = 0 to train on paired data only"
+            "the ED stream needs unpaired natural images: pass --unpaired DIR (an ImageNet-style class-folder tree; \
+             for NSD, `vox2pix convert nsd --unpaired N` writes a pool of NSD images into the dataset), or set \
+             decoder_training.unpaired_batch = 0 to train on paired data only"
         );
     };
     Ok(Some(GuardedPool::new(pool, &data.test_classes)?))
