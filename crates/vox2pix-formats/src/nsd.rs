@@ -415,7 +415,7 @@ fn draw_unpaired(n_images: usize, exclude: &BTreeSet<usize>, n: usize, seed: u64
         )
         .into());
     }
-    crate::rng::CounterRng::new(crate::rng::mix_key(seed, &[0x4e53_44])).shuffle(&mut free);
+    crate::rng::CounterRng::new(crate::rng::mix_key(seed, &[0x004e_5344])).shuffle(&mut free);
     free.truncate(n);
     free.sort_unstable();
     Ok(free)
