@@ -19,6 +19,7 @@ pub mod encoder;
 pub mod identification;
 pub mod image;
 pub mod layers;
+pub mod nsd8;
 pub mod paired;
 pub mod perceptual;
 pub mod prototypes;
@@ -34,6 +35,7 @@ pub use draw::Interval;
 pub use encoder::{branch_weight_summary, voxel_correlation, RoiBranchWeights, VoxelCorrelation};
 pub use identification::{DistractorPool, IdentificationResult, NWayIdentification};
 pub use image::{pixcorr, ssim};
+pub use nsd8::{correlation_distance, two_way_identification, Nsd8Metrics, Nsd8Suite, SuiteWeights};
 pub use perceptual::{
     perceptual_distance_matrix, pixel_correlation_distance_matrix, weighted_perceptual_distance_matrix, LpipsHeads,
     PerceptualInput, UnitTaps,

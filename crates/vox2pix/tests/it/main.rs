@@ -11,5 +11,6 @@ mod layering;
 mod nn_grad;
 mod nn_shapes;
 mod nn_torch;
+mod nsd8;
 mod paired;
 mod prototypes;
