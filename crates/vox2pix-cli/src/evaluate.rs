@@ -12,7 +12,8 @@ use vox2pix::eval::run_eval::{evaluate_run, metrics_files, EvaluateOptions, Lpip
 vox2pix evaluate --run runs/demo/decoder --data runs/demo/data\n  \
 vox2pix evaluate --run runs/demo/decoder --data runs/demo/data --pool test --trials 200\n  \
 vox2pix evaluate --run runs/god3 --data data/god3 --prototypes protos/god.safetensors\n  \
-vox2pix evaluate --run runs/god3 --data data/god3 --lpips lpips/weights/v0.1/alex.pth"
+vox2pix evaluate --run runs/god3 --data data/god3 --lpips lpips/weights/v0.1/alex.pth\n  \
+vox2pix evaluate --run runs/nsd1 --data data/nsd-s1 --suite nsd8 --suite-weights weights/nsd8"
 )]
 pub struct EvaluateArgs {
     /// Decoder run directory (from train-decoder or demo).
@@ -59,6 +60,15 @@ pub struct EvaluateArgs {
     /// Channel width of the LPIPS backbone weights (1.0 = torchvision's).
     #[arg(long, default_value_t = 1.0)]
     pub lpips_width: f64,
+    /// An extra metric suite: nsd8 (the NSD 8-metric table: PixCorr, SSIM, AlexNet(2), AlexNet(5), InceptionV3,
+    /// CLIP, EffNet-B, SwAV, as MindEye2 computes them; metrics.md §2.1).
+    #[arg(long, value_name = "SUITE")]
+    pub suite: Option<String>,
+    /// Folder of the suite's weight files (alexnet-owt-7be5be79.pth, inception_v3_google-0cc3c7bd.pth,
+    /// ViT-L-14.pt, efficientnet_b1-c27df63c.pth, swav_800ep_pretrain.pth.tar); default: torch hub's
+    /// ~/.cache/torch/hub/checkpoints.
+    #[arg(long, value_name = "DIR")]
+    pub suite_weights: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -115,6 +125,22 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
             Some(h) => Some(lpips_spec(a, h)?),
             None => None,
         },
+        nsd8_weights: match a.suite.as_deref() {
+            None => {
+                if a.suite_weights.is_some() {
+                    bail!("--suite-weights needs --suite nsd8");
+                }
+                None
+            }
+            Some("nsd8") => Some(match &a.suite_weights {
+                Some(d) => d.clone(),
+                None => std::env::var_os("HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_default()
+                    .join(".cache/torch/hub/checkpoints"),
+            }),
+            Some(other) => bail!("--suite {other}: unknown suite; the one suite is nsd8"),
+        },
         ..Default::default()
     };
     if o.trials == 0 {
@@ -158,6 +184,23 @@ pub fn run(a: &EvaluateArgs) -> Result<()> {
             "PixCorr {:.3} [{:.3}, {:.3}]   SSIM {:.3} [{:.3}, {:.3}]",
             p.mean, p.ci.lo, p.ci.hi, s.mean, s.ci.lo, s.ci.hi
         );
+    }
+    if let Some(suite) = &m.nsd8 {
+        println!(
+            "NSD 8-metric suite ({} protocol; ↑ higher / ↓ lower is better):",
+            suite.protocol
+        );
+        for x in &suite.metrics {
+            println!(
+                "  {:<10} {} {:.4} [{:.4}, {:.4}]  {}",
+                x.name,
+                if x.higher_is_better { "↑" } else { "↓" },
+                x.value.mean,
+                x.value.ci.lo,
+                x.value.ci.hi,
+                x.how
+            );
+        }
     }
     for f in metrics_files(&a.run) {
         println!("wrote {}", f.display());

@@ -579,6 +579,17 @@ const CASES: &[Case] = &[
     case("checkpoint_for_other_voxel_count", &["decoder.safetensors", "161 voxels", "wrong shape"], |c| {
         c.recon(&c.copy(&c.f.dec, "run"), &c.f.data41)
     }),
+    case("nsd8_weights_missing", &["five weight files", "ViT-L-14.pt", "swav_800ep_pretrain.pth.tar", "https://"], |c| {
+        let r = c.copy(&c.f.dec, "run");
+        let w = c.path("weights");
+        std::fs::create_dir_all(&w).unwrap();
+        let (d, out) = (c.f.data.clone(), r.clone());
+        cmd(&[&"evaluate", &"--threads", &"1", &"--run", &out, &"--data", &d, &"--suite", &"nsd8", &"--suite-weights", &w])
+    }),
+    case("unknown_suite", &["--suite nsd9", "nsd8"], |c| {
+        let (r, d) = (c.f.dec.clone(), c.f.data.clone());
+        cmd(&[&"evaluate", &"--run", &r, &"--data", &d, &"--suite", &"nsd9"])
+    }),
     case("resume_other_voxel_count", &["trained for 160 voxels", "161"], |c| {
         c.enc_resume(&c.f.data41, &c.copy(&c.f.enc, "run"))
     }),

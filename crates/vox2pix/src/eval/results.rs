@@ -70,6 +70,9 @@ pub struct EvalMetrics {
     /// Per-ROI branch-weight summary of the encoder.
     #[serde(default)]
     pub branch_weights: Vec<RoiBranchWeights>,
+    /// The NSD 8-metric suite, when asked for (`evaluate --suite nsd8`).
+    #[serde(default)]
+    pub nsd8: Option<super::nsd8::Nsd8Metrics>,
 }
 
 impl EvalMetrics {
@@ -157,6 +160,24 @@ impl EvalMetrics {
                 }
             }
         }
+        if let Some(suite) = &self.nsd8 {
+            for m in &suite.metrics {
+                // Chance: 50 % for 2-way identification; none for the distances.
+                let chance = if m.higher_is_better && m.name != "pixcorr" && m.name != "ssim" {
+                    f(0.5)
+                } else {
+                    String::new()
+                };
+                rows.push([
+                    format!("nsd8_{}", m.name),
+                    format!("{};{}", suite.protocol, m.how.replace(',', ";")),
+                    f(m.value.mean),
+                    f(m.value.ci.lo),
+                    f(m.value.ci.hi),
+                    chance,
+                ]);
+            }
+        }
         rows
     }
 
@@ -182,6 +203,9 @@ impl EvalMetrics {
             if let Some(m) = m {
                 cols.push((name.to_string(), m.per_image.clone()));
             }
+        }
+        for m in self.nsd8.iter().flat_map(|s| &s.metrics) {
+            cols.push((format!("nsd8_{}", m.name), m.value.per_image.clone()));
         }
         if let Some((name, c)) = cols.iter().find(|(_, c)| c.len() != self.n_test_images) {
             anyhow::bail!(

@@ -89,6 +89,8 @@ pub struct EvaluateOptions {
     /// Real data: a folder of distractor images for the `external` identification pool (e.g. ImageNet
     /// validation images; at most `external_cap`, the first by path).
     pub external_images: Option<PathBuf>,
+    /// The NSD 8-metric suite (`eval::nsd8`), with the folder holding its five weight files.
+    pub nsd8_weights: Option<PathBuf>,
 }
 
 impl Default for EvaluateOptions {
@@ -104,6 +106,7 @@ impl Default for EvaluateOptions {
             prototypes: None,
             lpips: None,
             external_images: None,
+            nsd8_weights: None,
         }
     }
 }
@@ -272,6 +275,14 @@ pub fn evaluate_run(run: &Path, data_dir: &Path, device: Device, o: &EvaluateOpt
             let heads = super::perceptual::LpipsHeads::load(&l.heads, 5)?;
             Some((vs, net, heads))
         }
+        None => None,
+    };
+    // The NSD suite's weights are located and loaded first, so a missing file fails before any other work.
+    let nsd8 = match &o.nsd8_weights {
+        Some(dir) => Some(super::nsd8::Nsd8Suite::load(
+            &super::nsd8::SuiteWeights::locate(dir)?,
+            device,
+        )?),
         None => None,
     };
     let real_classification = match &o.prototypes {
@@ -448,6 +459,10 @@ pub fn evaluate_run(run: &Path, data_dir: &Path, device: Device, o: &EvaluateOpt
         0.95,
         o.seed ^ 0x55,
     ));
+
+    if let Some(suite) = &nsd8 {
+        m.nsd8 = Some(suite.evaluate(&recon, &gt, o.batch.min(16), o.bootstrap, o.seed ^ 0x8D)?);
+    }
 
     m.write_json(&run.join("metrics.json"))?;
     m.write_csv(&run.join("metrics.csv"))?;
