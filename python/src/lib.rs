@@ -701,7 +701,7 @@ impl Run {
 
 /// `vox2pix evaluate RUN --data DATA`: writes the metrics files into the run and returns `metrics.json`'s content.
 #[pyfunction]
-#[pyo3(signature = (run, data, device = "cpu", trials = 1000, bootstrap = 10000, seed = 0, external_cap = 1000, recon_from_gt = false))]
+#[pyo3(signature = (run, data, device = "cpu", trials = 1000, bootstrap = 10000, seed = 0, external_cap = 1000, recon_from_gt = false, nsd8_weights = None))]
 #[allow(clippy::too_many_arguments)]
 fn evaluate(
     py: Python<'_>,
@@ -713,6 +713,7 @@ fn evaluate(
     seed: u64,
     external_cap: usize,
     recon_from_gt: bool,
+    nsd8_weights: Option<&str>,
 ) -> PyResult<PyObject> {
     let dev = device_of(device)?;
     let run = existing_path(run, "run", "RunNotFoundError")?;
@@ -723,6 +724,7 @@ fn evaluate(
         seed,
         external_cap,
         recon_from_gt,
+        nsd8_weights: nsd8_weights.map(std::path::PathBuf::from),
         ..Default::default()
     };
     let m = run_observed(py, None, || evaluate_run(&run, &data, dev, &o))?.or_py("RunError")?;

@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 import torch
 
 import vox2pix as vp
@@ -78,6 +79,17 @@ def test_evaluate_returns_the_metrics_and_a_report(world, runs):
     assert pix[0]["ci_lo"] <= pix[0]["value"] <= pix[0]["ci_hi"]
     html = vp.report(dec, world)
     assert html.endswith(".html") and os.path.getsize(html) > 10_000
+
+
+def test_the_nsd_suite_names_its_missing_weight_files(world, runs, tmp_path):
+    _, dec = runs
+    (tmp_path / "alexnet-owt-7be5be79.pth").write_bytes(b"x")
+    with pytest.raises(vp.Vox2pixError) as e:
+        vp.evaluate(dec, world, trials=10, bootstrap=10, suite="nsd8", suite_weights=tmp_path)
+    msg = str(e.value)
+    assert "ViT-L-14.pt" in msg and "swav_800ep_pretrain.pth.tar" in msg and "AlexNet:" not in msg
+    with pytest.raises(ValueError):
+        vp.evaluate(dec, world, suite="nsd9")
 
 
 CHILD = textwrap.dedent(

@@ -453,12 +453,25 @@ def evaluate(
     bootstrap: int = 10_000,
     seed: int = 0,
     external_cap: int = 1000,
+    suite: Optional[str] = None,
+    suite_weights: Optional[PathLike] = None,
 ) -> Metrics:
     """Evaluates a decoder run (``vox2pix evaluate``): identification, classification, PixCorr, SSIM and the
-    encoder's voxel correlations, each with a bootstrap CI; writes ``metrics.json``/``.csv`` into the run."""
+    encoder's voxel correlations, each with a bootstrap CI; writes ``metrics.json``/``.csv`` into the run.
+
+    ``suite="nsd8"`` adds the NSD 8-metric table (``metrics["nsd8"]``, docs/metrics.md §2.1), its five weight files
+    read from ``suite_weights`` (default: torch hub's ``~/.cache/torch/hub/checkpoints``)."""
     r = _path(run)
     d = _path(data) if data is not None else (run.data_path if isinstance(run, Run) else _run_data(r))
-    return Metrics(_native.evaluate(r, d, device, trials, bootstrap, seed, external_cap, False), r)
+    if suite is None:
+        if suite_weights is not None:
+            raise ValueError("suite_weights needs suite='nsd8'")
+        weights = None
+    elif suite == "nsd8":
+        weights = _path(suite_weights) if suite_weights is not None else os.path.expanduser("~/.cache/torch/hub/checkpoints")
+    else:
+        raise ValueError(f"suite={suite!r}: unknown suite; the one suite is 'nsd8'")
+    return Metrics(_native.evaluate(r, d, device, trials, bootstrap, seed, external_cap, False, weights), r)
 
 
 def _run_data(run: str) -> str:
