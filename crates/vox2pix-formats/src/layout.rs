@@ -5,7 +5,7 @@
 //! `sbj_N.npz` and `train_class_ids` / `test_class_ids` into the images file, so that its own exports reload
 //! exactly; upstream loaders access keys by name and ignore them.
 use super::dataset::{Dataset, ImageSet, SubjectData, ROI_NAMES};
-use super::npz::{write_npz, Compression, NpyArray, NpyData, NpzReader};
+use super::npz::{write_npz_members, Compression, NpyArray, NpyData, NpzMember, NpzReader};
 use crate::error::{ErrorKind, FormatError};
 use anyhow::{Context, Result};
 use ndarray::{Array1, Array2, Array4, Ix1, Ix2, Ix4};
@@ -428,10 +428,18 @@ pub fn write_dataset(dir: &Path, subject: u32, ds: &Dataset) -> Result<()> {
     ds.validate().context("refusing to write an inconsistent dataset")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let s = &ds.subject;
+    // The fMRI matrices (the bulk: 1.7 GB for an NSD subject) are written from where they are, without a copy.
+    let fmri: Vec<(Vec<usize>, std::borrow::Cow<[f32]>)> = [&s.y_train, &s.y_test, &s.y_test_avg]
+        .iter()
+        .map(|a| {
+            let data = match a.as_slice() {
+                Some(v) => std::borrow::Cow::Borrowed(v),
+                None => std::borrow::Cow::Owned(a.iter().copied().collect()),
+            };
+            (a.shape().to_vec(), data)
+        })
+        .collect();
     let mut arrays: Vec<(String, NpyArray)> = vec![
-        ("arr_0".into(), NpyArray::new(s.y_train.view())),
-        ("arr_1".into(), NpyArray::new(s.y_test.view())),
-        ("arr_2".into(), NpyArray::new(s.y_test_avg.view())),
         ("arr_3".into(), NpyArray::new(s.train_labels.view())),
         ("arr_4".into(), NpyArray::new(s.test_labels.view())),
         ("arr_5".into(), NpyArray::new(s.noise_ceiling.view())),
@@ -459,20 +467,43 @@ pub fn write_dataset(dir: &Path, subject: u32, ds: &Dataset) -> Result<()> {
             arrays.push((key.into(), NpyArray::new(ndarray::ArrayView1::from(ids.as_slice()))));
         }
     }
-    let refs: Vec<(&str, &NpyArray)> = arrays.iter().map(|(k, a)| (k.as_str(), a)).collect();
-    write_npz(&dir.join(subject_file_name(subject)), &refs, Compression::Stored)?;
+    let mut members: Vec<(&str, NpzMember)> = ["arr_0", "arr_1", "arr_2"]
+        .iter()
+        .zip(&fmri)
+        .map(|(k, (shape, v))| (*k, NpzMember::F32(shape, v)))
+        .collect();
+    members.extend(arrays.iter().map(|(k, a)| (k.as_str(), NpzMember::Array(a))));
+    write_npz_members(&dir.join(subject_file_name(subject)), &members, Compression::Stored)?;
 
-    let mut images: Vec<(String, NpyArray)> = Vec::new();
-    for (key, ids_key, set) in [
-        ("train_images", TRAIN_CLASS_IDS, &ds.train_images),
-        ("test_images", TEST_CLASS_IDS, &ds.test_images),
-    ] {
-        images.push((key.into(), NpyArray::new(set.pixels.mapv(|p| p as f32 / 255.0).view())));
-        if let Some(c) = &set.class_ids {
-            images.push((ids_key.into(), NpyArray::new(ndarray::ArrayView1::from(c.as_slice()))));
+    // Images are written as float32 in [0, 1] straight from their bytes: the float copy (4× the bytes) is never
+    // held, which is what bounds memory for large sets (NSD at 224 px: 10k images, 6 GB as float32).
+    let mut shapes = Vec::new();
+    let mut ids = Vec::new();
+    for set in [&ds.train_images, &ds.test_images] {
+        shapes.push(set.pixels.shape().to_vec());
+        ids.push(
+            set.class_ids
+                .as_ref()
+                .map(|c| NpyArray::new(ndarray::ArrayView1::from(c.as_slice()))),
+        );
+    }
+    let bytes: Vec<std::borrow::Cow<[u8]>> = [&ds.train_images, &ds.test_images]
+        .iter()
+        .map(|set| match set.pixels.as_slice() {
+            Some(b) => std::borrow::Cow::Borrowed(b),
+            None => std::borrow::Cow::Owned(set.pixels.iter().copied().collect()),
+        })
+        .collect();
+    let mut members: Vec<(&str, NpzMember)> = Vec::new();
+    for (k, (key, ids_key)) in [("train_images", TRAIN_CLASS_IDS), ("test_images", TEST_CLASS_IDS)]
+        .into_iter()
+        .enumerate()
+    {
+        members.push((key, NpzMember::UnitF32(&shapes[k], &bytes[k])));
+        if let Some(c) = &ids[k] {
+            members.push((ids_key, NpzMember::Array(c)));
         }
     }
     let size = ds.train_images.pixels.shape()[1];
-    let refs: Vec<(&str, &NpyArray)> = images.iter().map(|(k, a)| (k.as_str(), a)).collect();
-    write_npz(&dir.join(images_file_name(size)), &refs, Compression::Stored)
+    write_npz_members(&dir.join(images_file_name(size)), &members, Compression::Stored)
 }

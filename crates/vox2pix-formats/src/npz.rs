@@ -303,11 +303,51 @@ pub fn write_npy(w: &mut impl Write, a: &NpyArray) -> Result<()> {
             data_len(&a.data)
         );
     }
-    let shape = match a.shape.len() {
-        1 => format!("({},)", a.shape[0]),
+    write_npy_header(w, dtype, &a.shape)?;
+    write_npy_data(w, &a.data)
+}
+
+/// Writes uint8 `bytes` of `shape` as a float32 `.npy` of `byte / 255` (images in [0, 1]), converting a chunk at a
+/// time: the float copy, four times the bytes' size, is never held.
+pub fn write_npy_unit_f32(w: &mut impl Write, shape: &[usize], bytes: &[u8]) -> Result<()> {
+    if shape.iter().product::<usize>() != bytes.len() {
+        bail!("array shape {shape:?} does not match its {} elements", bytes.len());
+    }
+    write_npy_header(w, Dtype::F32, shape)?;
+    let mut buf = Vec::with_capacity((1 << 16) * 4);
+    for chunk in bytes.chunks(1 << 16) {
+        buf.clear();
+        for &b in chunk {
+            buf.extend_from_slice(&(b as f32 / 255.0).to_le_bytes());
+        }
+        w.write_all(&buf)?;
+    }
+    Ok(())
+}
+
+/// Writes borrowed float32 `values` of `shape` (C order) as a `.npy`, a chunk at a time.
+pub fn write_npy_f32(w: &mut impl Write, shape: &[usize], values: &[f32]) -> Result<()> {
+    if shape.iter().product::<usize>() != values.len() {
+        bail!("array shape {shape:?} does not match its {} elements", values.len());
+    }
+    write_npy_header(w, Dtype::F32, shape)?;
+    let mut buf = Vec::with_capacity((1 << 16) * 4);
+    for chunk in values.chunks(1 << 16) {
+        buf.clear();
+        for &x in chunk {
+            buf.extend_from_slice(&x.to_le_bytes());
+        }
+        w.write_all(&buf)?;
+    }
+    Ok(())
+}
+
+fn write_npy_header(w: &mut impl Write, dtype: Dtype, shape: &[usize]) -> Result<()> {
+    let shape = match shape.len() {
+        1 => format!("({},)", shape[0]),
         _ => format!(
             "({})",
-            a.shape.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+            shape.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
         ),
     };
     let mut header = format!(
@@ -331,6 +371,10 @@ pub fn write_npy(w: &mut impl Write, a: &NpyArray) -> Result<()> {
         w.write_all(&(header.len() as u32).to_le_bytes())?;
     }
     w.write_all(header.as_bytes())?;
+    Ok(())
+}
+
+fn write_npy_data(w: &mut impl Write, data: &NpyData) -> Result<()> {
     // Chunked little-endian encoding keeps the temporary buffer small for multi-GB arrays.
     const CHUNK: usize = 1 << 16;
     let mut buf = Vec::with_capacity(CHUNK * 8);
@@ -345,7 +389,7 @@ pub fn write_npy(w: &mut impl Write, a: &NpyArray) -> Result<()> {
             }
         };
     }
-    match &a.data {
+    match data {
         NpyData::Bool(v) => emit!(v, |x: &bool| [*x as u8]),
         NpyData::U8(v) => w.write_all(v)?,
         NpyData::I32(v) => emit!(v, |x: &i32| x.to_le_bytes()),
@@ -610,8 +654,25 @@ pub enum Compression {
     Deflated,
 }
 
+/// One member of an `.npz` being written.
+#[derive(Clone, Copy, Debug)]
+pub enum NpzMember<'a> {
+    /// An array as it is.
+    Array(&'a NpyArray),
+    /// uint8 bytes of a shape, written as float32 `byte / 255` ([`write_npy_unit_f32`]).
+    UnitF32(&'a [usize], &'a [u8]),
+    /// Borrowed float32 values of a shape (C order), written without a copy.
+    F32(&'a [usize], &'a [f32]),
+}
+
 /// Writes `arrays` (in the given order) to `path` atomically.
 pub fn write_npz(path: &Path, arrays: &[(&str, &NpyArray)], compression: Compression) -> Result<()> {
+    let members: Vec<(&str, NpzMember)> = arrays.iter().map(|(k, a)| (*k, NpzMember::Array(a))).collect();
+    write_npz_members(path, &members, compression)
+}
+
+/// Writes `members` (in the given order) to `path` atomically.
+pub fn write_npz_members(path: &Path, arrays: &[(&str, NpzMember)], compression: Compression) -> Result<()> {
     let method = match compression {
         Compression::Stored => zip::CompressionMethod::Stored,
         Compression::Deflated => zip::CompressionMethod::Deflated,
@@ -620,13 +681,22 @@ pub fn write_npz(path: &Path, arrays: &[(&str, &NpyArray)], compression: Compres
         let mut zw = zip::ZipWriter::new(std::io::BufWriter::new(file));
         let members = (|| -> Result<()> {
             for (name, a) in arrays {
-                let big = a.len() * 8 + 1024 >= u32::MAX as usize;
+                let len = match a {
+                    NpzMember::Array(a) => a.len(),
+                    NpzMember::UnitF32(shape, _) | NpzMember::F32(shape, _) => shape.iter().product(),
+                };
+                let big = len * 8 + 1024 >= u32::MAX as usize;
                 let opts = zip::write::SimpleFileOptions::default()
                     .compression_method(method)
                     .large_file(big);
                 zw.start_file(format!("{name}.npy"), opts)
                     .with_context(|| format!("cannot add '{name}'"))?;
-                write_npy(&mut zw, a).with_context(|| format!("cannot write '{name}'"))?;
+                match a {
+                    NpzMember::Array(a) => write_npy(&mut zw, a),
+                    NpzMember::UnitF32(shape, bytes) => write_npy_unit_f32(&mut zw, shape, bytes),
+                    NpzMember::F32(shape, values) => write_npy_f32(&mut zw, shape, values),
+                }
+                .with_context(|| format!("cannot write '{name}'"))?;
             }
             Ok(())
         })();

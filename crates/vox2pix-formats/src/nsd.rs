@@ -440,10 +440,94 @@ fn invalid<T>(what: &Path, detail: String) -> Result<T> {
 }
 
 /// Trials with their NSD image, session and responses, before the split.
+///
+/// Trials are split into train and test as they are read, each session z-scored on its own when asked (the same
+/// as z-scoring the whole matrix per session), so the fMRI is held once, in its final two matrices.
 struct Trials {
-    y: Array2<f32>,
+    v: usize,
+    zscore: bool,
+    train: SplitRows,
+    test: SplitRows,
+    /// Rows pushed so far (for messages).
+    seen: usize,
+}
+
+/// One split's rows, row-major, with each row's NSD image and session.
+#[derive(Default)]
+struct SplitRows {
+    y: Vec<f32>,
     images: Vec<usize>,
     sessions: Vec<u32>,
+}
+
+impl SplitRows {
+    fn with_capacity(n: usize, v: usize) -> Self {
+        Self {
+            y: Vec::with_capacity(n * v),
+            images: Vec::with_capacity(n),
+            sessions: Vec::with_capacity(n),
+        }
+    }
+
+    fn into_array(self, v: usize) -> (Array2<f32>, Vec<usize>, Vec<u32>) {
+        let n = self.images.len();
+        let y = Array2::from_shape_vec((n, v), self.y).expect("rows of v values");
+        (y, self.images, self.sessions)
+    }
+}
+
+impl Trials {
+    /// Room for exactly `n_train` + `n_test` rows of `v` voxels.
+    fn new(v: usize, n_train: usize, n_test: usize, zscore: bool) -> Self {
+        Self {
+            v,
+            zscore,
+            train: SplitRows::with_capacity(n_train, v),
+            test: SplitRows::with_capacity(n_test, v),
+            seen: 0,
+        }
+    }
+
+    /// One session's rows `[n, v]` (trial order) and their NSD images; `test` says which images are test images.
+    fn push_session(
+        &mut self,
+        mut block: Array2<f32>,
+        images: &[usize],
+        session: u32,
+        test: &BTreeSet<usize>,
+        source: &Path,
+    ) -> Result<()> {
+        if let Some(bad) = crate::dataset::NonFinite::find(block.view()) {
+            return invalid(
+                source,
+                format!(
+                    "holds {} NaN/Inf values in {} nsdgeneral voxels (first at trial {} of session {session}, voxel \
+                     {}; voxels {}); NSD's betas have none — re-download the file",
+                    bad.count,
+                    bad.voxels.len(),
+                    bad.first.0 + 1,
+                    bad.first.1,
+                    bad.voxel_list(|v| v)
+                ),
+            );
+        }
+        if self.zscore {
+            let runs = vec![session; block.nrows()];
+            zscore_per_run(&mut block, &runs);
+        }
+        for (row, &img) in block.rows().into_iter().zip(images) {
+            let split = if test.contains(&img) {
+                &mut self.test
+            } else {
+                &mut self.train
+            };
+            split.y.extend(row.iter());
+            split.images.push(img);
+            split.sessions.push(session);
+        }
+        self.seen += images.len();
+        Ok(())
+    }
 }
 
 /// Reads one subject of NSD's release.
@@ -521,12 +605,12 @@ pub fn read_nsd_release(src: &NsdRelease, o: &NsdOptions) -> Result<NsdConversio
         format!("betas: int16 / {BETA_SCALE} (percent signal change)"),
     ];
 
-    let trials = read_release_trials(src, o, &design, &files, dims, &offsets, &mask_path)?;
+    let shared: BTreeSet<usize> = design.sharedix.iter().copied().collect();
+    let trials = read_release_trials(src, o, &design, &files, dims, &offsets, &mask_path, &shared)?;
     if o.zscore {
         notes.push("every voxel z-scored within each session".into());
     }
     let rois = release_rois(&src.rois, dims, &offsets, &mut notes)?;
-    let shared: BTreeSet<usize> = design.sharedix.iter().copied().collect();
     // Never unpaired: any subject's test images, and this subject's own.
     let mut exclude = shared.clone();
     exclude.extend(design.subjectim[o.subject as usize - 1].iter().copied());
@@ -562,6 +646,7 @@ fn read_release_trials(
     dims: [usize; 3],
     offsets: &[usize],
     mask_path: &Path,
+    shared: &BTreeSet<usize>,
 ) -> Result<Trials> {
     let vol_len: usize = dims.iter().product();
     let mut per_session: Option<usize> = None;
@@ -595,57 +680,45 @@ fn read_release_trials(
             ),
         );
     }
-    let v = offsets.len();
-    let mut y = Array2::<f32>::zeros((total, v));
-    let mut images = Vec::with_capacity(total);
-    let mut sessions = Vec::with_capacity(total);
-    let b = bar(o.progress, total, "reading betas");
-    let mut row = 0;
+    // Every trial's image, before any betas are read: a design that does not cover them fails at once, and the
+    // split sizes are known.
+    let mut images_of = Vec::with_capacity(files.len());
+    let (mut n_train, mut n_test) = (0, 0);
     for f in files {
-        let (mut betas, n) = SessionBetas::open(f, dims, mask_path)?;
         let first = (f.session as usize - 1) * per;
-        let mut missing = None;
+        let imgs: Vec<usize> = (0..per)
+            .map(|i| {
+                design.image_of_trial(o.subject, first + i).ok_or_else(|| {
+                    anyhow::Error::from(FormatError::invalid(
+                        src.expdesign.display().to_string(),
+                        format!(
+                            "has no image for trial {}; the design does not match the betas",
+                            first + i + 1
+                        ),
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let k = imgs.iter().filter(|i| shared.contains(i)).count();
+        (n_test, n_train) = (n_test + k, n_train + per - k);
+        images_of.push(imgs);
+    }
+    let v = offsets.len();
+    let mut trials = Trials::new(v, n_train, n_test, o.zscore);
+    let b = bar(o.progress, total, "reading betas");
+    for (f, imgs) in files.iter().zip(&images_of) {
+        let (mut betas, n) = SessionBetas::open(f, dims, mask_path)?;
+        let mut block = Array2::<f32>::zeros((n, v));
         betas.for_each_trial(n, vol_len, |i, vol| {
-            let mut out = y.row_mut(row);
-            for (o_, &off) in out.iter_mut().zip(offsets) {
+            for (o_, &off) in block.row_mut(i).iter_mut().zip(offsets) {
                 *o_ = vol[off] / BETA_SCALE;
             }
-            match design.image_of_trial(o.subject, first + i) {
-                Some(img) => images.push(img),
-                None => missing = missing.or(Some(first + i)),
-            }
-            sessions.push(f.session);
-            row += 1;
             b.inc(1);
         })?;
-        if let Some(t) = missing {
-            return invalid(
-                &src.expdesign,
-                format!("has no image for trial {}; the design does not match the betas", t + 1),
-            );
-        }
+        trials.push_session(block, imgs, f.session, shared, &f.path)?;
     }
     b.finish_and_clear();
-    if let Some(bad) = crate::dataset::NonFinite::find(y.view()) {
-        return Err(FormatError::invalid(
-            "NSD betas",
-            format!(
-                "{} NaN/Inf values in {} nsdgeneral voxels (first at trial {}, voxel {}; voxels {}); NSD's int16 betas \
-                 have none — check the files",
-                bad.count,
-                bad.voxels.len(),
-                bad.first.0 + 1,
-                bad.first.1,
-                bad.voxel_list(|v| v)
-            ),
-        )
-        .into());
-    }
-    let mut y = y;
-    if o.zscore {
-        zscore_per_run(&mut y, &sessions);
-    }
-    Ok(Trials { y, images, sessions })
+    Ok(trials)
 }
 
 /// The standard masks and NSD's own labels, from the ROI files that are present.
@@ -769,24 +842,13 @@ fn finish(
     mut warnings: Vec<String>,
     load_images: &mut ImageLoader<'_>,
 ) -> Result<NsdConversion> {
-    let Trials { y, images, sessions } = trials;
-    let is_test: Vec<bool> = images.iter().map(|i| shared.contains(i)).collect();
-    let test_ids: Vec<usize> = images
-        .iter()
-        .zip(&is_test)
-        .filter(|(_, &t)| t)
-        .map(|(&i, _)| i)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let train_ids: Vec<usize> = images
-        .iter()
-        .zip(&is_test)
-        .filter(|(_, &t)| !t)
-        .map(|(&i, _)| i)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let v = trials.v;
+    let (y_train, train_images, train_sessions) = trials.train.into_array(v);
+    let (y_test, test_images, test_sessions) = trials.test.into_array(v);
+    let sorted_ids =
+        |imgs: &[usize]| -> Vec<usize> { imgs.iter().copied().collect::<BTreeSet<_>>().into_iter().collect() };
+    let (train_ids, test_ids) = (sorted_ids(&train_images), sorted_ids(&test_images));
+    debug_assert!(test_images.iter().all(|i| shared.contains(i)));
     if test_ids.is_empty() {
         return Err(FormatError::invalid(
             "NSD conversion",
@@ -804,13 +866,8 @@ fn finish(
     let index =
         |ids: &[usize]| -> BTreeMap<usize, i64> { ids.iter().enumerate().map(|(k, &i)| (i, k as i64)).collect() };
     let (train_index, test_index) = (index(&train_ids), index(&test_ids));
-    let rows = |want: bool| -> Vec<usize> { (0..images.len()).filter(|&t| is_test[t] == want).collect() };
-    let (train_rows, test_rows) = (rows(false), rows(true));
-    let y_train = y.select(ndarray::Axis(0), &train_rows);
-    let y_test = y.select(ndarray::Axis(0), &test_rows);
-    drop(y);
-    let train_labels: Vec<i64> = train_rows.iter().map(|&t| train_index[&images[t]]).collect();
-    let test_labels: Vec<i64> = test_rows.iter().map(|&t| test_index[&images[t]]).collect();
+    let train_labels: Vec<i64> = train_images.iter().map(|i| train_index[i]).collect();
+    let test_labels: Vec<i64> = test_images.iter().map(|i| test_index[i]).collect();
     let y_test_avg = average_repeats(&y_test, &test_labels, test_ids.len())?;
     // Reliability from the training repeats (each training image is shown up to 3 times): the test trials never
     // inform anything that training reads.
@@ -833,14 +890,13 @@ fn finish(
     notes.push(format!(
         "test = the {} shared1000 images shown ({} trials, averaged over their repeats); train = {} images ({} trials, single trials)",
         test_ids.len(),
-        test_rows.len(),
+        test_images.len(),
         train_ids.len(),
-        train_rows.len()
+        train_images.len()
     ));
     notes.push(format!(
         "SNR (calc_snr) and noise ceiling (NC for a {n_avg}-trial average) from the training repeats, not the test set"
     ));
-    let session_of = |rows: &[usize]| Some(rows.iter().map(|&t| sessions[t]).collect::<Vec<u32>>());
     let subject = SubjectData {
         y_train,
         y_test,
@@ -850,18 +906,14 @@ fn finish(
         noise_ceiling: nc,
         snr,
         rois,
-        train_runs: session_of(&train_rows),
-        test_runs: session_of(&test_rows),
+        train_runs: Some(train_sessions),
+        test_runs: Some(test_sessions),
     };
     subject.validate(Some(train_ids.len()))?;
-    let mut all: Vec<usize> = train_ids.iter().chain(&test_ids).copied().collect();
-    all.sort_unstable();
-    let pixels = load_images(&all, o.size, o.progress)?;
-    let pos: BTreeMap<usize, usize> = all.iter().enumerate().map(|(k, &i)| (i, k)).collect();
-    let pick = |ids: &[usize]| -> Array4<u8> {
-        let idx: Vec<usize> = ids.iter().map(|i| pos[i]).collect();
-        pixels.select(ndarray::Axis(0), &idx)
-    };
+    // Each split read on its own (ascending ids): no third copy of the pixels is made to split them.
+    let train_pixels = load_images(&train_ids, o.size, o.progress)?;
+    let test_pixels = load_images(&test_ids, o.size, o.progress)?;
+    let all: BTreeSet<usize> = train_ids.iter().chain(&test_ids).copied().collect();
     notes.push(format!(
         "images: square, bicubic to {} px; train/test image k = the k-th NSD id ascending",
         o.size
@@ -893,11 +945,11 @@ fn finish(
     let dataset = Dataset {
         subject,
         train_images: ImageSet {
-            pixels: pick(&train_ids),
+            pixels: train_pixels,
             class_ids: None,
         },
         test_images: ImageSet {
-            pixels: pick(&test_ids),
+            pixels: test_pixels,
             class_ids: None,
         },
     };
@@ -1232,9 +1284,6 @@ pub fn read_trial_table(path: &Path) -> Result<Vec<TableTrial>> {
     Ok(out)
 }
 
-/// Rows of `betas_all` read per window (1,000 × 15,724 float32 = 63 MB).
-const ROWS_PER_WINDOW: usize = 1000;
-
 /// Reads one subject from MindEye2's files.
 pub fn read_mindeye2(src: &MindEye2Files, o: &NsdOptions) -> Result<NsdConversion> {
     check_common(o)?;
@@ -1307,38 +1356,30 @@ pub fn read_mindeye2(src: &MindEye2Files, o: &NsdOptions) -> Result<NsdConversio
         ),
         "split as MindEye2's shards give it: new_test = test (shared1000), train = train".into(),
     ];
-    let mut y = Array2::<f32>::zeros((table.len(), v));
+    let n_test = table.iter().filter(|t| t.test).count();
+    let mut trials = Trials::new(v, table.len() - n_test, n_test, o.zscore);
     let b = bar(o.progress, table.len(), "reading betas");
+    // Session by session (the table is in global-trial order, so each session is one run of rows, ≤ 750).
     let mut k = 0;
     while k < table.len() {
-        let start = table[k].global_trial;
-        let n = ROWS_PER_WINDOW.min(n_rows - start);
-        let rows = betas.read_f32(start, n)?;
-        while k < table.len() && table[k].global_trial < start + n {
-            let r = table[k].global_trial - start;
-            y.row_mut(k)
+        let session = table[k].session;
+        let end = k + table[k..].iter().take_while(|t| t.session == session).count();
+        let (lo, hi) = (table[k].global_trial, table[end - 1].global_trial);
+        let rows = betas.read_f32(lo, hi - lo + 1)?;
+        let mut block = Array2::<f32>::zeros((end - k, v));
+        for (i, t) in table[k..end].iter().enumerate() {
+            let r = t.global_trial - lo;
+            block
+                .row_mut(i)
                 .assign(&ndarray::ArrayView1::from(&rows[r * v..(r + 1) * v]));
-            k += 1;
-            b.inc(1);
         }
+        let imgs: Vec<usize> = table[k..end].iter().map(|t| t.nsd_id).collect();
+        trials.push_session(block, &imgs, session, &test_ids, &src.betas)?;
+        b.inc((end - k) as u64);
+        k = end;
     }
     b.finish_and_clear();
-    if let Some(bad) = crate::dataset::NonFinite::find(y.view()) {
-        return invalid(
-            &src.betas,
-            format!(
-                "holds {} NaN/Inf values in {} voxels (first at table row {}, voxel {}); MindEye2's files have none — \
-                 re-download it",
-                bad.count,
-                bad.voxels.len(),
-                bad.first.0 + 1,
-                bad.first.1
-            ),
-        );
-    }
-    let sessions: Vec<u32> = table.iter().map(|t| t.session).collect();
     if o.zscore {
-        zscore_per_run(&mut y, &sessions);
         notes.push("every voxel z-scored again within each session (--zscore)".into());
     } else {
         notes.push("betas as MindEye2 normalised them (voxel-wise z-scores)".into());
@@ -1365,7 +1406,6 @@ pub fn read_mindeye2(src: &MindEye2Files, o: &NsdOptions) -> Result<NsdConversio
             release_rois(dir, mask.header.volume_dims(), &offsets, &mut notes)?
         }
     };
-    let images: Vec<usize> = table.iter().map(|t| t.nsd_id).collect();
     let mut warnings = Vec::new();
     let mut never_unpaired = test_ids.clone();
     if o.unpaired > 0 {
@@ -1378,7 +1418,6 @@ pub fn read_mindeye2(src: &MindEye2Files, o: &NsdOptions) -> Result<NsdConversio
             ),
         }
     }
-    let trials = Trials { y, images, sessions };
     let images_path = src.images.clone();
     finish(
         trials,
