@@ -226,7 +226,7 @@ pub fn train_decoder(
     let vgg = &enc.backbone.net;
     // Frozen and repeated: the paired targets' perceptual taps, computed once.
     let t_cache = std::time::Instant::now();
-    let cached_targets: Option<VggTaps> = if t.cache_paired_targets {
+    let cached_targets: Option<VggTaps> = if t.cache_paired_targets && paired_cache_fits(vgg, data) {
         Some(tch::no_grad(|| {
             let n = data.train_images.size()[0];
             let parts: Vec<VggTaps> = (0..n)
@@ -395,4 +395,32 @@ pub fn cycle_image_loss(
         );
         loss.double_value(&[])
     })
+}
+
+/// Host memory in bytes (`MemTotal` of `/proc/meminfo`), `None` where it cannot be read.
+fn physical_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = text.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Whether the paired targets' perceptual taps fit in a quarter of the machine's memory (4 GiB where it is not
+/// known). At GOD's or the synthetic worlds' sizes they always do; an NSD subject (9k images) at 112 px needs ~14
+/// GB, so there the targets are computed each step instead — the same numbers, more compute — and a note says so.
+/// The rule depends on the machine only, not on its load, so a config and seed still give the same run on it.
+fn paired_cache_fits(vgg: &crate::nn::backbone::Vgg, data: &TrainingData) -> bool {
+    let one = tch::no_grad(|| vgg.taps(&data.train_images.narrow(0, 0, 1)));
+    let per_image: i64 = one.as_array().iter().map(|t| t.numel() as i64).sum();
+    let need = per_image as u64 * 4 * data.train_images.size()[0] as u64;
+    let budget = physical_memory().map_or(4 << 30, |m| m / 4);
+    if need <= budget {
+        return true;
+    }
+    eprintln!(
+        "note: caching the paired targets' perceptual features would take {:.1} GiB, over {:.1} GiB (a quarter of \
+         this machine's memory); they are computed each step instead (decoder_training.cache_paired_targets)",
+        need as f64 / (1u64 << 30) as f64,
+        budget as f64 / (1u64 << 30) as f64
+    );
+    false
 }
