@@ -28,6 +28,16 @@ pub fn prepare_image(img: &image::DynamicImage, size: usize) -> image::RgbImage 
     image::imageops::resize(&crop, size as u32, size as u32, FilterType::CatmullRom)
 }
 
+/// Prepares `img` ([`prepare_image`], to the side of `out`) into row `i` of `out` (`[n, size, size, 3]`).
+pub fn prepare_into(out: &mut Array4<u8>, i: usize, img: &image::DynamicImage) {
+    let rgb = prepare_image(img, out.shape()[1]);
+    for (x, y, p) in rgb.enumerate_pixels() {
+        for c in 0..3 {
+            out[[i, y as usize, x as usize, c]] = p[c];
+        }
+    }
+}
+
 /// Decodes and prepares one image file.
 pub fn load_image(path: &Path, size: usize) -> Result<image::RgbImage> {
     let img = image::ImageReader::open(path)

@@ -815,12 +815,7 @@ fn read_brick_images(path: &Path, ids: &[usize], size: usize, progress: bool) ->
         let px = brick.read_u8(id, 1)?;
         let img = image::RgbImage::from_raw(side as u32, side as u32, px)
             .ok_or_else(|| FormatError::corrupt(path, format!("image {id} has the wrong number of bytes")))?;
-        let img = crate::images::prepare_image(&image::DynamicImage::ImageRgb8(img), size);
-        for (x, y, p) in img.enumerate_pixels() {
-            for c in 0..3 {
-                out[[i, y as usize, x as usize, c]] = p[c];
-            }
-        }
+        crate::images::prepare_into(&mut out, i, &image::DynamicImage::ImageRgb8(img));
         b.inc(1);
     }
     b.finish_and_clear();
@@ -1466,12 +1461,7 @@ fn read_chw_images(path: &Path, ids: &[usize], size: usize, progress: bool) -> R
             let q = |c: usize| (v[c * plane + p].clamp(0.0, 1.0) * 255.0).round() as u8;
             image::Rgb([q(0), q(1), q(2)])
         });
-        let img = crate::images::prepare_image(&image::DynamicImage::ImageRgb8(img), size);
-        for (x, y, p) in img.enumerate_pixels() {
-            for c in 0..3 {
-                out[[i, y as usize, x as usize, c]] = p[c];
-            }
-        }
+        crate::images::prepare_into(&mut out, i, &image::DynamicImage::ImageRgb8(img));
         b.inc(1);
     }
     b.finish_and_clear();

@@ -206,12 +206,7 @@ fn image_set(var: &MatVariable, range: PixelRange, size: usize, path: &Path) -> 
             };
             image::Luma([range.to_u8(v)])
         });
-        let rgb = crate::images::prepare_image(&image::DynamicImage::ImageLuma8(gray), size);
-        for (x, y, p) in rgb.enumerate_pixels() {
-            for ch in 0..3 {
-                out[[i, y as usize, x as usize, ch]] = p[ch];
-            }
-        }
+        crate::images::prepare_into(&mut out, i, &image::DynamicImage::ImageLuma8(gray));
     }
     Ok(out)
 }

@@ -11,9 +11,9 @@
 //!    [`correlation_distance`] per image, each mean with its bootstrap CI.
 use super::image::{pixcorr, ssim};
 use super::results::MeanWithCi;
-use crate::model::weights::{copy_into, read_tensor_map, KeyMatch};
+use crate::model::weights::{copy_into, read_clip_weights, read_tensor_map, KeyMatch};
 use crate::nn::backbone::AlexNetFeatures;
-use crate::nn::clip::{read_clip_weights, ClipVision, ClipVisionSize, CLIP_MEAN, CLIP_STD};
+use crate::nn::clip::{ClipVision, ClipVisionSize, CLIP_MEAN, CLIP_STD};
 use crate::nn::efficientnet::EfficientNetB1;
 use crate::nn::inception::InceptionV3;
 use crate::nn::resnet::ResNet50;

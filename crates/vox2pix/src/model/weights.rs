@@ -224,3 +224,36 @@ pub fn load_run_weights(vs: &mut VarStore, file: &Path, n_voxels: i64) -> Result
     copy_into(vs, &saved, &file.display().to_string(), keys)?;
     Ok(())
 }
+
+/// The `visual.*` parameters of a CLIP checkpoint: OpenAI's TorchScript archive (`ViT-L-14.pt`, read with
+/// libtorch's archive reader on the CPU), or a plain state dict (`.pth` / `.pt` / `.safetensors`).
+pub fn read_clip_weights(path: &std::path::Path) -> Result<HashMap<String, Tensor>> {
+    let mut map = HashMap::new();
+    match tch::CModule::load_on_device(path, tch::Device::Cpu) {
+        Ok(m) => {
+            for (k, t) in m
+                .named_parameters()
+                .context("reading the TorchScript archive's parameters")?
+            {
+                if k.starts_with("visual.") {
+                    map.insert(k, t.to_kind(Kind::Float));
+                }
+            }
+        }
+        Err(_) => {
+            for (k, t) in read_named_tensors(path)? {
+                if k.starts_with("visual.") {
+                    map.insert(k, t.to_kind(Kind::Float));
+                }
+            }
+        }
+    }
+    if map.is_empty() {
+        bail!(
+            "{}: no `visual.*` parameters; expected OpenAI's CLIP checkpoint (ViT-L-14.pt, a TorchScript archive) or \
+             a state dict in its layout",
+            path.display()
+        );
+    }
+    Ok(map)
+}

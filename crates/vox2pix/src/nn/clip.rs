@@ -7,7 +7,7 @@
 //!
 //! OpenAI ships `ViT-L-14.pt` as a TorchScript archive whose graph has the device and dtype it was traced on
 //! baked in (OpenAI's Python loader patches them); vox2pix therefore reads only its parameters, through
-//! libtorch's own archive reader (`tch::CModule`), and runs this implementation on any device.
+//! libtorch's own archive reader (`model::weights::read_clip_weights`), and runs this implementation on any device.
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use tch::nn::{self, Module};
@@ -170,37 +170,4 @@ impl ClipVision {
             .fold(self.ln_pre.forward(&x), |y, blk| blk.forward(&y));
         self.ln_post.forward(&x.select(1, 0)).matmul(&self.proj)
     }
-}
-
-/// The `visual.*` parameters of a CLIP checkpoint: OpenAI's TorchScript archive (`ViT-L-14.pt`, read with
-/// libtorch's archive reader on the CPU), or a plain state dict (`.pth` / `.pt` / `.safetensors`).
-pub fn read_clip_weights(path: &std::path::Path) -> Result<HashMap<String, Tensor>> {
-    let mut map = HashMap::new();
-    match tch::CModule::load_on_device(path, tch::Device::Cpu) {
-        Ok(m) => {
-            for (k, t) in m
-                .named_parameters()
-                .context("reading the TorchScript archive's parameters")?
-            {
-                if k.starts_with("visual.") {
-                    map.insert(k, t.to_kind(Kind::Float));
-                }
-            }
-        }
-        Err(_) => {
-            for (k, t) in crate::model::weights::read_named_tensors(path)? {
-                if k.starts_with("visual.") {
-                    map.insert(k, t.to_kind(Kind::Float));
-                }
-            }
-        }
-    }
-    if map.is_empty() {
-        bail!(
-            "{}: no `visual.*` parameters; expected OpenAI's CLIP checkpoint (ViT-L-14.pt, a TorchScript archive) or \
-             a state dict in its layout",
-            path.display()
-        );
-    }
-    Ok(map)
 }
