@@ -606,7 +606,7 @@ pub fn read_nsd_release(src: &NsdRelease, o: &NsdOptions) -> Result<NsdConversio
     ];
 
     let shared: BTreeSet<usize> = design.sharedix.iter().copied().collect();
-    let trials = read_release_trials(src, o, &design, &files, dims, &offsets, &mask_path, &shared)?;
+    let trials = read_release_trials(src, o, &design, &files, dims, &offsets, &mask_path)?;
     if o.zscore {
         notes.push("every voxel z-scored within each session".into());
     }
@@ -646,8 +646,8 @@ fn read_release_trials(
     dims: [usize; 3],
     offsets: &[usize],
     mask_path: &Path,
-    shared: &BTreeSet<usize>,
 ) -> Result<Trials> {
+    let shared: BTreeSet<usize> = design.sharedix.iter().copied().collect();
     let vol_len: usize = dims.iter().product();
     let mut per_session: Option<usize> = None;
     let mut opened = Vec::with_capacity(files.len());
@@ -715,7 +715,7 @@ fn read_release_trials(
             }
             b.inc(1);
         })?;
-        trials.push_session(block, imgs, f.session, shared, &f.path)?;
+        trials.push_session(block, imgs, f.session, &shared, &f.path)?;
     }
     b.finish_and_clear();
     Ok(trials)
