@@ -64,7 +64,11 @@ pub fn rgb_to_tensor(pixels: &[f32], n: i64, size: i64) -> Tensor {
 /// uint8 [n, H, W, 3] → f32 [n, 3, H, W] in [0, 1] (the dataset's stored images).
 pub fn images_to_tensor(pixels: &ndarray::Array4<u8>) -> Tensor {
     let s = pixels.shape();
-    let data: Vec<u8> = pixels.iter().copied().collect();
+    // Straight from the array's buffer when it is contiguous (it always is when loaded): no transient copy.
+    let data: std::borrow::Cow<[u8]> = match pixels.as_slice() {
+        Some(v) => std::borrow::Cow::Borrowed(v),
+        None => std::borrow::Cow::Owned(pixels.iter().copied().collect()),
+    };
     Tensor::from_slice(&data)
         .view([s[0] as i64, s[1] as i64, s[2] as i64, s[3] as i64])
         .permute([0, 3, 1, 2])
@@ -74,7 +78,10 @@ pub fn images_to_tensor(pixels: &ndarray::Array4<u8>) -> Tensor {
 
 /// f32 [rows, cols] array → a [rows, cols] CPU tensor.
 pub fn array2_to_tensor(a: &ndarray::Array2<f32>) -> Tensor {
-    let data: Vec<f32> = a.iter().copied().collect();
+    let data: std::borrow::Cow<[f32]> = match a.as_slice() {
+        Some(v) => std::borrow::Cow::Borrowed(v),
+        None => std::borrow::Cow::Owned(a.iter().copied().collect()),
+    };
     Tensor::from_slice(&data).view([a.nrows() as i64, a.ncols() as i64])
 }
 
