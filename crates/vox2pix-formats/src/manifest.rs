@@ -69,6 +69,24 @@ impl DatasetSource {
 }
 
 impl DatasetManifest {
+    /// The manifest of a dataset converted from `source` (e.g. `"vim1"`, `"nsd"`) by this vox2pix: sizes and
+    /// class ids from the dataset, the conversion's decisions as `notes`.
+    pub fn converted(source: &str, subject: u32, ds: &crate::dataset::Dataset, notes: Vec<String>) -> Self {
+        Self {
+            format_version: MANIFEST_FORMAT_VERSION,
+            source: source.into(),
+            subject,
+            n_voxels: ds.subject.n_voxels(),
+            image_size: ds.train_images.pixels.shape()[1],
+            train_classes: ds.train_images.class_ids.clone().unwrap_or_default(),
+            test_classes: ds.test_images.class_ids.clone().unwrap_or_default(),
+            seed: None,
+            generator_version: Some(format!("vox2pix {}", env!("CARGO_PKG_VERSION"))),
+            world: None,
+            notes,
+        }
+    }
+
     /// Whether this dataset is a synthetic world.
     pub fn is_synthetic_world(&self) -> bool {
         DatasetSource::of(Some(self)) == Some(DatasetSource::SyntheticWorld)

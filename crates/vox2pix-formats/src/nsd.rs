@@ -385,7 +385,7 @@ pub struct NsdOptions {
 pub struct NsdConversion {
     /// The converted dataset.
     pub dataset: Dataset,
-    /// The NSD image (0-based) of each training / test image, in image order.
+    /// The NSD image (0-based) of each training image, in image order.
     pub train_nsd_ids: Vec<usize>,
     /// The NSD image (0-based) of each test image.
     pub test_nsd_ids: Vec<usize>,
@@ -987,19 +987,7 @@ pub fn write_nsd(c: &NsdConversion, subject: u32, size: usize, out: &Path) -> Re
         .and_then(|()| {
             crate::manifest::write_manifest(
                 out,
-                &crate::manifest::DatasetManifest {
-                    format_version: crate::manifest::MANIFEST_FORMAT_VERSION,
-                    source: "nsd".into(),
-                    subject,
-                    n_voxels: c.dataset.subject.n_voxels(),
-                    image_size: size,
-                    train_classes: Vec::new(),
-                    test_classes: Vec::new(),
-                    seed: None,
-                    generator_version: Some(format!("vox2pix {}", env!("CARGO_PKG_VERSION"))),
-                    world: None,
-                    notes: c.notes.clone(),
-                },
+                &crate::manifest::DatasetManifest::converted("nsd", subject, &c.dataset, c.notes.clone()),
             )
         });
     if res.is_err() {

@@ -388,19 +388,7 @@ pub fn convert_vim1(o: &Vim1Options, out: &Path) -> Result<Vim1Conversion> {
     let res = crate::layout::write_dataset(out, o.subject, &c.dataset).and_then(|()| {
         crate::manifest::write_manifest(
             out,
-            &crate::manifest::DatasetManifest {
-                format_version: crate::manifest::MANIFEST_FORMAT_VERSION,
-                source: "vim1".into(),
-                subject: o.subject,
-                n_voxels: c.dataset.subject.n_voxels(),
-                image_size: o.size,
-                train_classes: Vec::new(),
-                test_classes: Vec::new(),
-                seed: None,
-                generator_version: Some(format!("vox2pix {}", env!("CARGO_PKG_VERSION"))),
-                world: None,
-                notes: c.notes.clone(),
-            },
+            &crate::manifest::DatasetManifest::converted("vim1", o.subject, &c.dataset, c.notes.clone()),
         )
     });
     if res.is_err() {

@@ -110,19 +110,22 @@ pub struct Nsd8Suite {
 }
 
 /// Loads `file` into `vs` by name, after dropping BN step counters; `prefix` is stripped (SwAV's `module.`).
-fn load_by_name(
-    vs: &mut VarStore,
+fn load_by_name<T>(
+    device: Device,
+    build: impl FnOnce(&tch::nn::Path) -> T,
     file: HashMap<String, Tensor>,
     source: &Path,
     prefix: &str,
     unused: &[&str],
-) -> Result<()> {
+) -> Result<(VarStore, T)> {
+    let mut vs = VarStore::new(device);
+    let net = build(&vs.root());
     let file: HashMap<String, Tensor> = file
         .into_iter()
         .filter(|(k, _)| !k.ends_with("num_batches_tracked"))
         .collect();
     copy_into(
-        vs,
+        &mut vs,
         &file,
         &source.display().to_string(),
         KeyMatch {
@@ -133,7 +136,7 @@ fn load_by_name(
     )
     .with_context(|| format!("loading {}", source.display()))?;
     vs.freeze();
-    Ok(())
+    Ok((vs, net))
 }
 
 /// One metric of the table.
@@ -218,56 +221,49 @@ const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
 impl Nsd8Suite {
     /// Builds the five networks on `device` and loads `w`.
     pub fn load(w: &SuiteWeights, device: Device) -> Result<Self> {
-        let mut vs = VarStore::new(device);
-        let alex = AlexNetFeatures::with_conv5(&vs.root(), 1.0);
-        load_by_name(&mut vs, read_tensor_map(&w.alexnet)?, &w.alexnet, "", &["classifier."])?;
-        let alexnet = (vs, alex);
-
-        let mut vs = VarStore::new(device);
-        let inc = InceptionV3::new(&vs.root());
-        load_by_name(
-            &mut vs,
-            read_tensor_map(&w.inception)?,
+        let tv = |p: &Path| read_tensor_map(p);
+        let alexnet = load_by_name(
+            device,
+            |p| AlexNetFeatures::with_conv5(p, 1.0),
+            tv(&w.alexnet)?,
+            &w.alexnet,
+            "",
+            &["classifier."],
+        )?;
+        let inception = load_by_name(
+            device,
+            InceptionV3::new,
+            tv(&w.inception)?,
             &w.inception,
             "",
             &["AuxLogits.", "fc."],
         )?;
-        let inception = (vs, inc);
-
         let clip_w = read_clip_weights(&w.clip)?;
         let size = ClipVisionSize::of(&clip_w)?;
-        let mut vs = VarStore::new(device);
-        let c = ClipVision::new(&vs.root(), size);
-        load_by_name(&mut vs, clip_w, &w.clip, "", &[])?;
-        let clip = (vs, c);
-
-        let mut vs = VarStore::new(device);
-        let eff = EfficientNetB1::new(&vs.root());
-        load_by_name(
-            &mut vs,
-            read_tensor_map(&w.efficientnet)?,
+        let clip = load_by_name(device, |p| ClipVision::new(p, size), clip_w, &w.clip, "", &[])?;
+        let efficientnet = load_by_name(
+            device,
+            EfficientNetB1::new,
+            tv(&w.efficientnet)?,
             &w.efficientnet,
             "",
             &["classifier."],
         )?;
-        let efficientnet = (vs, eff);
-
-        let swav_w = read_tensor_map(&w.swav)?;
+        // SwAV's checkpoint was saved from a DataParallel model: its keys start with `module.`.
+        let swav_w = tv(&w.swav)?;
         let prefix = if swav_w.keys().any(|k| k.starts_with("module.")) {
             "module."
         } else {
             ""
         };
-        let mut vs = VarStore::new(device);
-        let res = ResNet50::new(&vs.root());
-        load_by_name(
-            &mut vs,
+        let swav = load_by_name(
+            device,
+            ResNet50::new,
             swav_w,
             &w.swav,
             prefix,
             &["fc.", "projection_head.", "prototypes."],
         )?;
-        let swav = (vs, res);
         Ok(Self {
             device,
             alexnet,

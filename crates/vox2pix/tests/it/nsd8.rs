@@ -180,9 +180,10 @@ fn two_way_identification_is_the_reference_formula_with_ties_counted_as_losses()
     // Pred 1: 1. Pred 2 (= real 0): r(real_2, pred_2) = −0.5, r(real_0, pred_2) = 1 (not <), r(real_1, pred_2) =
     // −0.5 (a tie, not <) → 0.
     assert_eq!(two_way_identification(&reals, &preds).unwrap(), [1.0, 1.0, 0.0]);
-    // Identical predictions tie with each other's truth only through the correlation, never by index.
+    // Constant predictions have no correlation with anything (NumPy's corrcoef gives NaN), so every comparison
+    // fails and they score 0, not chance.
     let same = Tensor::ones([3, 3], (Kind::Double, Device::Cpu));
-    assert!(two_way_identification(&reals, &same).is_ok());
+    assert_eq!(two_way_identification(&reals, &same).unwrap(), [0.0, 0.0, 0.0]);
     // Correlation distance: 0 for identical rows, 2 for negated ones.
     let d = correlation_distance(&reals, &(-&reals)).unwrap();
     assert!(d.iter().all(|&x| (x - 2.0).abs() < 1e-12), "{d:?}");
