@@ -65,3 +65,34 @@ extern "C" DLManagedTensor* vox2pix_to_dlpack(const at::Tensor* t, char* err, si
 extern "C" void vox2pix_dlpack_delete(DLManagedTensor* managed) {
   if (managed != nullptr && managed->deleter != nullptr) managed->deleter(managed);
 }
+
+// Adam / AMSGrad over n parameters in libtorch's fused kernel (`torch.optim.Adam(fused=True)`): one pass over
+// each parameter instead of a dozen element-wise ops and their temporaries (train/optim.rs). `steps` are the
+// float step counts the kernel reads (the caller advances them); `max_exp_avg_sqs` is ignored unless `amsgrad`.
+// 0 on success; 1 with the reason in `err`.
+#include <ATen/ops/_fused_adam.h>
+#include <ATen/core/grad_mode.h>
+#include <vector>
+extern "C" int vox2pix_fused_adam(const at::Tensor* const* params, const at::Tensor* const* grads,
+                                  const at::Tensor* const* exp_avgs, const at::Tensor* const* exp_avg_sqs,
+                                  const at::Tensor* const* max_exp_avg_sqs, const at::Tensor* const* steps,
+                                  int n, double lr, double beta1, double beta2, double eps, int amsgrad, char* err,
+                                  size_t len) {
+  try {
+    at::NoGradGuard no_grad;
+    std::vector<at::Tensor> p, g, m, v, vmax, s;
+    for (int i = 0; i < n; ++i) {
+      p.push_back(*params[i]);
+      g.push_back(*grads[i]);
+      m.push_back(*exp_avgs[i]);
+      v.push_back(*exp_avg_sqs[i]);
+      if (amsgrad != 0) vmax.push_back(*max_exp_avg_sqs[i]);
+      s.push_back(*steps[i]);
+    }
+    at::_fused_adam_(p, g, m, v, vmax, s, lr, beta1, beta2, 0.0, eps, amsgrad != 0, false);
+    return 0;
+  } catch (const std::exception& e) {
+    vox2pix_write_error(e.what(), err, len);
+    return 1;
+  }
+}

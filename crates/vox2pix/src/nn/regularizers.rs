@@ -102,20 +102,23 @@ pub fn fc_group_lasso(
     neighbour: f64,
     neighbours: usize,
 ) -> Tensor {
-    let sq = w.square();
+    // The neighbour mean is linear and the group term averages over channels first, so the channel mean is
+    // taken before smoothing: the same penalty on a tensor C times smaller. W is D's largest tensor (V × C·H·W)
+    // and this runs every step, so the passes over it are what count: two here, two for the L1 term.
+    let msq = w.square().mean_dim(&[0i64][..], false, w.kind()); // [H, W, V]
     let smoothed = if neighbour > 0.0 {
         let avg = if neighbours == 8 {
-            neighbour_mean8_reflect(&sq, 1, 2)
+            neighbour_mean8_reflect(&msq, 0, 1)
         } else {
-            neighbour_mean4(&sq, 1, 2)
+            neighbour_mean4(&msq, 0, 1)
         };
-        (&sq + avg * neighbour) / (1.0 + neighbour)
+        (&msq + avg * neighbour) / (1.0 + neighbour)
     } else {
-        sq
+        msq
     };
-    let group = (smoothed.mean_dim(&[0i64][..], false, w.kind()) + SQRT_EPS)
-        .sqrt()
-        .mean(w.kind());
-    let vw = voxel_weight.to_kind(w.kind()).view([1, 1, 1, -1]);
-    (w.abs() * vw).mean(w.kind()) * l1 + group * l2
+    let group = (smoothed + SQRT_EPS).sqrt().mean(w.kind());
+    // mean(|W|·voxel_weight) as the per-voxel sums of |W| against the voxel weights.
+    let per_voxel = w.abs().sum_dim_intlist(&[0i64, 1, 2][..], false, w.kind());
+    let vw = voxel_weight.to_kind(w.kind());
+    per_voxel.dot(&vw) * (l1 / w.numel() as f64) + group * l2
 }

@@ -285,22 +285,32 @@ pub fn train_decoder(
                     Some(c) => c.index_select(&img_idx),
                     None => tch::no_grad(|| vgg.taps(&target)),
                 };
-                let mut preds = vec![model.decoder.forward(&y)];
+                let mut inputs = vec![y];
                 let mut targets = vec![target];
                 let mut tgt_taps = vec![target_taps];
                 // ED stream: E is frozen, so its prediction is a constant input to D.
                 if let Some(batches) = &ed_batches {
                     let b = batches.recv().context("ED image prefetch thread stopped")??;
                     let x = b.images.into_tensor(b.shifts.len() as i64, data.image_size);
-                    let y_hat = tch::no_grad(|| enc.forward_t(&shift_images(&x, &b.shifts), false));
-                    preds.push(model.decoder.forward(&y_hat));
+                    inputs.push(tch::no_grad(|| enc.forward_t(&shift_images(&x, &b.shifts), false)));
                     tgt_taps.push(tch::no_grad(|| vgg.taps(&x)).to_float());
                     targets.push(x);
                 }
-                // One backbone pass for all predicted images.
-                let pred_all = Tensor::cat(&preds, 0);
+                // One D pass and one backbone pass for both streams (D is per-sample: group norm, no batch
+                // statistics), so D's large FC weight gets one gradient, not one per stream.
+                let pred_all = model
+                    .decoder
+                    .forward(&Tensor::cat(&inputs, 0).to_kind(data.y_train.kind()));
                 let taps_all = vgg.taps(&pred_all).to_float();
-                let preds: Vec<Tensor> = preds.iter().map(|p| p.to_kind(tch::Kind::Float)).collect();
+                let pred_all = pred_all.to_kind(tch::Kind::Float);
+                let preds: Vec<Tensor> = if inputs.len() > 1 {
+                    vec![
+                        pred_all.narrow(0, 0, pb),
+                        pred_all.narrow(0, pb, pred_all.size()[0] - pb),
+                    ]
+                } else {
+                    vec![pred_all]
+                };
                 let lp = image_loss_from_taps(
                     cfg,
                     &preds[0],

@@ -1,9 +1,29 @@
 //! Adam with the AMSGrad variant (the paper's optimiser), implemented on tensors so that its state (moments,
 //! step count) can be checkpointed and a resumed run continues bit-for-bit like an uninterrupted one.
-//! libtorch's C++ optimisers, as exposed by tch, cannot export their state.
+//! libtorch's C++ optimisers, as exposed by tch, cannot export their state. The update itself is libtorch's fused
+//! Adam kernel (`torch.optim.Adam(fused=True)`, through the crate's C++ shim).
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use tch::{nn::VarStore, Kind, Tensor};
+
+extern "C" {
+    fn vox2pix_fused_adam(
+        params: *const *const torch_sys::C_tensor,
+        grads: *const *const torch_sys::C_tensor,
+        exp_avgs: *const *const torch_sys::C_tensor,
+        exp_avg_sqs: *const *const torch_sys::C_tensor,
+        max_exp_avg_sqs: *const *const torch_sys::C_tensor,
+        steps: *const *const torch_sys::C_tensor,
+        n: i32,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        amsgrad: i32,
+        err: *mut std::ffi::c_char,
+        len: usize,
+    ) -> i32;
+}
 
 /// Adam/AMSGrad over a fixed, name-ordered list of parameters, with exportable state (`state_tensors`).
 pub struct AmsGrad {
@@ -49,50 +69,69 @@ impl AmsGrad {
         self.step
     }
 
-    /// Zeroes the gradients of the optimised parameters.
-    pub fn zero_grad(&mut self) {
-        for (_, p) in &mut self.params {
-            p.zero_grad();
-        }
-    }
-
-    /// `zero_grad`, `loss.backward()`, `step()`.
+    /// Back-propagates `loss` and applies one update. The gradients are returned by the autograd engine rather
+    /// than accumulated into each parameter's `.grad` (PyTorch's `zero_grad(set_to_none=True)`): no pass to zero
+    /// them, none to add into them.
     pub fn backward_step(&mut self, loss: &Tensor) {
-        self.zero_grad();
-        loss.backward();
-        self.step();
+        let params: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
+        let grads = Tensor::run_backward(&[loss], &params, false, false);
+        self.apply(&grads);
     }
 
-    /// One update, matching `torch.optim.Adam(amsgrad=self.amsgrad)` (no weight decay).
-    pub fn step(&mut self) {
+    /// One update with `grads` (one per parameter, in order; undefined ones are skipped), in libtorch's fused
+    /// Adam kernel: `torch.optim.Adam(fused=True, amsgrad=self.amsgrad)`, no weight decay.
+    fn apply(&mut self, grads: &[Tensor]) {
         self.step += 1;
-        let bc1 = 1.0 - self.beta1.powi(self.step as i32);
-        let bc2_sqrt = (1.0 - self.beta2.powi(self.step as i32)).sqrt();
-        let (b1, b2, eps, lr) = (self.beta1, self.beta2, self.eps, self.lr);
-        tch::no_grad(|| {
-            for (i, (_, p)) in self.params.iter_mut().enumerate() {
-                let g = p.grad();
-                if !g.defined() {
-                    continue;
-                }
-                let m = &mut self.exp_avg[i];
-                let _ = m.g_mul_scalar_(b1);
-                let _ = m.g_add_(&(&g * (1.0 - b1)));
-                let v = &mut self.exp_avg_sq[i];
-                let _ = v.g_mul_scalar_(b2);
-                let _ = v.g_add_(&(g.square() * (1.0 - b2)));
-                let denom = if self.amsgrad {
-                    let vmax = &mut self.max_exp_avg_sq[i];
-                    let new_max = vmax.maximum(&self.exp_avg_sq[i]);
-                    vmax.copy_(&new_max);
-                    vmax.sqrt() / bc2_sqrt + eps
-                } else {
-                    self.exp_avg_sq[i].sqrt() / bc2_sqrt + eps
-                };
-                let update = &self.exp_avg[i] / denom * (lr / bc1);
-                let _ = p.g_sub_(&update);
+        let mut idx = Vec::with_capacity(grads.len());
+        for (i, g) in grads.iter().enumerate() {
+            if g.defined() {
+                idx.push(i);
             }
-        });
+        }
+        if idx.is_empty() {
+            return;
+        }
+        let step = self.step as f64;
+        let steps: Vec<Tensor> = idx
+            .iter()
+            .map(|&i| Tensor::full([], step, (Kind::Float, self.params[i].1.device())))
+            .collect();
+        let ptrs = |ts: Vec<&Tensor>| ts.into_iter().map(|t| t.as_ptr()).collect::<Vec<_>>();
+        let p = ptrs(idx.iter().map(|&i| &self.params[i].1).collect());
+        let g = ptrs(idx.iter().map(|&i| &grads[i]).collect());
+        let m = ptrs(idx.iter().map(|&i| &self.exp_avg[i]).collect());
+        let v = ptrs(idx.iter().map(|&i| &self.exp_avg_sq[i]).collect());
+        let vmax = ptrs(idx.iter().map(|&i| &self.max_exp_avg_sq[i]).collect());
+        let s = ptrs(steps.iter().collect());
+        let mut err = [0u8; 512];
+        // SAFETY: every pointer is a live tensor owned by `self`, `grads` or `steps` for the duration of the call;
+        // the kernel updates params and moments in place and keeps no reference.
+        let rc = unsafe {
+            vox2pix_fused_adam(
+                p.as_ptr(),
+                g.as_ptr(),
+                m.as_ptr(),
+                v.as_ptr(),
+                vmax.as_ptr(),
+                s.as_ptr(),
+                idx.len() as i32,
+                self.lr,
+                self.beta1,
+                self.beta2,
+                self.eps,
+                self.amsgrad as i32,
+                err.as_mut_ptr().cast(),
+                err.len(),
+            )
+        };
+        // The kernel only refuses inputs this type never builds (mixed devices or dtypes, mismatched shapes).
+        assert!(
+            rc == 0,
+            "fused Adam refused its inputs: {}",
+            std::ffi::CStr::from_bytes_until_nul(&err)
+                .map(|c| c.to_string_lossy())
+                .unwrap_or_default()
+        );
     }
 
     /// Optimiser state as named tensors (for a checkpoint), prefixed with `prefix`.
