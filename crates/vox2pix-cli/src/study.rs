@@ -21,7 +21,8 @@ Variants: paired (baseline), paired-equal (paired only at +ED's images per step)
 (+ DE cycle), ed-pixel (+ ED with pixel losses only).\n\n\
 Examples:\n  vox2pix study --out runs/study --seeds 0,1,2,3,4 --world-seeds 0,1 --variants paired,ed\n  \
 vox2pix study --out runs/study-all --seeds 0,1,2 --variants paired,paired-equal,ed,ed-de,ed-pixel\n  \
-vox2pix study --world tiny --config tiny --out runs/study-tiny --seeds 0,1 --world-seeds 3"
+vox2pix study --world tiny --config tiny --out runs/study-tiny --seeds 0,1 --world-seeds 3\n  \
+vox2pix study --out runs/curve --seeds 0,1,2 --variants paired,ed --paired-images 150,300,600,1200   # learning curves"
 )]
 pub struct StudyArgs {
     /// Output folder: world-W/{data,encoder}, world-W/seed-S/VARIANT runs, study.{csv,json,md,html}.
@@ -45,6 +46,11 @@ pub struct StudyArgs {
     /// Variants, the baseline `paired` first.
     #[arg(long, value_delimiter = ',', default_value = "paired,ed")]
     pub variants: Vec<String>,
+    /// Paired-set sizes for learning curves (class-balanced, nested subsets of the paired training images; the
+    /// whole set by its count, e.g. 1200). Each size trains its own encoder (as many steps as on the whole set) and
+    /// every variant × seed; the report adds the curves and what the ED cycle is worth in paired images.
+    #[arg(long, value_delimiter = ',')]
+    pub paired_images: Vec<usize>,
     /// Backbone training steps for a world with no shipped backbone.
     #[arg(long, default_value_t = 1500)]
     pub backbone_steps: usize,
@@ -76,6 +82,7 @@ pub fn run(a: &StudyArgs) -> Result<()> {
         world_seeds: a.world_seeds.clone(),
         seeds: a.seeds.clone(),
         variants,
+        paired_images: a.paired_images.clone(),
         device,
         backbone_steps: a.backbone_steps,
         eval: EvaluateOptions {

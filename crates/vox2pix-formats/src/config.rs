@@ -52,6 +52,11 @@ pub struct TrainConfig {
     /// ROI mask(s) whose union selects the voxels the models use (`VC` = all visual cortex).
     #[serde(default = "default_roi")]
     pub roi: Vec<String>,
+    /// Paired training images E and D train on: 0 (default) = all. N = a class-balanced, nested subset (the
+    /// first image of every class, then the second, … in the dataset's order), for learning curves over the
+    /// paired-set size (`vox2pix study --paired-images`). At most the dataset's count.
+    #[serde(default)]
+    pub paired_images: usize,
     #[serde(default)]
     /// The frozen pretrained CNN (`[backbone]`).
     pub backbone: BackboneConfig,

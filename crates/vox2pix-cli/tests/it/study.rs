@@ -62,15 +62,15 @@ fn study_runs_resumes_after_sigkill_and_reproduces_its_numbers() {
     let header = csv.lines().next().unwrap();
     assert_eq!(
         header,
-        "variant,world,metric,n_seeds,n_images,diff,ci_lo,ci_hi,level,excludes_zero"
+        "variant,world,paired_images,metric,n_seeds,n_images,diff,ci_lo,ci_hi,level,excludes_zero"
     );
     let pix = csv
         .lines()
-        .find(|l| l.starts_with("ed,3,pixcorr,"))
-        .expect("an ed − paired PixCorr effect");
+        .find(|l| l.starts_with("ed,3,96,pixcorr,"))
+        .expect("an ed − paired PixCorr effect on the whole paired set (96 images)");
     let f: Vec<&str> = pix.split(',').collect();
-    let (diff, lo, hi): (f64, f64, f64) = (f[5].parse().unwrap(), f[6].parse().unwrap(), f[7].parse().unwrap());
-    assert!(lo <= diff && diff <= hi && f[3] == "2", "{pix}");
+    let (diff, lo, hi): (f64, f64, f64) = (f[6].parse().unwrap(), f[7].parse().unwrap(), f[8].parse().unwrap());
+    assert!(lo <= diff && diff <= hi && f[4] == "2", "{pix}");
     let html = std::fs::read_to_string(full.join("study.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("What self-supervision bought"));
 
@@ -115,6 +115,45 @@ fn study_runs_resumes_after_sigkill_and_reproduces_its_numbers() {
         }
     }
 
+    // Learning curves: the same study at 48 and 96 paired images. The whole set (96) reuses the four runs above
+    // (same layout, same numbers); 48 trains its own encoder, with E's schedule stretched to as many steps.
+    let mut curve_args = study_args(&full);
+    curve_args.extend(["--paired-images".to_string(), "48,96".to_string()]);
+    let stdout = run_ok(&curve_args);
+    assert!(stdout.contains("8 runs"), "{stdout}");
+    let csv2 = std::fs::read_to_string(full.join("study.csv")).unwrap();
+    assert!(
+        csv2.lines().any(|l| l == pix),
+        "the whole-set effect must be reused unchanged:\n{csv2}"
+    );
+    assert!(csv2.lines().any(|l| l.starts_with("ed,3,48,pixcorr,")), "{csv2}");
+    assert!(full.join("world-3/n48/seed-1/ed/metrics_per_image.csv").exists());
+    let epochs = |run: &str| -> (usize, usize) {
+        let path = full.join(run).join("config.toml");
+        let c = vox2pix_formats::config::TrainConfig::load(path.to_str().unwrap(), &[]).unwrap();
+        (c.encoder_training.epochs, c.paired_images)
+    };
+    assert_eq!(
+        epochs("world-3/encoder-n48").1,
+        48,
+        "the encoder records its paired set"
+    );
+    assert!(
+        epochs("world-3/encoder-n48").0 > epochs("world-3/encoder").0,
+        "E on half the images must take more epochs (as many steps)"
+    );
+    let curves = std::fs::read_to_string(full.join("study_curves.csv")).unwrap();
+    for v in ["paired", "ed"] {
+        for n in [48, 96] {
+            assert!(
+                curves.lines().any(|l| l.starts_with(&format!("{v},pixcorr,{n},2,"))),
+                "{v} at {n}:\n{curves}"
+            );
+        }
+    }
+    let html = std::fs::read_to_string(full.join("study.html")).unwrap();
+    assert!(html.contains("Learning curves") && html.contains("worth in paired images"));
+
     // Layer preference of the study's encoder: every ROI reported, the truth known on a synthetic world.
     let enc = full.join("world-3/encoder");
     let stdout = run_ok(&[
@@ -155,6 +194,8 @@ fn a_malformed_study_is_refused_before_any_work() {
         (vec!["--variants", "paired,xyz"], "unknown study variant 'xyz'"),
         (vec!["--seeds", "0"], "at least 2 decoder seeds"),
         (vec!["--seeds", "1,1"], "lists a seed twice"),
+        (vec!["--paired-images", "300,300"], "lists a size twice"),
+        (vec!["--paired-images", "99999"], "99999"),
         (vec!["--world", "dmeo"], "dmeo"),
         (vec!["--config", "dmeo"], "dmeo"),
     ] {

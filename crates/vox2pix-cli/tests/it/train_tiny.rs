@@ -882,3 +882,58 @@ fn nsd_fixture_converts_and_trains_with_its_unpaired_nsd_images() {
         "{err}"
     );
 }
+
+/// `paired_images` keeps a class-balanced, nested subset: every kept trial still shows its own image (the same
+/// pixels and the same response row as before), every class is kept before any twice, a smaller set lies inside
+/// a larger one, and asking for more than there is names the field.
+#[test]
+fn restricted_paired_set_keeps_each_trial_with_its_image_and_every_class() {
+    let (data, _) = world();
+    let vc = ["VC".to_string()];
+    let full = TrainingData::load(data, &vc, tch::Device::Cpu).unwrap();
+    let n_total = full.train_images.size()[0] as usize;
+    let classes: std::collections::BTreeSet<i64> = full.train_classes.iter().copied().collect();
+    let labels: Vec<i64> = Vec::try_from(&full.train_labels).unwrap();
+    // A response row identifies its trial: find each kept trial in the full set by its row.
+    let find_trial = |row: &tch::Tensor| -> usize {
+        (0..full.n_trials())
+            .find(|&t| full.y_train.get(t).equal(row))
+            .expect("a kept trial must come from the full set") as usize
+    };
+    let mut previous: Option<Vec<usize>> = None;
+    for n in [classes.len(), classes.len() + 3, n_total / 2] {
+        let mut d = TrainingData::load(data, &vc, tch::Device::Cpu).unwrap();
+        d.restrict_paired(n).unwrap();
+        assert_eq!(d.train_images.size()[0] as usize, n);
+        assert_eq!(d.train_classes.len(), n);
+        let kept_classes: std::collections::BTreeSet<i64> = d.train_classes.iter().copied().collect();
+        assert_eq!(kept_classes, classes, "n = {n}: every class must be kept");
+        let kept_labels: Vec<i64> = Vec::try_from(&d.train_labels).unwrap();
+        let mut originals = Vec::new();
+        for (t, &l) in kept_labels.iter().enumerate() {
+            let orig = find_trial(&d.y_train.get(t as i64));
+            let orig_image = labels[orig];
+            assert!(
+                d.train_images.get(l).equal(&full.train_images.get(orig_image)),
+                "n = {n}: trial {t} lost its image"
+            );
+            originals.push(orig_image as usize);
+        }
+        originals.sort_unstable();
+        originals.dedup();
+        assert_eq!(originals.len(), n, "n = {n}: each kept image keeps its trials");
+        if let Some(p) = &previous {
+            assert!(
+                p.iter().all(|i| originals.contains(i)),
+                "n = {n}: the subsets must be nested"
+            );
+        }
+        previous = Some(originals);
+    }
+    let mut d = TrainingData::load(data, &vc, tch::Device::Cpu).unwrap();
+    let err = format!("{:#}", d.restrict_paired(n_total + 1).unwrap_err());
+    assert!(
+        err.contains("paired_images") && err.contains(&n_total.to_string()),
+        "{err}"
+    );
+}

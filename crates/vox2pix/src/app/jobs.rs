@@ -63,7 +63,8 @@ pub fn encoder_job(
     device: Device,
     resume: bool,
 ) -> Result<EncoderOutcome> {
-    let data = TrainingData::load(data_dir, &cfg.roi, device)?;
+    let mut data = TrainingData::load(data_dir, &cfg.roi, device)?;
+    data.restrict_paired(cfg.paired_images)?;
     install_world_backbone_if_shipped(cfg, &data.dir)?;
     without_half_made_run(out, || {
         let run = open_run(out, "encoder", resume, cfg, &data)?;
@@ -182,9 +183,19 @@ pub fn decoder_job(
             cfg.roi
         );
     }
+    if cfg.paired_images != enc_cfg.paired_images {
+        bail!(
+            "the encoder run {} was trained on paired_images = {} but this config asks for {}: the paired set is \
+             one choice for E and D (0 = all); train the encoder with the same paired_images",
+            encoder_run.display(),
+            enc_cfg.paired_images,
+            cfg.paired_images
+        );
+    }
     cfg.backbone = enc_cfg.backbone.clone();
     cfg.encoder = enc_cfg.encoder.clone();
-    let data = TrainingData::load(data_dir, &cfg.roi, device)?;
+    let mut data = TrainingData::load(data_dir, &cfg.roi, device)?;
+    data.restrict_paired(cfg.paired_images)?;
     let enc = EncoderModel::load_run(encoder_run, &cfg, &data, device)?;
     let pool = unpaired_pool(&cfg, &data, unpaired_dir)?;
     without_half_made_run(out, || {

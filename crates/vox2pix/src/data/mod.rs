@@ -161,4 +161,106 @@ impl TrainingData {
     pub fn rois(&self) -> &BTreeMap<String, Vec<bool>> {
         &self.dataset.subject.rois
     }
+
+    /// Keeps `n` of the paired training images and their trials (`paired_images` of the training config; 0 keeps
+    /// all). The subset is class-balanced and nested: the first image of every class in the dataset's order, then
+    /// the second, and so on, so a smaller set is always part of a larger one. Without class ids, the first `n`
+    /// images. The normalisers (SNR, channel means) stay those of the whole set: properties of the voxels and
+    /// the image statistics, not of the paired samples a learning curve varies.
+    pub fn restrict_paired(&mut self, n: usize) -> Result<()> {
+        let total = self.train_images.size()[0] as usize;
+        if n == 0 || n == total {
+            return Ok(());
+        }
+        if n > total {
+            bail!(
+                "paired_images = {n}: {} has only {total} paired training images; use at most {total} (0 = all)",
+                self.dir.display()
+            );
+        }
+        let keep = balanced_subset(&self.train_classes, total, n);
+        let mut new_index = vec![-1i64; total];
+        for (j, &i) in keep.iter().enumerate() {
+            new_index[i] = j as i64;
+        }
+        let labels: Vec<i64> = Vec::try_from(self.train_labels.to_device(Device::Cpu))?;
+        let (mut rows, mut relabel) = (Vec::new(), Vec::new());
+        for (t, &l) in labels.iter().enumerate() {
+            if new_index[l as usize] >= 0 {
+                rows.push(t as i64);
+                relabel.push(new_index[l as usize]);
+            }
+        }
+        let device = self.train_images.device();
+        let keep_t = Tensor::from_slice(&keep.iter().map(|&i| i as i64).collect::<Vec<_>>()).to_device(device);
+        self.train_images = self.train_images.index_select(0, &keep_t);
+        self.y_train = self
+            .y_train
+            .index_select(0, &Tensor::from_slice(&rows).to_device(device));
+        self.train_labels = Tensor::from_slice(&relabel).to_device(device);
+        if self.train_classes.len() == total {
+            self.train_classes = keep.iter().map(|&i| self.train_classes[i]).collect();
+        }
+        Ok(())
+    }
+}
+
+/// `n` of `total` image indices, class-balanced and nested (round-robin over the classes in order of first
+/// appearance, each class's images in dataset order); the first `n` when `classes` does not list every image.
+fn balanced_subset(classes: &[i64], total: usize, n: usize) -> Vec<usize> {
+    if classes.len() != total {
+        return (0..n).collect();
+    }
+    let mut order: Vec<i64> = Vec::new();
+    let mut members: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (i, &c) in classes.iter().enumerate() {
+        if !members.contains_key(&c) {
+            order.push(c);
+        }
+        members.entry(c).or_default().push(i);
+    }
+    let mut keep = Vec::with_capacity(n);
+    for round in 0.. {
+        let before = keep.len();
+        for c in &order {
+            if keep.len() == n {
+                break;
+            }
+            if let Some(&i) = members[c].get(round) {
+                keep.push(i);
+            }
+        }
+        if keep.len() == n || keep.len() == before {
+            break;
+        }
+    }
+    keep.sort_unstable();
+    keep
+}
+
+#[cfg(test)]
+mod subset_tests {
+    use super::balanced_subset;
+
+    /// Round-robin over classes in order of first appearance, nested, and sorted back into dataset order.
+    #[test]
+    fn balanced_subset_takes_every_class_once_before_any_twice_and_is_nested() {
+        // classes: 7 7 7 3 3 9 (three classes, 3 / 2 / 1 images)
+        let classes = [7, 7, 7, 3, 3, 9];
+        assert_eq!(balanced_subset(&classes, 6, 3), vec![0, 3, 5]);
+        assert_eq!(balanced_subset(&classes, 6, 4), vec![0, 1, 3, 5]);
+        assert_eq!(balanced_subset(&classes, 6, 5), vec![0, 1, 3, 4, 5]);
+        assert_eq!(balanced_subset(&classes, 6, 6), vec![0, 1, 2, 3, 4, 5]);
+        for n in 1..6 {
+            let small = balanced_subset(&classes, 6, n);
+            let large = balanced_subset(&classes, 6, n + 1);
+            assert!(
+                small.iter().all(|i| large.contains(i)),
+                "subset of {n} not inside {}",
+                n + 1
+            );
+        }
+        // Without a class per image: the first n.
+        assert_eq!(balanced_subset(&[], 6, 2), vec![0, 1]);
+    }
 }
