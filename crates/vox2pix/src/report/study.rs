@@ -109,8 +109,11 @@ pub fn paired_equivalent(curve: &[(usize, f64)], level: f64) -> Option<f64> {
     None
 }
 
+/// One point of a drawn curve: (paired images, mean, CI low, CI high).
+pub type CurveXY = (usize, f64, f64, f64);
+
 /// A learning-curve chart: one line per variant over the paired-set sizes (log scale), each point with its CI.
-pub fn learning_curve_plot(title: &str, percent: bool, lines: &[(String, Vec<(usize, f64, f64, f64)>)]) -> String {
+pub fn learning_curve_plot(title: &str, percent: bool, lines: &[(String, Vec<CurveXY>)]) -> String {
     const W: f64 = 560.0;
     const H: f64 = 330.0;
     const L: f64 = 60.0;
@@ -468,8 +471,8 @@ fn curves_section(out: &Path, curves: &[CurvePoint]) -> Result<String> {
          <th>variant</th><th>N</th><th>level</th><th>paired-only size with that level</th><th>× N</th></tr>",
     );
     for (metric, label, scale) in HEADLINE {
-        let pts = |v: &str| -> Vec<(usize, f64, f64, f64)> {
-            let mut p: Vec<(usize, f64, f64, f64)> = curves
+        let pts = |v: &str| -> Vec<CurveXY> {
+            let mut p: Vec<CurveXY> = curves
                 .iter()
                 .filter(|c| c.variant == v && c.metric == metric)
                 .map(|c| (c.paired_images, c.mean, c.ci_lo, c.ci_hi))
@@ -477,7 +480,7 @@ fn curves_section(out: &Path, curves: &[CurvePoint]) -> Result<String> {
             p.sort_by_key(|q| q.0);
             p
         };
-        let lines: Vec<(String, Vec<(usize, f64, f64, f64)>)> = variants
+        let lines: Vec<(String, Vec<CurveXY>)> = variants
             .iter()
             .map(|v| (v.to_string(), pts(v)))
             .filter(|(_, p)| !p.is_empty())
