@@ -1,6 +1,6 @@
 //! `vox2pix study` end to end on the `tiny` world, and after SIGKILL: the resumed study reuses what was finished,
 //! completes the rest, and ends with the same numbers as an uninterrupted one. Also `vox2pix layers` on the
-//! study's encoder, and the errors of a malformed study.
+//! study's encoders (with a held-out part of the paired set for one), and the errors of a malformed study.
 use std::path::Path;
 use std::process::Command;
 
@@ -185,6 +185,32 @@ fn study_runs_resumes_after_sigkill_and_reproduces_its_numbers() {
             "V1 is driven by shallow channels in the simulator"
         );
     }
+    assert!(
+        lp.get("ablation-heldout").is_none(),
+        "E saw every paired image: nothing is held out"
+    );
+
+    // An encoder fitted to 48 of the 96 paired images: the other 48 images' trials are held out, and measured.
+    let half = full.join("world-3/encoder-n48");
+    run_ok(&[
+        "layers".into(),
+        "--run".into(),
+        half.display().to_string(),
+        "--data".into(),
+        full.join("world-3/data").display().to_string(),
+        "--threads".into(),
+        "1".into(),
+    ]);
+    let lp: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(half.join("layer_preference.json")).unwrap()).unwrap();
+    let r = lp["ablation-heldout"]["voxel_r"][0]
+        .as_f64()
+        .expect("a held-out measure");
+    assert!((-1.0..=1.0).contains(&r), "ablation-heldout: {r}");
+    assert_ne!(
+        lp["ablation-heldout"]["voxel_r"], lp["ablation-train"]["voxel_r"],
+        "held-out and training trials are different data"
+    );
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `vox2pix layers`: biological consistency of a trained encoder (method.md §6.5). Measures each voxel's depth
-//! index from the variance its branches contribute (`eval::layers`), summarises it per ROI, and — on a synthetic
-//! world — validates it voxel by voxel against the simulator's ground truth (each voxel's channel shares), next to
-//! the raw branch-mix weights it replaces. Writes `RUN/layer_preference.json` and `.md`.
+//! index from what its branches contribute (`eval::layers`: variance, ablation on training, test and — for an E
+//! trained on part of the paired set — held-out trials, best single branch), summarises it per ROI, and — on a
+//! synthetic world — validates it voxel by voxel against the simulator's ground truth (each voxel's channel
+//! shares), next to the raw branch-mix weights it replaces. Writes `RUN/layer_preference.json` and `.md`.
 use crate::data::TrainingData;
 use crate::eval::layers::{
     best_branch_shares, branch_ablation_shares, branch_solo_r, branch_variance_shares, validate_against_truth,
@@ -46,8 +47,9 @@ fn world_truth(data: &TrainingData, roi: &[String]) -> Result<Option<Vec<[f64; 4
     Ok(Some(keep.iter().map(|&i| voxels[i].shares).collect()))
 }
 
-/// The measures `run_layers` computes, in report order: (name, what it is).
-pub const MEASURES: [(&str, &str); 4] = [
+/// The measures `run_layers` computes, in report order: (name, what it is). `ablation-heldout` only for an
+/// encoder trained on part of the paired set (`paired_images`), on the trials of the images it did not see.
+pub const MEASURES: [(&str, &str); 5] = [
     (
         "variance",
         "each branch's share of the prediction's variance over the training images",
@@ -65,6 +67,11 @@ pub const MEASURES: [(&str, &str); 4] = [
         "the branch whose prediction alone correlates best with the test averages (a layer-wise encoding model \
          per VGG block; meaningful when E was trained with `encoder.branch_solo` > 0)",
     ),
+    (
+        "ablation-heldout",
+        "drop in voxel r (prediction vs single trials of held-out training-class images, which E was not fitted \
+         to: `paired_images` below the dataset's) when the branch is removed",
+    ),
 ];
 
 /// Measures, validates and writes the layer preference of `encoder_run` on `data_dir`, once per measure of
@@ -76,15 +83,22 @@ pub fn run_layers(
     seed: u64,
 ) -> Result<Vec<(String, LayerPreference)>> {
     let cfg = run_config(encoder_run)?;
-    let data = TrainingData::load(data_dir, &cfg.roi, device)?;
+    let mut data = TrainingData::load(data_dir, &cfg.roi, device)?;
     let enc = EncoderModel::load_run(encoder_run, &cfg, &data, device)?;
+    // When E saw only part of the paired set, the trials of the other images are held out; the training-set
+    // measures then use the images E was fitted to.
+    let held_out = held_out_trials(&data, &data.paired_subset(cfg.paired_images))?;
+    data.restrict_paired(cfg.paired_images)?;
     let trial_images = data.train_images.index_select(0, &data.train_labels);
-    let shares = [
+    let mut shares = vec![
         branch_variance_shares(&enc, &data.train_images, 64)?,
         branch_ablation_shares(&enc, &trial_images, &data.y_train, 64)?,
         branch_ablation_shares(&enc, &data.test_images, &data.y_test_avg, 64)?,
         best_branch_shares(&branch_solo_r(&enc, &data.test_images, &data.y_test_avg, 64)?),
     ];
+    if let Some((images, y)) = &held_out {
+        shares.push(branch_ablation_shares(&enc, images, y, 64)?);
+    }
     let w: Vec<f64> = Vec::try_from(
         enc.encoder
             .branch_weights()
@@ -112,6 +126,29 @@ pub fn run_layers(
     let md: String = out.iter().map(|(n, lp)| markdown(n, lp)).collect::<Vec<_>>().join("\n");
     write_bytes_atomic(&encoder_run.join("layer_preference.md"), md.as_bytes())?;
     Ok(out)
+}
+
+/// The single trials of the paired images outside `kept` (their images, one per trial, and their responses), or
+/// `None` when every image was kept.
+fn held_out_trials(data: &TrainingData, kept: &[usize]) -> Result<Option<(tch::Tensor, tch::Tensor)>> {
+    let labels: Vec<i64> = Vec::try_from(data.train_labels.to_device(Device::Cpu))?;
+    let total = data.train_images.size()[0] as usize;
+    let mut is_kept = vec![false; total];
+    for &i in kept {
+        is_kept[i] = true;
+    }
+    let rows: Vec<i64> = (0..labels.len() as i64)
+        .filter(|&t| !is_kept[labels[t as usize] as usize])
+        .collect();
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let device = data.y_train.device();
+    let rows = tch::Tensor::from_slice(&rows).to_device(device);
+    let images = data
+        .train_images
+        .index_select(0, &data.train_labels.index_select(0, &rows));
+    Ok(Some((images, data.y_train.index_select(0, &rows))))
 }
 
 /// The result as a markdown table plus the validation lines.

@@ -162,6 +162,16 @@ impl TrainingData {
         &self.dataset.subject.rois
     }
 
+    /// The indices (into `train_images`, increasing) of the `n` images `restrict_paired(n)` keeps; all of them
+    /// for 0 or more than there are.
+    pub fn paired_subset(&self, n: usize) -> Vec<usize> {
+        let total = self.train_images.size()[0] as usize;
+        if n == 0 || n >= total {
+            return (0..total).collect();
+        }
+        balanced_subset(&self.train_classes, total, n)
+    }
+
     /// Keeps `n` of the paired training images and their trials (`paired_images` of the training config; 0 keeps
     /// all). The subset is class-balanced and nested: the first image of every class in the dataset's order, then
     /// the second, and so on, so a smaller set is always part of a larger one. Without class ids, the first `n`
@@ -178,7 +188,7 @@ impl TrainingData {
                 self.dir.display()
             );
         }
-        let keep = balanced_subset(&self.train_classes, total, n);
+        let keep = self.paired_subset(n);
         let mut new_index = vec![-1i64; total];
         for (j, &i) in keep.iter().enumerate() {
             new_index[i] = j as i64;
