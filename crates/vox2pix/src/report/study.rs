@@ -152,6 +152,7 @@ pub fn learning_curve_plot(title: &str, percent: bool, lines: &[(String, Vec<Cur
         }
     };
     let y_of = |v: f64| T + (H - T - B) * (hi - v) / (hi - lo);
+    let prec = if percent { 1 } else { 3 };
     let mut s = String::new();
     let _ = write!(
         s,
@@ -172,7 +173,7 @@ pub fn learning_curve_plot(title: &str, percent: bool, lines: &[(String, Vec<Cur
     }
     let _ = write!(
         s,
-        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">paired training images (log scale)</text><text x="{L}" y="{:.1}" text-anchor="end" dx="-4">{hi:.1}</text><text x="{L}" y="{:.1}" text-anchor="end" dx="-4">{lo:.1}</text>"##,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">paired training images (log scale)</text><text x="{L}" y="{:.1}" text-anchor="end" dx="-4">{hi:.prec$}</text><text x="{L}" y="{:.1}" text-anchor="end" dx="-4">{lo:.prec$}</text>"##,
         (L + W - R) / 2.0,
         H - 8.0,
         y_of(hi) + 4.0,
@@ -467,7 +468,8 @@ fn curves_section(out: &Path, curves: &[CurvePoint]) -> Result<String> {
     let mut worth = String::from(
         "<h3>What the ED cycle is worth in paired images</h3><p>For each size N and variant: the paired-only size \
          whose level equals the variant's at N (log-linear interpolation between the sizes studied; “&gt; max” \
-         when the paired-only curve never gets there), and that size as a multiple of N.</p><table><tr><th>metric</th>\
+         when the paired-only curve never gets there, “≤” when it starts above it), and that size as a multiple \
+         of N. A point estimate: the curves' intervals above say how far to trust it.</p><table><tr><th>metric</th>\
          <th>variant</th><th>N</th><th>level</th><th>paired-only size with that level</th><th>× N</th></tr>",
     );
     for (metric, label, scale) in HEADLINE {
@@ -493,6 +495,10 @@ fn curves_section(out: &Path, curves: &[CurvePoint]) -> Result<String> {
         for (v, p) in lines.iter().filter(|(v, _)| v != "paired") {
             for &(n, m, ..) in p {
                 let (eq, times) = match paired_equivalent(&paired, m) {
+                    // At or below the smallest size's level: the smallest size is only an upper bound.
+                    Some(e) if paired.first().is_some_and(|&(_, m0)| m <= m0) => {
+                        (format!("≤ {e:.0}"), format!("≤ {:.2}", e / n as f64))
+                    }
                     Some(e) => (format!("{e:.0}"), format!("{:.2}", e / n as f64)),
                     None => ("&gt; max".to_string(), "—".to_string()),
                 };
