@@ -156,15 +156,14 @@ fn study_runs_resumes_after_sigkill_and_reproduces_its_numbers() {
 
     // Layer preference of the study's encoder: every ROI reported, the truth known on a synthetic world.
     let enc = full.join("world-3/encoder");
-    let stdout = run_ok(&[
-        "layers".into(),
-        "--run".into(),
-        enc.display().to_string(),
-        "--data".into(),
-        full.join("world-3/data").display().to_string(),
-        "--threads".into(),
-        "1".into(),
-    ]);
+    let layers = |run: &Path| {
+        let (run, data) = (
+            run.display().to_string(),
+            full.join("world-3/data").display().to_string(),
+        );
+        run_ok(&["layers", "--run", &run, "--data", &data, "--threads", "1"].map(String::from))
+    };
+    let stdout = layers(&enc);
     assert!(
         stdout.contains("| V1 |") && stdout.contains("r(model, truth)"),
         "{stdout}"
@@ -192,15 +191,7 @@ fn study_runs_resumes_after_sigkill_and_reproduces_its_numbers() {
 
     // An encoder fitted to 48 of the 96 paired images: the other 48 images' trials are held out, and measured.
     let half = full.join("world-3/encoder-n48");
-    run_ok(&[
-        "layers".into(),
-        "--run".into(),
-        half.display().to_string(),
-        "--data".into(),
-        full.join("world-3/data").display().to_string(),
-        "--threads".into(),
-        "1".into(),
-    ]);
+    layers(&half);
     let lp: serde_json::Value =
         serde_json::from_slice(&std::fs::read(half.join("layer_preference.json")).unwrap()).unwrap();
     let r = lp["ablation-heldout"]["voxel_r"][0]
