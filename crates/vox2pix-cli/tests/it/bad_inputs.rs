@@ -614,6 +614,14 @@ const CASES: &[Case] = &[
         cmd(&[&"train-decoder", &"--config", &"tiny", &"--data", d, &"--encoder", d, &"--out", &c.out()])
     }),
     case("run_of_the_wrong_kind", &["'encoder' run", "'decoder'"], |c| c.recon(&c.f.enc, &c.f.data)),
+    case("paired_images_over_the_datasets", &["paired_images = 100000", "at most"], |c| {
+        let d = &c.f.data;
+        cmd(&[&"train-encoder", &"--config", &"tiny", &"--data", d, &"--set", &"paired_images=100000", &"--out", &c.out()])
+    }),
+    case("decoder_paired_images_unlike_its_encoders", &["paired_images = 0", "asks for 24", "same paired_images"], |c| {
+        let (d, e) = (&c.f.data, &c.f.enc);
+        cmd(&[&"train-decoder", &"--config", &"tiny", &"--data", d, &"--encoder", e, &"--set", &"paired_images=24", &"--out", &c.out()])
+    }),
 
     // --- configs ---
     case("config_unknown_key", &["my.toml", "epochz"], |c| {

@@ -126,7 +126,7 @@ pub fn train_world_backbone(data_dir: &Path, opts: &BackboneTraining, device: De
         } else {
             opts.lr * 0.1
         };
-        opt.backward_step(&loss);
+        opt.backward_step(&loss)?;
         if step + 100 >= opts.steps {
             correct += i64::try_from(logits.argmax(-1, false).eq_tensor(&labels).sum(Kind::Int64))? as usize;
             seen += items.len();

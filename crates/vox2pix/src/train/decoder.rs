@@ -347,7 +347,7 @@ pub fn train_decoder(
                 let total = total + model.decoder.regularization(&data.snr_inv_n);
                 let total_v = total.double_value(&[]);
                 ensure_finite(total_v, "decoder", epoch, s as usize, opt.lr, &run.path, epoch)?;
-                opt.backward_step(&total);
+                opt.backward_step(&total)?;
                 total_sum += total_v;
                 bar.set_message(format!("loss {total_v:.4}"));
                 bar.check_interrupt()?;

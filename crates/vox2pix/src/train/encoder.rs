@@ -100,7 +100,7 @@ pub fn train_encoder(cfg: &TrainConfig, data: &TrainingData, run: &RunDir, devic
             }
             let lv = loss.double_value(&[]);
             ensure_finite(lv, "encoder", epoch, s as usize, opt.lr, &run.path, epoch)?;
-            opt.backward_step(&loss);
+            opt.backward_step(&loss)?;
             model.encoder.apply_constraints();
             sum += lv;
             bar.set_message(format!("loss {lv:.4}"));

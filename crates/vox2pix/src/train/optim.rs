@@ -72,15 +72,15 @@ impl AmsGrad {
     /// Back-propagates `loss` and applies one update. The gradients are returned by the autograd engine rather
     /// than accumulated into each parameter's `.grad` (PyTorch's `zero_grad(set_to_none=True)`): no pass to zero
     /// them, none to add into them.
-    pub fn backward_step(&mut self, loss: &Tensor) {
+    pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
         let params: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
-        let grads = Tensor::run_backward(&[loss], &params, false, false);
-        self.apply(&grads);
+        let grads = Tensor::f_run_backward(&[loss], &params, false, false).context("backward pass")?;
+        self.apply(&grads)
     }
 
     /// One update with `grads` (one per parameter, in order; undefined ones are skipped), in libtorch's fused
     /// Adam kernel: `torch.optim.Adam(fused=True, amsgrad=self.amsgrad)`, no weight decay.
-    fn apply(&mut self, grads: &[Tensor]) {
+    fn apply(&mut self, grads: &[Tensor]) -> Result<()> {
         self.step += 1;
         let mut idx = Vec::with_capacity(grads.len());
         for (i, g) in grads.iter().enumerate() {
@@ -89,7 +89,7 @@ impl AmsGrad {
             }
         }
         if idx.is_empty() {
-            return;
+            return Ok(());
         }
         let step = self.step as f64;
         let steps: Vec<Tensor> = idx
@@ -124,14 +124,18 @@ impl AmsGrad {
                 err.len(),
             )
         };
-        // The kernel only refuses inputs this type never builds (mixed devices or dtypes, mismatched shapes).
-        assert!(
-            rc == 0,
-            "fused Adam refused its inputs: {}",
-            std::ffi::CStr::from_bytes_until_nul(&err)
-                .map(|c| c.to_string_lossy())
-                .unwrap_or_default()
-        );
+        // The kernel refuses what this type never builds (mixed devices or dtypes, mismatched shapes) and a device
+        // without a fused kernel.
+        if rc != 0 {
+            let why = std::ffi::CStr::from_bytes_until_nul(&err)
+                .map(|c| c.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            bail!(
+                "libtorch's fused Adam refused the update on {:?}: {why}",
+                self.params[idx[0]].1.device()
+            );
+        }
+        Ok(())
     }
 
     /// Optimiser state as named tensors (for a checkpoint), prefixed with `prefix`.
@@ -197,7 +201,7 @@ mod tests {
         let (mut m, mut v, mut vmax) = ([0.0f64; 3], [0.0f64; 3], [0.0f64; 3]);
         for t in 1..=3 {
             let loss = (&w - &ct).square().sum(Kind::Float);
-            opt.backward_step(&loss);
+            opt.backward_step(&loss).unwrap();
             for j in 0..3 {
                 let g = 2.0 * (wr[j] - c[j]);
                 m[j] = 0.9 * m[j] + 0.1 * g;
@@ -226,7 +230,7 @@ mod tests {
             opt.amsgrad = amsgrad;
             for scale in [10.0, 0.1, 0.1, 0.1] {
                 let loss = (&w - 1.0).square().sum(Kind::Double) * scale;
-                opt.backward_step(&loss);
+                opt.backward_step(&loss).unwrap();
             }
             Vec::<f64>::try_from(w).unwrap()
         };
@@ -264,12 +268,12 @@ mod tests {
         let (vs_a, w_a) = make();
         let mut a = AmsGrad::new(&vs_a, 0.05);
         for _ in 0..4 {
-            a.backward_step(&loss_of(&w_a));
+            a.backward_step(&loss_of(&w_a)).unwrap();
         }
         let (vs_b, w_b) = make();
         let mut b = AmsGrad::new(&vs_b, 0.05);
         for _ in 0..2 {
-            b.backward_step(&loss_of(&w_b));
+            b.backward_step(&loss_of(&w_b)).unwrap();
         }
         let saved: HashMap<String, Tensor> = b
             .state_tensors("opt.")
@@ -282,7 +286,7 @@ mod tests {
         let mut c = AmsGrad::new(&vs_c, 0.05);
         c.load_state(&saved, "opt.").unwrap();
         for _ in 0..2 {
-            c.backward_step(&loss_of(&w_c));
+            c.backward_step(&loss_of(&w_c)).unwrap();
         }
         assert_eq!(c.steps_taken(), 4);
         assert!(

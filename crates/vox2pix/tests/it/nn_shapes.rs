@@ -189,3 +189,26 @@ fn bad_configs_and_sizes_are_named_errors() {
     );
     assert!(toml::from_str::<DecoderConfig>("upsample = \"trilinear\"").is_err());
 }
+
+/// The decoder trainer sends the paired rows and the ED predictions through D in one pass
+/// (`train::decoder`). That is only the same function if D treats every sample on its own: each row's image
+/// from the joint pass must equal its image from a pass of its own half, for both block types (Keras group norm,
+/// SSR's reflection pad). A batch-statistics layer added to D would fail this.
+#[test]
+fn decoder_output_of_a_row_does_not_depend_on_the_other_rows_of_its_batch() {
+    use vox2pix_formats::config::DecoderBlock;
+    for block in [DecoderBlock::Keras, DecoderBlock::Ssr] {
+        let vs = VarStore::new(Device::Cpu);
+        let cfg = DecoderConfig {
+            block,
+            ..DecoderConfig::default()
+        };
+        let dec = Decoder::new(&(vs.root() / "d"), &cfg, 40, 32).unwrap();
+        tch::manual_seed(5);
+        let (a, b) = (Tensor::randn([3, 40], CPU), Tensor::randn([5, 40], CPU) * 3.0);
+        let joint = tch::no_grad(|| dec.forward(&Tensor::cat(&[&a, &b], 0)));
+        let apart = tch::no_grad(|| Tensor::cat(&[dec.forward(&a), dec.forward(&b)], 0));
+        let diff = (&joint - &apart).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "{block:?}: joint and separate passes differ by {diff}");
+    }
+}
